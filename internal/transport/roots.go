@@ -1,0 +1,5 @@
+package transport
+
+import "crypto/x509"
+
+type x509CertPool = x509.CertPool
