@@ -209,6 +209,8 @@ var (
 	ErrRunNotFound = errors.New("no such run")
 	// ErrLockLost: the run's database session (and so its lock) died: the run must stop at once.
 	ErrLockLost = errors.New("lost the run lock")
+	// ErrAlreadyServed: a scheduled run for that due time exists already (another replica served it).
+	ErrAlreadyServed = errors.New("this due time was already served")
 )
 
 // LockedError names the run that holds the lock; it wraps ErrLocked.
