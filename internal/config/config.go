@@ -1,0 +1,482 @@
+// Package config loads proffsync's one configuration: the YAML file for non-secret settings and the
+// environment (with _FILE variants) for secrets and endpoints. It is loaded once and validated once; every
+// problem is reported with the key and the file, as an *Error that the CLI turns into exit code 78.
+//
+// What must never happen here: a secret in an error message or in anything String/Describe returns.
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole configuration.
+type Config struct {
+	Path       string     `yaml:"-"` // the file it came from
+	Salesforce Salesforce `yaml:"salesforce"`
+	Mapping    []Rule     `yaml:"mapping"`
+	Proff      Proff      `yaml:"proff"`
+	Schedule   Schedule   `yaml:"schedule"`
+	Logs       Logs       `yaml:"logs"`
+	Serve      Serve      `yaml:"serve"`
+	Env        Env        `yaml:"-"`
+	present    map[string]bool
+}
+
+// Salesforce says which records are selected and how they are written.
+type Salesforce struct {
+	Object               string `yaml:"object"`
+	OrgNumberField       string `yaml:"org_number_field"`
+	CountryField         string `yaml:"country_field"`
+	DefaultCountry       string `yaml:"default_country"`
+	OptInField           string `yaml:"opt_in_field"`
+	Filter               string `yaml:"filter"`
+	LastSyncedField      string `yaml:"last_synced_field"`
+	LastSyncedEveryCheck bool   `yaml:"last_synced_every_check"`
+	APIReservePercent    int    `yaml:"api_reserve_percent"`
+}
+
+// Rule maps one Proff data point to one Salesforce field.
+type Rule struct {
+	Proff string `yaml:"proff"`
+	Field string `yaml:"field"`
+	Mode  string `yaml:"mode"`
+	Line  int    `yaml:"-"`
+}
+
+// Proff tunes the lookups.
+type Proff struct {
+	RateLimitPerSecond float64 `yaml:"rate_limit_per_second"`
+	Concurrency        int     `yaml:"concurrency"`
+}
+
+// Schedule is the admin-enabled nightly sync.
+type Schedule struct {
+	Enabled  bool   `yaml:"enabled"`
+	Cron     string `yaml:"cron"`
+	Timezone string `yaml:"timezone"`
+}
+
+// Logs sets retention.
+type Logs struct {
+	RetentionDays int `yaml:"retention_days"`
+}
+
+// Serve configures the long-running worker.
+type Serve struct {
+	HTTPAddr string `yaml:"http_addr"`
+}
+
+// Error is a configuration error: exit code 78, nothing done.
+type Error struct {
+	Source string   // the file or "environment"
+	Issues []string // each names its key
+}
+
+func (e *Error) Error() string {
+	if len(e.Issues) == 1 {
+		return e.Source + ": " + e.Issues[0]
+	}
+	return e.Source + ": " + strings.Join(e.Issues, "; ")
+}
+
+// IsError reports whether err is a configuration error.
+func IsError(err error) bool {
+	var ce *Error
+	return errors.As(err, &ce)
+}
+
+// Defaults returns the configuration before the file is applied.
+func Defaults() Config {
+	return Config{
+		Salesforce: Salesforce{Object: "Account", APIReservePercent: 10},
+		Proff:      Proff{RateLimitPerSecond: 5, Concurrency: 8},
+		Schedule:   Schedule{Cron: "0 2 * * *", Timezone: "Europe/Oslo"},
+		Logs:       Logs{RetentionDays: 90},
+		Serve:      Serve{HTTPAddr: "127.0.0.1:8080"},
+	}
+}
+
+// DefaultPath is where the config file is looked for when neither --config nor PROFFSYNC_CONFIG say.
+const DefaultPath = "proffsync.yaml"
+
+// Load reads and validates the file at path. Environment problems are not checked here: see LoadEnv.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, &Error{Source: path, Issues: []string{"config file not found (set --config or PROFFSYNC_CONFIG)"}}
+		}
+		return nil, &Error{Source: path, Issues: []string{"cannot read config file: " + rootCause(err)}}
+	}
+	return Parse(path, b)
+}
+
+func rootCause(err error) string {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+// Parse parses and validates YAML read from the file named path.
+func Parse(path string, data []byte) (*Config, error) {
+	c := Defaults()
+	c.Path = path
+	c.present = map[string]bool{}
+	var doc yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, errEOF(err)) {
+			return nil, &Error{Source: path, Issues: []string{"the file is empty: salesforce and mapping are required"}}
+		}
+		return nil, &Error{Source: path, Issues: []string{"not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}}
+	}
+	var issues []string
+	if len(doc.Content) > 0 {
+		issues = decodeInto(doc.Content[0], reflect.ValueOf(&c).Elem(), "", c.present)
+	}
+	if len(issues) == 0 {
+		issues = c.validate()
+	}
+	if len(issues) > 0 {
+		return nil, &Error{Source: path, Issues: issues}
+	}
+	return &c, nil
+}
+
+func errEOF(err error) error {
+	if err != nil && err.Error() == "EOF" {
+		return err
+	}
+	return errors.New("not EOF")
+}
+
+// decodeInto walks a YAML mapping into a struct, so that an unknown key or a bad value is reported with its
+// full dotted key and its line.
+func decodeInto(n *yaml.Node, v reflect.Value, prefix string, present map[string]bool) []string {
+	if n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return nil
+	}
+	if n.Kind != yaml.MappingNode {
+		where := prefix
+		if where == "" {
+			where = "the top level"
+		}
+		return []string{fmt.Sprintf("line %d: %s must be a mapping of keys to values", n.Line, where)}
+	}
+	t := v.Type()
+	var issues []string
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		key := join(prefix, k.Value)
+		fi := fieldByTag(t, k.Value)
+		if fi < 0 {
+			issues = append(issues, fmt.Sprintf("line %d: unknown key %q (known keys%s: %s)", k.Line, key, under(prefix), strings.Join(knownKeys(t), ", ")))
+			continue
+		}
+		if present[key] {
+			issues = append(issues, fmt.Sprintf("line %d: key %q appears twice", k.Line, key))
+			continue
+		}
+		present[key] = true
+		f := v.Field(fi)
+		switch {
+		case f.Kind() == reflect.Struct:
+			issues = append(issues, decodeInto(val, f, key, present)...)
+		case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.Struct:
+			if val.Kind == yaml.ScalarNode && val.Tag == "!!null" {
+				continue
+			}
+			if val.Kind != yaml.SequenceNode {
+				issues = append(issues, fmt.Sprintf("line %d: %s must be a list", val.Line, key))
+				continue
+			}
+			s := reflect.MakeSlice(f.Type(), len(val.Content), len(val.Content))
+			for j, item := range val.Content {
+				ik := fmt.Sprintf("%s[%d]", key, j)
+				issues = append(issues, decodeInto(item, s.Index(j), ik, map[string]bool{})...)
+				if lf := s.Index(j).FieldByName("Line"); lf.IsValid() {
+					lf.SetInt(int64(item.Line))
+				}
+			}
+			f.Set(s)
+		default:
+			if val.Kind != yaml.ScalarNode {
+				issues = append(issues, fmt.Sprintf("line %d: %s must be a single value", val.Line, key))
+				continue
+			}
+			if val.Tag == "!!null" {
+				continue
+			}
+			if f.Kind() == reflect.String && val.Tag != "!!str" {
+				// 'default_country: NO' is the boolean false in YAML 1.1 eyes; take the text as written.
+				f.SetString(val.Value)
+				continue
+			}
+			if err := val.Decode(f.Addr().Interface()); err != nil {
+				issues = append(issues, fmt.Sprintf("line %d: %s: expected %s, got %q", val.Line, key, kindName(f.Kind()), val.Value))
+			}
+		}
+	}
+	return issues
+}
+
+func join(prefix, key string) string {
+	if prefix == "" {
+		return key
+	}
+	return prefix + "." + key
+}
+
+func under(prefix string) string {
+	if prefix == "" {
+		return ""
+	}
+	return " under " + prefix
+}
+
+func fieldByTag(t reflect.Type, key string) int {
+	for i := 0; i < t.NumField(); i++ {
+		tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
+		if tag != "" && tag != "-" && tag == key {
+			return i
+		}
+	}
+	return -1
+}
+
+func knownKeys(t reflect.Type) []string {
+	var ks []string
+	for i := 0; i < t.NumField(); i++ {
+		tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
+		if tag != "" && tag != "-" {
+			ks = append(ks, tag)
+		}
+	}
+	return ks
+}
+
+func kindName(k reflect.Kind) string {
+	switch k {
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int64:
+		return "a whole number"
+	case reflect.Float64:
+		return "a number"
+	default:
+		return "text"
+	}
+}
+
+var apiName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
+
+// Countries proffsync can look up.
+var Countries = []string{"NO", "SE", "DK", "FI"}
+
+func (c *Config) validate() []string {
+	var issues []string
+	add := func(format string, a ...any) { issues = append(issues, fmt.Sprintf(format, a...)) }
+	sf := &c.Salesforce
+	if !c.present["salesforce"] {
+		add("salesforce: required section is missing")
+	}
+	switch strings.ToLower(strings.TrimSpace(sf.Object)) {
+	case "account":
+		sf.Object = "Account"
+	case "lead":
+		sf.Object = "Lead"
+	default:
+		add("salesforce.object: %q is not supported (Account or Lead)", sf.Object)
+	}
+	checkName := func(key, v string, required bool) {
+		v = strings.TrimSpace(v)
+		switch {
+		case v == "" && required:
+			add("%s: required", key)
+		case v != "" && !apiName.MatchString(v):
+			add("%s: %q is not a Salesforce field API name", key, v)
+		}
+	}
+	checkName("salesforce.org_number_field", sf.OrgNumberField, true)
+	checkName("salesforce.country_field", sf.CountryField, false)
+	checkName("salesforce.opt_in_field", sf.OptInField, true)
+	checkName("salesforce.last_synced_field", sf.LastSyncedField, false)
+	if strings.TrimSpace(sf.DefaultCountry) == "" {
+		add("salesforce.default_country: required (NO, SE, DK or FI)")
+	} else if cc := strings.ToUpper(strings.TrimSpace(sf.DefaultCountry)); !contains(Countries, cc) {
+		add("salesforce.default_country: %q is not a supported country (NO, SE, DK or FI)", sf.DefaultCountry)
+	} else {
+		sf.DefaultCountry = cc
+	}
+	if strings.Contains(sf.Filter, ";") {
+		add("salesforce.filter: a SOQL condition cannot contain ';'")
+	}
+	sf.Filter = strings.TrimSpace(sf.Filter)
+	if sf.APIReservePercent < 0 || sf.APIReservePercent > 90 {
+		add("salesforce.api_reserve_percent: %d is out of range (0 to 90)", sf.APIReservePercent)
+	}
+	if sf.LastSyncedEveryCheck && sf.LastSyncedField == "" {
+		add("salesforce.last_synced_every_check: needs salesforce.last_synced_field")
+	}
+
+	if !c.present["mapping"] || len(c.Mapping) == 0 {
+		add("mapping: at least one data point must be mapped")
+	}
+	targets := map[string]int{}
+	for i := range c.Mapping {
+		r := &c.Mapping[i]
+		key := fmt.Sprintf("mapping[%d]", i)
+		r.Proff, r.Field, r.Mode = strings.TrimSpace(r.Proff), strings.TrimSpace(r.Field), strings.TrimSpace(r.Mode)
+		if r.Proff == "" {
+			add("line %d: %s.proff: required", r.Line, key)
+		}
+		if r.Field == "" {
+			add("line %d: %s.field: required", r.Line, key)
+		} else if !apiName.MatchString(r.Field) {
+			add("line %d: %s.field: %q is not a Salesforce field API name", r.Line, key, r.Field)
+		} else {
+			lf := strings.ToLower(r.Field)
+			if j, dup := targets[lf]; dup {
+				add("line %d: %s.field: %s is already the target of mapping[%d]", r.Line, key, r.Field, j)
+			}
+			targets[lf] = i
+			for _, reserved := range []struct{ name, key string }{
+				{sf.OptInField, "salesforce.opt_in_field"}, {sf.LastSyncedField, "salesforce.last_synced_field"},
+			} {
+				if reserved.name != "" && strings.EqualFold(reserved.name, r.Field) {
+					add("line %d: %s.field: %s is %s and cannot be mapped", r.Line, key, r.Field, reserved.key)
+				}
+			}
+		}
+		switch r.Mode {
+		case "":
+			r.Mode = "overwrite"
+		case "overwrite", "fill_blank":
+		default:
+			add("line %d: %s.mode: %q is not a mode (overwrite or fill_blank)", r.Line, key, r.Mode)
+		}
+	}
+
+	if c.Proff.RateLimitPerSecond <= 0 || c.Proff.RateLimitPerSecond > 1000 {
+		add("proff.rate_limit_per_second: %v is out of range (more than 0, at most 1000)", c.Proff.RateLimitPerSecond)
+	}
+	if c.Proff.Concurrency < 1 || c.Proff.Concurrency > 64 {
+		add("proff.concurrency: %d is out of range (1 to 64)", c.Proff.Concurrency)
+	}
+	if _, err := ParseCron(c.Schedule.Cron); err != nil {
+		add("schedule.cron: %q: %v", c.Schedule.Cron, err)
+	}
+	if _, err := time.LoadLocation(c.Schedule.Timezone); err != nil || c.Schedule.Timezone == "" {
+		add("schedule.timezone: %q is not a known time zone (for example Europe/Oslo)", c.Schedule.Timezone)
+	}
+	if c.Logs.RetentionDays < 1 {
+		add("logs.retention_days: %d must be at least 1", c.Logs.RetentionDays)
+	}
+	if _, port, err := net.SplitHostPort(c.Serve.HTTPAddr); err != nil {
+		add("serve.http_addr: %q is not host:port", c.Serve.HTTPAddr)
+	} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		add("serve.http_addr: %q has no valid port", c.Serve.HTTPAddr)
+	}
+	return issues
+}
+
+// ParseCron parses five standard fields or a descriptor (@daily, @every 6h), as serve will.
+func ParseCron(spec string) (cron.Schedule, error) {
+	p := cron.NewParser(cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+	s, err := p.Parse(strings.TrimSpace(spec))
+	if err != nil {
+		return nil, errors.New(strings.TrimPrefix(err.Error(), "failed to parse "))
+	}
+	return s, nil
+}
+
+func contains(xs []string, s string) bool {
+	for _, x := range xs {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Location returns the schedule's time zone (validated at load).
+func (c *Config) Location() *time.Location {
+	loc, err := time.LoadLocation(c.Schedule.Timezone)
+	if err != nil {
+		return time.UTC
+	}
+	return loc
+}
+
+// Retention is logs.retention_days as a duration.
+func (c *Config) Retention() time.Duration {
+	return time.Duration(c.Logs.RetentionDays) * 24 * time.Hour
+}
+
+// Fields returns the Salesforce fields a run reads besides Id, the org number and the country: every mapped
+// field and the last-synced field.
+func (c *Config) Fields() []string {
+	var fs []string
+	seen := map[string]bool{}
+	for _, r := range c.Mapping {
+		if !seen[strings.ToLower(r.Field)] {
+			seen[strings.ToLower(r.Field)] = true
+			fs = append(fs, r.Field)
+		}
+	}
+	if f := c.Salesforce.LastSyncedField; f != "" && !seen[strings.ToLower(f)] {
+		fs = append(fs, f)
+	}
+	return fs
+}
+
+// Settings is what a run stores of the config it used: never a secret, never an endpoint credential.
+func (c *Config) Settings() json.RawMessage {
+	type rule struct {
+		Proff string `json:"proff"`
+		Field string `json:"field"`
+		Mode  string `json:"mode"`
+	}
+	s := struct {
+		Object               string  `json:"object"`
+		OrgNumberField       string  `json:"org_number_field"`
+		CountryField         string  `json:"country_field,omitempty"`
+		DefaultCountry       string  `json:"default_country"`
+		OptInField           string  `json:"opt_in_field"`
+		Filter               string  `json:"filter,omitempty"`
+		LastSyncedField      string  `json:"last_synced_field,omitempty"`
+		LastSyncedEveryCheck bool    `json:"last_synced_every_check,omitempty"`
+		Mapping              []rule  `json:"mapping"`
+		RateLimitPerSecond   float64 `json:"rate_limit_per_second"`
+		Concurrency          int     `json:"concurrency"`
+	}{
+		Object: c.Salesforce.Object, OrgNumberField: c.Salesforce.OrgNumberField, CountryField: c.Salesforce.CountryField,
+		DefaultCountry: c.Salesforce.DefaultCountry, OptInField: c.Salesforce.OptInField, Filter: c.Salesforce.Filter,
+		LastSyncedField: c.Salesforce.LastSyncedField, LastSyncedEveryCheck: c.Salesforce.LastSyncedEveryCheck,
+		RateLimitPerSecond: c.Proff.RateLimitPerSecond, Concurrency: c.Proff.Concurrency,
+	}
+	for _, r := range c.Mapping {
+		s.Mapping = append(s.Mapping, rule{r.Proff, r.Field, r.Mode})
+	}
+	b, _ := json.Marshal(s) // plain strings and numbers: cannot fail
+	return b
+}

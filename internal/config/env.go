@@ -1,0 +1,232 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+
+	"github.com/proffconnect/proffsync/internal/transport"
+)
+
+// Env holds the secrets and endpoints, which come only from the environment (or files it names).
+type Env struct {
+	DatabaseURL    string
+	ProffAPIURL    string
+	ProffAPIToken  string
+	SFLoginURL     string
+	SFAuthFlow     string
+	SFClientID     string
+	SFClientSecret string
+	SFUsername     string
+	SFPassword     string
+	SFJWTKeyFile   string
+	SFJWTKey       []byte
+	SFAPIVersion   string
+	ConfigPath     string // PROFFSYNC_CONFIG
+}
+
+// Defaults of the environment.
+const (
+	DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/proffsync?sslmode=disable"
+	DefaultProffAPIURL = "https://api.proff.no"
+	DefaultSFLoginURL  = "https://login.salesforce.com"
+	DefaultAPIVersion  = "62.0"
+)
+
+// Auth flows.
+const (
+	FlowClientCredentials = "client_credentials"
+	FlowJWT               = "jwt"
+	FlowPassword          = "password"
+)
+
+var apiVersion = regexp.MustCompile(`^\d{2,3}\.\d$`)
+
+// LoadEnv reads the environment through getenv. It checks syntax (URLs, flow, version, _FILE pairs) but not
+// which credentials a command needs: see RequireProff and RequireSalesforce.
+func LoadEnv(getenv func(string) string) (Env, error) {
+	var issues []string
+	e := Env{}
+	secret := func(name string) string {
+		v, file := getenv(name), getenv(name+"_FILE")
+		switch {
+		case v != "" && file != "":
+			issues = append(issues, fmt.Sprintf("%s and %s_FILE are both set: set one", name, name))
+			return ""
+		case file != "":
+			b, err := os.ReadFile(file)
+			if err != nil {
+				issues = append(issues, fmt.Sprintf("%s_FILE: cannot read %s: %s", name, file, rootCause(err)))
+				return ""
+			}
+			s := strings.TrimSpace(string(b))
+			if s == "" {
+				issues = append(issues, fmt.Sprintf("%s_FILE: %s is empty", name, file))
+			}
+			return s
+		default:
+			return strings.TrimSpace(v)
+		}
+	}
+	e.DatabaseURL = secret("DATABASE_URL")
+	if e.DatabaseURL == "" {
+		e.DatabaseURL = DefaultDatabaseURL
+	} else if u, err := url.Parse(e.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+		issues = append(issues, "DATABASE_URL: not a postgres:// URL")
+	}
+	e.ProffAPIURL = strings.TrimRight(strings.TrimSpace(getenv("PROFF_API_URL")), "/")
+	if e.ProffAPIURL == "" {
+		e.ProffAPIURL = DefaultProffAPIURL
+	}
+	if err := transport.CheckURL(e.ProffAPIURL); err != nil {
+		issues = append(issues, "PROFF_API_URL: "+err.Error())
+	}
+	e.ProffAPIToken = secret("PROFF_API_TOKEN")
+
+	e.SFAuthFlow = strings.ToLower(strings.TrimSpace(getenv("SF_AUTH_FLOW")))
+	switch e.SFAuthFlow {
+	case "":
+		e.SFAuthFlow = FlowClientCredentials
+	case FlowClientCredentials, FlowJWT, FlowPassword:
+	default:
+		issues = append(issues, fmt.Sprintf("SF_AUTH_FLOW: %q is not a flow (client_credentials, jwt or password)", e.SFAuthFlow))
+	}
+	e.SFLoginURL = strings.TrimRight(strings.TrimSpace(getenv("SF_LOGIN_URL")), "/")
+	if e.SFLoginURL == "" && e.SFAuthFlow != FlowClientCredentials {
+		e.SFLoginURL = DefaultSFLoginURL
+	}
+	if e.SFLoginURL != "" {
+		if err := transport.CheckURL(e.SFLoginURL); err != nil {
+			issues = append(issues, "SF_LOGIN_URL: "+err.Error())
+		}
+	}
+	e.SFClientID = strings.TrimSpace(getenv("SF_CLIENT_ID"))
+	e.SFClientSecret = secret("SF_CLIENT_SECRET")
+	e.SFUsername = strings.TrimSpace(getenv("SF_USERNAME"))
+	e.SFPassword = secret("SF_PASSWORD")
+	e.SFJWTKeyFile = strings.TrimSpace(getenv("SF_JWT_KEY_FILE"))
+	if e.SFJWTKeyFile != "" {
+		b, err := os.ReadFile(e.SFJWTKeyFile)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			issues = append(issues, "SF_JWT_KEY_FILE: "+e.SFJWTKeyFile+" does not exist")
+		case err != nil:
+			issues = append(issues, "SF_JWT_KEY_FILE: cannot read "+e.SFJWTKeyFile+": "+rootCause(err))
+		default:
+			e.SFJWTKey = b
+		}
+	}
+	e.SFAPIVersion = strings.TrimPrefix(strings.TrimSpace(getenv("SF_API_VERSION")), "v")
+	if e.SFAPIVersion == "" {
+		e.SFAPIVersion = DefaultAPIVersion
+	} else if !apiVersion.MatchString(e.SFAPIVersion) {
+		issues = append(issues, fmt.Sprintf("SF_API_VERSION: %q is not a version like 62.0", e.SFAPIVersion))
+	}
+	e.ConfigPath = strings.TrimSpace(getenv("PROFFSYNC_CONFIG"))
+	if len(issues) > 0 {
+		return e, &Error{Source: "environment", Issues: issues}
+	}
+	return e, nil
+}
+
+// RequireProff checks that the Proff token is there.
+func (e Env) RequireProff() error {
+	if e.ProffAPIToken == "" {
+		return &Error{Source: "environment", Issues: []string{"PROFF_API_TOKEN (or PROFF_API_TOKEN_FILE) is required: the customer's own Proff API token"}}
+	}
+	return nil
+}
+
+// RequireSalesforce checks that the chosen flow has its credentials.
+func (e Env) RequireSalesforce() error {
+	var miss []string
+	need := func(name, v string) {
+		if v == "" {
+			miss = append(miss, name)
+		}
+	}
+	need("SF_CLIENT_ID", e.SFClientID)
+	switch e.SFAuthFlow {
+	case FlowClientCredentials:
+		need("SF_LOGIN_URL (the org's My Domain, https://NAME.my.salesforce.com)", e.SFLoginURL)
+		need("SF_CLIENT_SECRET", e.SFClientSecret)
+	case FlowJWT:
+		need("SF_USERNAME", e.SFUsername)
+		need("SF_JWT_KEY_FILE", string(e.SFJWTKey))
+	case FlowPassword:
+		need("SF_CLIENT_SECRET", e.SFClientSecret)
+		need("SF_USERNAME", e.SFUsername)
+		need("SF_PASSWORD", e.SFPassword)
+	}
+	if len(miss) > 0 {
+		return &Error{Source: "environment", Issues: []string{fmt.Sprintf("SF_AUTH_FLOW=%s needs %s", e.SFAuthFlow, strings.Join(miss, ", "))}}
+	}
+	return nil
+}
+
+// Secrets lists every secret value, for scrubbing.
+func (e Env) Secrets() []string {
+	var s []string
+	for _, v := range []string{e.ProffAPIToken, e.SFClientSecret, e.SFPassword, DatabasePassword(e.DatabaseURL)} {
+		if v != "" {
+			s = append(s, v)
+		}
+	}
+	return s
+}
+
+// DatabasePassword returns the password in a PostgreSQL URL, or "".
+func DatabasePassword(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.User == nil {
+		return ""
+	}
+	p, _ := u.User.Password()
+	return p
+}
+
+// MaskDatabaseURL shows a PostgreSQL URL with its password masked.
+func MaskDatabaseURL(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return "****"
+	}
+	if u.User != nil {
+		if p, ok := u.User.Password(); ok {
+			return strings.Replace(u.String(), ":"+url.UserPassword("", p).String()[1:]+"@", ":"+transport.Mask(p)+"@", 1)
+		}
+	}
+	return u.String()
+}
+
+// Describe lists the environment for `check`, every secret masked.
+func (e Env) Describe() [][2]string {
+	rows := [][2]string{
+		{"DATABASE_URL", MaskDatabaseURL(e.DatabaseURL)},
+		{"PROFF_API_URL", e.ProffAPIURL},
+		{"PROFF_API_TOKEN", transport.Mask(e.ProffAPIToken)},
+		{"SF_AUTH_FLOW", e.SFAuthFlow},
+		{"SF_LOGIN_URL", orNotSet(e.SFLoginURL)},
+		{"SF_CLIENT_ID", maskID(e.SFClientID)},
+		{"SF_CLIENT_SECRET", transport.Mask(e.SFClientSecret)},
+		{"SF_USERNAME", orNotSet(e.SFUsername)},
+		{"SF_PASSWORD", transport.Mask(e.SFPassword)},
+		{"SF_JWT_KEY_FILE", orNotSet(e.SFJWTKeyFile)},
+		{"SF_API_VERSION", e.SFAPIVersion},
+	}
+	return rows
+}
+
+func orNotSet(s string) string {
+	if s == "" {
+		return "(not set)"
+	}
+	return s
+}
+
+// A client id is not a secret, but it is long and identifies the app: show its end only.
+func maskID(s string) string { return transport.Mask(s) }
