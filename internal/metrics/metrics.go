@@ -1,0 +1,198 @@
+// Package metrics holds proffsync's Prometheus series: runs by trigger and status, records by outcome, API
+// calls by service and status class, retries, rate-limit waiting, Salesforce API usage, and the time and
+// duration of the last runs. It keeps its own registry, so two Metrics (two tests, two servers in one
+// process) never share or collide.
+//
+// What must never happen here: a label whose value comes from record data, a URL, a header or an error text.
+// Label values are drawn from small fixed sets (service, status class, trigger, status, outcome, skip
+// reason), so the series count stays bounded and nothing a customer owns leaves through /metrics.
+package metrics
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/proffconnect/proffsync/internal/massupdate"
+	"github.com/proffconnect/proffsync/internal/transport"
+)
+
+// Metrics is the set of proffsync series on its own registry. It is a transport.Recorder, so it can sit in
+// a transport.Multi next to the technical log. Safe for concurrent use.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	runs          *prometheus.CounterVec
+	records       *prometheus.CounterVec
+	apiCalls      *prometheus.CounterVec
+	retries       *prometheus.CounterVec
+	rateWait      prometheus.Counter
+	sfUsed        prometheus.Gauge
+	sfMax         prometheus.Gauge
+	lastSuccess   prometheus.Gauge
+	lastDuration  prometheus.Gauge
+	lastFinished  prometheus.Gauge
+	schedSkipped  *prometheus.CounterVec
+	mu            sync.Mutex
+	lastSuccessAt time.Time // the newest success seen, so an older run observed late cannot move the gauge back
+	lastRunAt     time.Time
+}
+
+// New returns a Metrics with every series registered (and the Go and process collectors) on a fresh
+// registry.
+func New() *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "proffsync_runs_total",
+			Help: "Mass Update runs that ended, by trigger (manual, schedule, demo) and final status.",
+		}, []string{"trigger", "status"}),
+		records: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "proffsync_records_total",
+			Help: "Records finished by the runs that ended, by outcome.",
+		}, []string{"outcome"}),
+		apiCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "proffsync_api_calls_total",
+			Help: "HTTP requests sent, retries and logins included, by service and status class (2xx, 4xx, 5xx, error when no response came).",
+		}, []string{"service", "class"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "proffsync_api_retries_total",
+			Help: "HTTP requests that were a retry (attempt > 1), by service.",
+		}, []string{"service"}),
+		rateWait: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "proffsync_rate_limit_wait_seconds_total",
+			Help: "Time spent waiting for the Proff rate limiter.",
+		}),
+		sfUsed: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "proffsync_salesforce_api_requests_used",
+			Help: "The org's API requests used in the last 24 hours, from the last Sforce-Limit-Info seen.",
+		}),
+		sfMax: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "proffsync_salesforce_api_requests_max",
+			Help: "The org's daily API request allocation, from the last Sforce-Limit-Info seen.",
+		}),
+		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "proffsync_last_success_timestamp_seconds",
+			Help: "Unix time the last successful (status succeeded, not dry) run finished; 0 before the first.",
+		}),
+		lastDuration: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "proffsync_last_run_duration_seconds",
+			Help: "Duration of the last run that ended, whatever its status.",
+		}),
+		lastFinished: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "proffsync_last_run_timestamp_seconds",
+			Help: "Unix time the last run ended, whatever its status.",
+		}),
+		schedSkipped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "proffsync_schedule_skipped_total",
+			Help: "Scheduled due times that were not run, by reason (locked: another run held the lock; already_served: another replica ran it).",
+		}, []string{"reason"}),
+	}
+	m.reg.MustRegister(m.runs, m.records, m.apiCalls, m.retries, m.rateWait, m.sfUsed, m.sfMax,
+		m.lastSuccess, m.lastDuration, m.lastFinished, m.schedSkipped,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// Series with a known, small label set start at zero, so a dashboard sees them before the first event.
+	for _, o := range massupdate.Outcomes {
+		m.records.WithLabelValues(string(o))
+	}
+	return m
+}
+
+// Registry returns the registry the series live on (for tests and for adding collectors).
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Handler serves the series in the Prometheus exposition format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// RecordCall counts one HTTP request (transport.Recorder). It only touches counters, so it never blocks the
+// request path.
+func (m *Metrics) RecordCall(_ context.Context, c transport.Call) {
+	service := c.Service
+	if service != transport.Proff && service != transport.Salesforce {
+		service = "other" // keep the label set fixed whatever a caller passes
+	}
+	m.apiCalls.WithLabelValues(service, StatusClass(c.Status)).Inc()
+	if c.Attempt > 1 {
+		m.retries.WithLabelValues(service).Inc()
+	}
+	if c.APIMax > 0 {
+		m.sfUsed.Set(float64(c.APIUsed))
+		m.sfMax.Set(float64(c.APIMax))
+	}
+}
+
+// StatusClass is the status class label of an HTTP status: "2xx", "4xx", …, or "error" when no response
+// came (status 0).
+func StatusClass(status int) string {
+	if status < 100 || status > 599 {
+		return "error"
+	}
+	return strconv.Itoa(status/100) + "xx"
+}
+
+// ObserveRun counts a run that ended: by trigger and status, its records by outcome, its duration, and the
+// time of the last success. Call it once per ended run; a run still running is ignored, since its counts
+// are not final.
+func (m *Metrics) ObserveRun(r *massupdate.Run) {
+	if r == nil || r.Status == massupdate.Running || r.Status == "" {
+		return
+	}
+	m.runs.WithLabelValues(string(r.Trigger), string(r.Status)).Inc()
+	c := r.Counts
+	for o, n := range map[massupdate.Outcome]int64{
+		massupdate.MissingOrgNumber: c.MissingOrgNumber, massupdate.InvalidOrgNumber: c.InvalidOrgNumber,
+		massupdate.NotFound: c.NotFound, massupdate.Unchanged: c.Unchanged, massupdate.Updated: c.Updated,
+		massupdate.Failed: c.Failed,
+	} {
+		if n > 0 {
+			m.records.WithLabelValues(string(o)).Add(float64(n))
+		}
+	}
+	if r.FinishedAt == nil {
+		return
+	}
+	end := *r.FinishedAt
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !end.Before(m.lastRunAt) {
+		m.lastRunAt = end
+		m.lastFinished.Set(unixSeconds(end))
+		if d := end.Sub(r.StartedAt); !r.StartedAt.IsZero() && d >= 0 {
+			m.lastDuration.Set(d.Seconds())
+		}
+	}
+	// A dry run writes nothing, so it is no evidence that Salesforce is in sync.
+	if r.Status == massupdate.Succeeded && !r.DryRun && end.After(m.lastSuccessAt) {
+		m.lastSuccessAt = end
+		m.lastSuccess.Set(unixSeconds(end))
+	}
+}
+
+// AddRateLimitWait adds time spent waiting for the Proff rate limiter.
+func (m *Metrics) AddRateLimitWait(d time.Duration) {
+	if d > 0 {
+		m.rateWait.Add(d.Seconds())
+	}
+}
+
+// Skip reasons for ScheduleSkipped.
+const (
+	SkipLocked        = "locked"
+	SkipAlreadyServed = "already_served"
+)
+
+// ScheduleSkipped counts a scheduled due time that was not run, by a short fixed reason (SkipLocked,
+// SkipAlreadyServed).
+func (m *Metrics) ScheduleSkipped(reason string) {
+	m.schedSkipped.WithLabelValues(reason).Inc()
+}
+
+func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }

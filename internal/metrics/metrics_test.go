@@ -1,0 +1,186 @@
+package metrics_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/proffconnect/proffsync/internal/massupdate"
+	"github.com/proffconnect/proffsync/internal/metrics"
+	"github.com/proffconnect/proffsync/internal/transport"
+)
+
+// scrape fetches /metrics over real HTTP and parses the text exposition, as Prometheus would.
+func scrape(t *testing.T, h http.Handler) map[string]*dto.MetricFamily {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	req, _ := http.NewRequest(http.MethodGet, srv.URL, nil)
+	req.Header.Set("Accept", "text/plain")
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatalf("scrape: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("scrape: status %d", resp.StatusCode)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatalf("parse exposition: %v", err)
+	}
+	return fams
+}
+
+// value returns the value of the series of family name whose labels include want; ok false when absent.
+func value(fams map[string]*dto.MetricFamily, name string, want map[string]string) (float64, bool) {
+	f, ok := fams[name]
+	if !ok {
+		return 0, false
+	}
+next:
+	for _, m := range f.GetMetric() {
+		have := map[string]string{}
+		for _, lp := range m.GetLabel() {
+			have[lp.GetName()] = lp.GetValue()
+		}
+		for k, v := range want {
+			if have[k] != v {
+				continue next
+			}
+		}
+		switch {
+		case m.Counter != nil:
+			return m.Counter.GetValue(), true
+		case m.Gauge != nil:
+			return m.Gauge.GetValue(), true
+		}
+	}
+	return 0, false
+}
+
+func expect(t *testing.T, fams map[string]*dto.MetricFamily, name string, labels map[string]string, want float64) {
+	t.Helper()
+	got, ok := value(fams, name, labels)
+	if !ok {
+		t.Errorf("%s%v: series missing", name, labels)
+		return
+	}
+	if got != want {
+		t.Errorf("%s%v = %v, want %v", name, labels, got, want)
+	}
+}
+
+func TestExposesSeriesWithValues(t *testing.T) {
+	t.Parallel()
+	m := metrics.New()
+	ctx := context.Background()
+
+	m.RecordCall(ctx, transport.Call{Service: transport.Proff, Status: 200, Attempt: 1})
+	m.RecordCall(ctx, transport.Call{Service: transport.Proff, Status: 429, Attempt: 1})
+	m.RecordCall(ctx, transport.Call{Service: transport.Proff, Status: 200, Attempt: 2})
+	m.RecordCall(ctx, transport.Call{Service: transport.Proff, Status: 0, Attempt: 3, ErrorClass: transport.ClassTimeout})
+	m.RecordCall(ctx, transport.Call{Service: transport.Salesforce, Status: 200, Attempt: 1, APIUsed: 120, APIMax: 15000})
+	m.RecordCall(ctx, transport.Call{Service: transport.Salesforce, Status: 503, Attempt: 1, APIUsed: 125, APIMax: 15000})
+	// A call without the limit header must not reset the usage gauges to zero.
+	m.RecordCall(ctx, transport.Call{Service: transport.Salesforce, Status: 200, Attempt: 1})
+	m.AddRateLimitWait(1500 * time.Millisecond)
+	m.AddRateLimitWait(500 * time.Millisecond)
+	m.ScheduleSkipped(metrics.SkipLocked)
+	m.ScheduleSkipped(metrics.SkipLocked)
+	m.ScheduleSkipped(metrics.SkipAlreadyServed)
+
+	start := time.Date(2026, 3, 1, 2, 0, 0, 0, time.UTC)
+	end1 := start.Add(190 * time.Second)
+	m.ObserveRun(&massupdate.Run{Trigger: massupdate.Schedule, Status: massupdate.Succeeded, StartedAt: start,
+		FinishedAt: &end1, Counts: massupdate.Counts{Selected: 10, Updated: 4, Unchanged: 3, NotFound: 1,
+			MissingOrgNumber: 1, InvalidOrgNumber: 1}})
+	start2 := end1.Add(time.Hour)
+	end2 := start2.Add(42 * time.Second)
+	m.ObserveRun(&massupdate.Run{Trigger: massupdate.Manual, Status: massupdate.Partial, StartedAt: start2,
+		FinishedAt: &end2, Counts: massupdate.Counts{Selected: 5, Updated: 2, Failed: 3}})
+	// A running run has no final counts: ignored.
+	m.ObserveRun(&massupdate.Run{Trigger: massupdate.Manual, Status: massupdate.Running, StartedAt: end2,
+		Counts: massupdate.Counts{Selected: 100, Updated: 100}})
+	m.ObserveRun(nil)
+
+	fams := scrape(t, m.Handler())
+
+	expect(t, fams, "proffsync_api_calls_total", map[string]string{"service": "proff", "class": "2xx"}, 2)
+	expect(t, fams, "proffsync_api_calls_total", map[string]string{"service": "proff", "class": "4xx"}, 1)
+	expect(t, fams, "proffsync_api_calls_total", map[string]string{"service": "proff", "class": "error"}, 1)
+	expect(t, fams, "proffsync_api_calls_total", map[string]string{"service": "salesforce", "class": "2xx"}, 2)
+	expect(t, fams, "proffsync_api_calls_total", map[string]string{"service": "salesforce", "class": "5xx"}, 1)
+	expect(t, fams, "proffsync_api_retries_total", map[string]string{"service": "proff"}, 2)
+	if _, ok := value(fams, "proffsync_api_retries_total", map[string]string{"service": "salesforce"}); ok {
+		t.Error("salesforce retries counted without any retry")
+	}
+	expect(t, fams, "proffsync_salesforce_api_requests_used", nil, 125)
+	expect(t, fams, "proffsync_salesforce_api_requests_max", nil, 15000)
+	expect(t, fams, "proffsync_rate_limit_wait_seconds_total", nil, 2)
+	expect(t, fams, "proffsync_schedule_skipped_total", map[string]string{"reason": "locked"}, 2)
+	expect(t, fams, "proffsync_schedule_skipped_total", map[string]string{"reason": "already_served"}, 1)
+
+	expect(t, fams, "proffsync_runs_total", map[string]string{"trigger": "schedule", "status": "succeeded"}, 1)
+	expect(t, fams, "proffsync_runs_total", map[string]string{"trigger": "manual", "status": "partial"}, 1)
+	if _, ok := value(fams, "proffsync_runs_total", map[string]string{"status": "running"}); ok {
+		t.Error("a running run was counted")
+	}
+	for outcome, want := range map[string]float64{"updated": 6, "unchanged": 3, "not_found": 1,
+		"missing_org_number": 1, "invalid_org_number": 1, "failed": 3} {
+		expect(t, fams, "proffsync_records_total", map[string]string{"outcome": outcome}, want)
+	}
+	// The partial run is the last run, but not a success.
+	expect(t, fams, "proffsync_last_success_timestamp_seconds", nil, float64(end1.Unix()))
+	expect(t, fams, "proffsync_last_run_duration_seconds", nil, 42)
+	expect(t, fams, "proffsync_last_run_timestamp_seconds", nil, float64(end2.Unix()))
+
+	for name := range fams {
+		if !strings.HasPrefix(name, "proffsync_") && !strings.HasPrefix(name, "go_") &&
+			!strings.HasPrefix(name, "process_") && !strings.HasPrefix(name, "promhttp_") {
+			t.Errorf("unexpected series family %q", name)
+		}
+	}
+}
+
+func TestLastSuccessIgnoresDryAndOlderRuns(t *testing.T) {
+	t.Parallel()
+	m := metrics.New()
+	t0 := time.Date(2026, 5, 1, 2, 0, 0, 0, time.UTC)
+	newer, older, dry := t0.Add(2*time.Hour), t0.Add(time.Hour), t0.Add(3*time.Hour)
+	m.ObserveRun(&massupdate.Run{Trigger: massupdate.Schedule, Status: massupdate.Succeeded, StartedAt: t0, FinishedAt: &newer})
+	m.ObserveRun(&massupdate.Run{Trigger: massupdate.Manual, Status: massupdate.Succeeded, StartedAt: t0, FinishedAt: &older})
+	m.ObserveRun(&massupdate.Run{Trigger: massupdate.Manual, Status: massupdate.Succeeded, DryRun: true, StartedAt: t0, FinishedAt: &dry})
+
+	fams := scrape(t, m.Handler())
+	expect(t, fams, "proffsync_last_success_timestamp_seconds", nil, float64(newer.Unix()))
+	expect(t, fams, "proffsync_runs_total", map[string]string{"trigger": "manual", "status": "succeeded"}, 2)
+	// Records start at zero so dashboards see every outcome before the first run.
+	expect(t, fams, "proffsync_records_total", map[string]string{"outcome": "failed"}, 0)
+}
+
+func TestSeparateRegistries(t *testing.T) {
+	t.Parallel()
+	a, b := metrics.New(), metrics.New()
+	a.ScheduleSkipped(metrics.SkipLocked)
+	if _, ok := value(scrape(t, b.Handler()), "proffsync_schedule_skipped_total", map[string]string{"reason": "locked"}); ok {
+		t.Error("a series of one Metrics showed up in another")
+	}
+}
+
+func TestStatusClass(t *testing.T) {
+	t.Parallel()
+	for status, want := range map[int]string{0: "error", 200: "2xx", 204: "2xx", 302: "3xx", 404: "4xx", 429: "4xx", 500: "5xx", 503: "5xx", 42: "error"} {
+		if got := metrics.StatusClass(status); got != want {
+			t.Errorf("StatusClass(%d) = %q, want %q", status, got, want)
+		}
+	}
+}
