@@ -1,0 +1,179 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/proffconnect/proffsync/internal/massupdate"
+)
+
+func historyCommand() command {
+	c := command{name: "history", args: "[show RUN_ID]", summary: "list recent runs, or show one run in full",
+		help: `Without arguments: the most recent runs, newest first (id, trigger, status, started, duration, counts).
+'history show RUN_ID': one run in full: its summary, how often each field changed, every record that
+was not updated or unchanged with its reason, and every field change (old -> new).`}
+	var limit int
+	var asJSON bool
+	c.run = func(ctx context.Context, a *app, args []string) error {
+		fs := a.flags(c)
+		fs.IntVar(&limit, "limit", 20, "how many runs to list")
+		fs.BoolVar(&asJSON, "json", false, "print JSON (an array of run summaries; with show, the run in full)")
+		pos, err := a.parse(fs, args, 2)
+		if err != nil {
+			return err
+		}
+		if limit < 1 {
+			return usageError("history: --limit must be at least 1")
+		}
+		var showID string
+		switch {
+		case len(pos) == 0:
+		case pos[0] == "show" && len(pos) == 2:
+			showID = pos[1]
+		case pos[0] == "show":
+			return usageError("history show: RUN_ID is required")
+		default:
+			return usageError("history: unknown argument %q (did you mean 'history show %s'?)", pos[0], pos[0])
+		}
+		env, err := a.loadEnv()
+		if err != nil {
+			return err
+		}
+		st, err := a.openStore(ctx, env, false)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		if showID != "" {
+			d, err := st.RunDetail(ctx, showID)
+			if errors.Is(err, massupdate.ErrRunNotFound) {
+				return fmt.Errorf("no run with id %q (see 'proffsync history')", showID)
+			}
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return writeJSON(a.stdout, d)
+			}
+			printDetail(a.stdout, d)
+			return nil
+		}
+		runs, err := st.ListRuns(ctx, limit)
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			out := make([]massupdate.Summary, 0, len(runs))
+			for _, r := range runs {
+				out = append(out, r.Summary())
+			}
+			return writeJSON(a.stdout, out)
+		}
+		printRuns(a.stdout, runs)
+		return nil
+	}
+	return c
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+func printRuns(w io.Writer, runs []massupdate.Run) {
+	if len(runs) == 0 {
+		fmt.Fprintln(w, "No runs yet. Start one with 'proffsync run' (or try 'proffsync demo').")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "RUN ID\tTRIGGER\tSTATUS\tSTARTED (UTC)\tDURATION\tSELECTED\tUPDATED\tUNCHANGED\tNOT FOUND\tMISSING\tINVALID\tFAILED")
+	for _, r := range runs {
+		status := string(r.Status)
+		if r.DryRun {
+			status += " (dry run)"
+		}
+		if r.ResumedFrom != "" {
+			status += " (resumed)"
+		}
+		c := r.Counts
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", r.ID, r.Trigger, status,
+			r.StartedAt.UTC().Format("2006-01-02 15:04:05"), duration(r), c.Selected, c.Updated, c.Unchanged, c.NotFound,
+			c.MissingOrgNumber, c.InvalidOrgNumber, c.Failed)
+	}
+	tw.Flush()
+}
+
+func duration(r massupdate.Run) string {
+	if r.FinishedAt == nil {
+		return "-"
+	}
+	return r.FinishedAt.Sub(r.StartedAt).Round(time.Second).String()
+}
+
+func printSummary(w io.Writer, s massupdate.Summary) {
+	fmt.Fprintf(w, "Run %s (%s", s.RunID, s.Trigger)
+	if s.DryRun {
+		fmt.Fprint(w, ", dry run")
+	}
+	fmt.Fprintf(w, "): %s\n", s.Status)
+	fmt.Fprintf(w, "  started   %s\n", time.Time(s.StartedAt).UTC().Format(time.RFC3339))
+	if s.FinishedAt != nil {
+		fmt.Fprintf(w, "  finished  %s (%s)\n", time.Time(*s.FinishedAt).UTC().Format(time.RFC3339),
+			time.Time(*s.FinishedAt).Sub(time.Time(s.StartedAt)).Round(time.Millisecond))
+	}
+	if s.ResumedFrom != nil {
+		fmt.Fprintf(w, "  resumes   %s\n", *s.ResumedFrom)
+	}
+	c := s.Counts
+	fmt.Fprintf(w, "  records   %d selected: %d updated, %d unchanged, %d not found, %d missing org number, %d invalid org number, %d failed\n",
+		c.Selected, c.Updated, c.Unchanged, c.NotFound, c.MissingOrgNumber, c.InvalidOrgNumber, c.Failed)
+	fmt.Fprintf(w, "  API calls %d Proff, %d Salesforce\n", s.APICalls.Proff, s.APICalls.Salesforce)
+}
+
+func printDetail(w io.Writer, d massupdate.Detail) {
+	printSummary(w, d.Run)
+	if len(d.FieldChanges) > 0 {
+		fields := make([]string, 0, len(d.FieldChanges))
+		for f := range d.FieldChanges {
+			fields = append(fields, f)
+		}
+		sort.Strings(fields)
+		fmt.Fprintln(w, "\nField changes:")
+		for _, f := range fields {
+			fmt.Fprintf(w, "  %-30s %d\n", f, d.FieldChanges[f])
+		}
+	}
+	if len(d.Records) > 0 {
+		fmt.Fprintln(w, "\nRecords not updated or unchanged:")
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  RECORD\tCOUNTRY\tORG NUMBER\tOUTCOME\tREASON")
+		for _, r := range d.Records {
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", r.RecordID, r.Country, r.OrgNumber, r.Outcome, oneLine(r.Reason))
+		}
+		tw.Flush()
+	}
+	if len(d.Changes) > 0 {
+		fmt.Fprintln(w, "\nChanges (old -> new):")
+		for _, c := range d.Changes {
+			fmt.Fprintf(w, "  %s %s: %s -> %s\n", c.RecordID, c.Field, jsonValue(c.Old), jsonValue(c.New))
+		}
+	}
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+func jsonValue(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
+}

@@ -1,0 +1,33 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+)
+
+func notYet(name, summary, help string) command {
+	c := command{name: name, summary: summary, help: help}
+	c.run = func(ctx context.Context, a *app, args []string) error {
+		if _, err := a.parse(a.flags(c), args, 2); err != nil {
+			return err
+		}
+		return fmt.Errorf("%s: %w", name, errNotYet)
+	}
+	return c
+}
+
+func runCommand() command {
+	return notYet("run", "one-off Mass Update now", "")
+}
+func previewCommand() command {
+	return notYet("preview", "count what a run would do, asking Salesforce only", "")
+}
+func serveCommand() command {
+	return notYet("serve", "long-running worker: schedule (when enabled), health, metrics, pruning", "")
+}
+func checkCommand() command {
+	return notYet("check", "validate config, database, Salesforce and the Proff token", "")
+}
+func demoCommand() command {
+	return notYet("demo", "a complete Mass Update against the built-in sandbox", "")
+}
