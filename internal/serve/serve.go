@@ -1,0 +1,373 @@
+// Package serve is the inside of `proffsync serve`: the schedule loop that starts the nightly Mass Update
+// at each due time of the admin's cron, the daily pruning, and the HTTP endpoints /healthz, /readyz and
+// /metrics, with a graceful shutdown around them.
+//
+// What must never happen here: a scheduled run while the schedule is disabled (privacy.md P5); a due time
+// run twice by this process (across daylight-saving changes, long runs or clock jumps); a secret or an
+// error text with one in a log line or an HTTP answer. The package knows nothing of Salesforce, Proff or
+// SQL: the caller hands in Run, Prune and Ready, wired to the engine and the store.
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/proffconnect/proffsync/internal/massupdate"
+	"github.com/proffconnect/proffsync/internal/metrics"
+	"github.com/proffconnect/proffsync/internal/transport"
+)
+
+// Clock is the time the schedule runs on; tests inject a fake one.
+type Clock interface {
+	Now() time.Time
+	// After returns a channel that receives once d has passed. The server treats every wake-up only as a
+	// reason to look at Now again, so an implementation may wake early (the system clock does, to notice
+	// wall-clock jumps).
+	After(d time.Duration) <-chan time.Time
+}
+
+// SystemClock is the real clock. It wakes at least once a minute, so that a wall clock that jumps (NTP,
+// a suspended VM) moves the schedule with it instead of a long timer on the monotonic clock firing late.
+type SystemClock struct{}
+
+func (SystemClock) Now() time.Time { return time.Now() }
+
+func (SystemClock) After(d time.Duration) <-chan time.Time { return time.After(min(d, time.Minute)) }
+
+// PruneEvery is how often Prune runs (and once at start).
+const PruneEvery = 24 * time.Hour
+
+// Options configure a Server.
+type Options struct {
+	// Enabled is schedule.enabled: while false nothing is ever scheduled (P5).
+	Enabled bool
+	// Cron is five standard fields or a descriptor (@daily, @every 6h); Timezone an IANA zone ("" local).
+	Cron, Timezone string
+	// Addr is the HTTP address for /healthz, /readyz and /metrics; "" serves no HTTP.
+	Addr string
+	// Run runs the scheduled Mass Update for the due time: the caller wires the engine with trigger
+	// schedule, ScheduledFor=due, and resumes an interrupted run when one exists. Its ctx is cancelled at
+	// shutdown; the engine then records the run interrupted. It returns the run as recorded (or nil) and
+	// an error wrapping massupdate.ErrLocked or ErrAlreadyServed when the due time was not run.
+	// The server observes the returned run in Metrics, so the caller must not.
+	Run func(ctx context.Context, due time.Time) (*massupdate.Run, error)
+	// Prune deletes what is older than the retention and logs the counts; run at start and daily. May be nil.
+	Prune func(ctx context.Context) error
+	// Ready reports whether the process can serve (PostgreSQL reachable, migrations applied). nil: ready.
+	Ready func(ctx context.Context) error
+	// Metrics is served on /metrics; nil creates a fresh one.
+	Metrics *metrics.Metrics
+	// Clock drives the schedule; nil is SystemClock.
+	Clock Clock
+	// Logger; nil discards.
+	Logger *slog.Logger
+	// ShutdownTimeout bounds the shutdown: the run in progress ending and HTTP closing. Default 30s.
+	ShutdownTimeout time.Duration
+}
+
+// Server is a `proffsync serve` process: schedule, pruning and HTTP.
+type Server struct {
+	opts     Options
+	tt       timetable // nil when the schedule is disabled and no cron is given
+	loc      *time.Location
+	clock    Clock
+	log      *slog.Logger
+	metrics  *metrics.Metrics
+	handler  http.Handler
+	stopping atomic.Bool
+
+	mu      sync.Mutex
+	ln      net.Listener
+	started bool
+}
+
+// New checks the options and parses the schedule. A malformed cron or an unknown timezone is an error,
+// also while the schedule is disabled, so that enabling it later cannot reveal a broken config.
+func New(o Options) (*Server, error) {
+	s := &Server{opts: o, clock: o.Clock, log: o.Logger, metrics: o.Metrics}
+	if s.clock == nil {
+		s.clock = SystemClock{}
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.metrics == nil {
+		s.metrics = metrics.New()
+	}
+	if s.opts.ShutdownTimeout <= 0 {
+		s.opts.ShutdownTimeout = 30 * time.Second
+	}
+	if o.Enabled || strings.TrimSpace(o.Cron) != "" {
+		tt, loc, err := parseTimetable(o.Cron, o.Timezone)
+		if err != nil {
+			return nil, fmt.Errorf("serve: %w", err)
+		}
+		s.tt, s.loc = tt, loc
+	}
+	if o.Enabled && o.Run == nil {
+		return nil, errors.New("serve: the schedule is enabled but no Run is given")
+	}
+	s.handler = s.newHandler()
+	return s, nil
+}
+
+// Handler serves /healthz, /readyz and /metrics.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Listen binds Options.Addr now, so that a caller can report a bind error (or the port of ":0") before
+// Run; Run binds it itself otherwise. It returns nil when Addr is "".
+func (s *Server) Listen() (net.Addr, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln != nil {
+		return s.ln.Addr(), nil
+	}
+	if s.opts.Addr == "" {
+		return nil, nil
+	}
+	ln, err := net.Listen("tcp", s.opts.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("serve: listen on %s: %w", s.opts.Addr, err)
+	}
+	s.ln = ln
+	return ln.Addr(), nil
+}
+
+// Run serves until ctx is done, then shuts down: the scheduler stops, a run in progress sees its ctx
+// cancelled and is waited for, and HTTP closes, all within ShutdownTimeout. It returns nil after a clean
+// shutdown, and an error when HTTP could not be served or the shutdown overran its time.
+func (s *Server) Run(ctx context.Context) error {
+	s.mu.Lock()
+	if s.started {
+		s.mu.Unlock()
+		return errors.New("serve: Run called twice")
+	}
+	s.started = true
+	s.mu.Unlock()
+
+	if _, err := s.Listen(); err != nil {
+		return err
+	}
+	var httpSrv *http.Server
+	httpErr := make(chan error, 1)
+	if s.ln != nil {
+		httpSrv = &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+		s.log.Info("serving /healthz, /readyz and /metrics", slog.String("addr", s.ln.Addr().String()))
+		go func() {
+			if err := httpSrv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				httpErr <- err
+			}
+		}()
+	}
+
+	loopCtx, stopLoop := context.WithCancel(ctx)
+	defer stopLoop()
+	loopDone := make(chan struct{})
+	go func() {
+		defer close(loopDone)
+		s.loop(loopCtx)
+	}()
+
+	var failure error
+	select {
+	case <-ctx.Done():
+		s.log.Info("shutting down", slog.String("reason", context.Cause(ctx).Error()))
+	case err := <-httpErr:
+		failure = fmt.Errorf("serve: http: %w", err)
+		s.log.Error("HTTP server failed; shutting down", slog.String("error", err.Error()))
+	}
+	s.stopping.Store(true)
+	stopLoop()
+
+	// The shutdown has its own time: the ctx that asked for it is already done.
+	sdCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.ShutdownTimeout)
+	defer cancel()
+	select {
+	case <-loopDone:
+	case <-sdCtx.Done():
+		s.log.Error("the run in progress did not stop within the shutdown timeout",
+			slog.Duration("shutdown_timeout", s.opts.ShutdownTimeout))
+		failure = errors.Join(failure, fmt.Errorf("serve: the run in progress did not stop within %s", s.opts.ShutdownTimeout))
+	}
+	if httpSrv != nil {
+		if err := httpSrv.Shutdown(sdCtx); err != nil {
+			httpSrv.Close()
+			failure = errors.Join(failure, fmt.Errorf("serve: close http: %w", err))
+		}
+	}
+	if failure == nil {
+		s.log.Info("stopped")
+	}
+	return failure
+}
+
+// loop drives the schedule and the pruning from the injected clock. One goroutine does both, so a prune
+// never overlaps a scheduled run of this process (a prune that falls due during a run waits for its end).
+//
+// Policy for due times that pass while a run is in progress (or while the clock jumped ahead): they are
+// coalesced into one run, started as soon as the loop is free again and serving the latest of them. A due
+// time is never run twice, and a backlog never turns into a burst of runs.
+func (s *Server) loop(ctx context.Context) {
+	now := s.clock.Now()
+	if !s.opts.Enabled {
+		// P5: say so at start, so an operator who expected a nightly sync learns why none happens.
+		s.log.Info("the schedule is disabled (schedule.enabled is false): no Mass Update will run from serve; health, metrics and pruning still work")
+	}
+	var next due
+	if s.opts.Enabled {
+		next = s.firstAfter(now)
+		if next.at.IsZero() {
+			s.log.Warn("the schedule never falls due", slog.String("cron", s.opts.Cron))
+		} else {
+			s.log.Info("schedule enabled", slog.String("cron", s.opts.Cron), slog.String("timezone", s.loc.String()),
+				slog.Time("next_run", next.at))
+		}
+	}
+	nextPrune := now // once at start
+	for {
+		if ctx.Err() != nil {
+			return
+		}
+		now = s.clock.Now()
+		if s.opts.Prune != nil && !now.Before(nextPrune) {
+			s.prune(ctx)
+			nextPrune = now.Add(PruneEvery)
+			continue
+		}
+		if !next.at.IsZero() && !now.Before(next.at) {
+			served, coalesced := next, 0
+			for {
+				n := s.tt.next(served.wall)
+				if n.at.IsZero() || n.at.After(now) {
+					break
+				}
+				served, coalesced = n, coalesced+1
+			}
+			if coalesced > 0 {
+				s.log.Info("due times coalesced into one run", slog.Int("due_times", coalesced+1),
+					slog.Time("first", next.at), slog.Time("serving", served.at))
+			}
+			s.runDue(ctx, served.at)
+			next = s.tt.next(served.wall)
+			if !next.at.IsZero() && ctx.Err() == nil {
+				s.log.Info("next scheduled run", slog.Time("next_run", next.at))
+			}
+			continue
+		}
+
+		var wake time.Time
+		if s.opts.Prune != nil {
+			wake = nextPrune
+		}
+		if !next.at.IsZero() && (wake.IsZero() || next.at.Before(wake)) {
+			wake = next.at
+		}
+		if wake.IsZero() {
+			<-ctx.Done()
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.clock.After(wake.Sub(now)):
+		}
+	}
+}
+
+// firstAfter is the first due time strictly after now. In an hour that autumn repeats, the wall clock
+// already passed some due times once; resolve puts those in the past, so they are passed over rather
+// than run late.
+func (s *Server) firstAfter(now time.Time) due {
+	d := s.tt.next(s.tt.cursor(now))
+	for !d.at.IsZero() && !d.at.After(now) {
+		d = s.tt.next(d.wall)
+	}
+	return d
+}
+
+func (s *Server) runDue(ctx context.Context, at time.Time) {
+	log := s.log.With(slog.Time("due", at))
+	log.Info("scheduled run starting")
+	run, err := s.opts.Run(ctx, at)
+	if run != nil {
+		s.metrics.ObserveRun(run)
+		log = log.With(slog.String("run_id", run.ID))
+	}
+	switch {
+	case errors.Is(err, massupdate.ErrLocked):
+		s.metrics.ScheduleSkipped(metrics.SkipLocked)
+		log.Info("scheduled run skipped: another run holds the lock", slog.String("error", safe(err)))
+	case errors.Is(err, massupdate.ErrAlreadyServed):
+		s.metrics.ScheduleSkipped(metrics.SkipAlreadyServed)
+		log.Info("scheduled run skipped: another replica already served this due time")
+	case err != nil && ctx.Err() != nil:
+		log.Info("scheduled run stopped by shutdown", slog.String("error", safe(err)))
+	case err != nil:
+		log.Error("scheduled run failed", slog.String("error", safe(err)))
+	case run != nil:
+		log.Info("scheduled run ended", slog.String("status", string(run.Status)),
+			slog.Int64("selected", run.Counts.Selected), slog.Int64("updated", run.Counts.Updated),
+			slog.Int64("failed", run.Counts.Failed))
+	default:
+		log.Info("scheduled run ended")
+	}
+}
+
+func (s *Server) prune(ctx context.Context) {
+	if err := s.opts.Prune(ctx); err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		s.log.Error("pruning failed; retrying in a day", slog.String("error", safe(err)))
+	}
+}
+
+func (s *Server) newHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		if s.stopping.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprintln(w, "not ready: shutting down")
+			return
+		}
+		if s.opts.Ready != nil {
+			ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+			defer cancel()
+			if err := s.opts.Ready(ctx); err != nil {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				fmt.Fprintln(w, "not ready: "+safe(err))
+				return
+			}
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.Handle("GET /metrics", s.metrics.Handler())
+	return mux
+}
+
+// safe is an error's text fit for a log line or an HTTP answer: credentials scrubbed, one short line.
+func safe(err error) string {
+	msg := urlUserinfo.ReplaceAllString(err.Error(), "://****@") // a DATABASE_URL password
+	msg = strings.Join(strings.Fields(transport.Scrub(msg, nil)), " ")
+	if len(msg) > 200 {
+		msg = strings.ToValidUTF8(msg[:200], "") + "…"
+	}
+	return msg
+}
+
+var urlUserinfo = regexp.MustCompile(`://[^/@\s]+@`)
