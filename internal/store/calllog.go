@@ -32,6 +32,7 @@ type CallLog struct {
 	closed  atomic.Bool
 	dropped atomic.Int64
 	once    sync.Once
+	failing bool // the last write failed; only the writer goroutine touches it
 }
 
 type flushReq struct {
@@ -128,23 +129,32 @@ func (l *CallLog) loop() {
 		pending, err = l.write(ctx, pending)
 		return err
 	}
-	background := func() error {
+	// After a failed write the background waits for the next tick rather than trying again on every new
+	// call: PostgreSQL being away must cost neither a busy loop nor a flood of warnings.
+	failing := false
+	background := func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		return write(ctx)
+		failing = write(ctx) != nil
 	}
 	for {
 		select {
 		case c := <-l.in:
 			pending = append(pending, c)
-			if len(pending) >= callLogBatch {
-				background() //nolint:errcheck // logged by write; rows stay queued
+			if over := len(pending) - l.s.opts.CallLogBuffer; over > 0 {
+				l.dropped.Add(int64(over))
+				pending = pending[over:]
+			}
+			if len(pending) >= callLogBatch && !failing {
+				background()
 			}
 		case <-tick.C:
-			background() //nolint:errcheck // logged by write; rows stay queued
+			background()
 		case req := <-l.flushes:
 			drain()
-			req.reply <- write(req.ctx)
+			err := write(req.ctx)
+			failing = err != nil
+			req.reply <- err
 		case ctx := <-l.stops:
 			drain()
 			write(ctx) //nolint:errcheck // logged by write; nothing more can be done at shutdown
@@ -168,8 +178,11 @@ func (l *CallLog) write(ctx context.Context, rows []transport.Call) ([]transport
 			pgx.CopyFromSlice(len(chunk), func(i int) ([]any, error) { return callRow(chunk[i], l.s.now()), nil }))
 		if err != nil {
 			err = fmt.Errorf("write technical log: %w", l.s.scrub(err))
-			l.s.log.WarnContext(ctx, "cannot write the technical log; keeping the rows to retry", "rows", len(rows),
-				"error", err.Error())
+			if !l.failing {
+				l.s.log.WarnContext(ctx, "cannot write the technical log; keeping the rows to retry", "rows", len(rows),
+					"error", err.Error())
+			}
+			l.failing = true
 			if over := len(rows) - l.s.opts.CallLogBuffer; over > 0 {
 				l.dropped.Add(int64(over))
 				rows = rows[over:]
@@ -177,6 +190,10 @@ func (l *CallLog) write(ctx context.Context, rows []transport.Call) ([]transport
 			return rows, err
 		}
 		rows = rows[n:]
+	}
+	if l.failing {
+		l.s.log.InfoContext(ctx, "writing the technical log again")
+		l.failing = false
 	}
 	return rows[:0], nil
 }

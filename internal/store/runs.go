@@ -65,11 +65,12 @@ func (s *Store) CreateRun(ctx context.Context, r *massupdate.Run) error {
 
 // MarkAbandoned marks as interrupted every run left `running` whose process no longer holds the run lock
 // (its session is gone). A run whose process still holds the lock is left alone, so calling it without the
-// lock is harmless too.
+// lock is harmless too. A session is known by pid and start time, so a reused pid does not keep a dead
+// run alive; when PostgreSQL hides another role's start time, the pid alone decides.
 func (s *Store) MarkAbandoned(ctx context.Context, now time.Time) (int, error) {
 	tag, err := s.pool.Exec(ctx, `UPDATE runs r SET status = 'interrupted', finished_at = $1, error = $2
 		WHERE r.status = 'running' AND NOT EXISTS (`+lockHoldersSQL+`
-			AND a.pid = r.lock_pid AND a.backend_start = r.lock_backend_start)`,
+			AND a.pid = r.lock_pid AND (a.backend_start IS NULL OR a.backend_start = r.lock_backend_start))`,
 		now.UTC(), abandonedReason, runLockKey)
 	if err != nil {
 		return 0, fmt.Errorf("mark abandoned runs: %w", s.scrub(err))

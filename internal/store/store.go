@@ -214,6 +214,10 @@ func EnsureDatabase(ctx context.Context, databaseURL string) error {
 // connectError turns a failure to reach PostgreSQL into the message contract users need.
 func connectError(err error, addr string, secrets []string) error {
 	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "3D000" {
+		return &scrubError{msg: fmt.Sprintf("connect to PostgreSQL at %s: %s (`proffsync migrate` creates it)",
+			addr, transport.Scrub(pgErr.Message, secrets)), err: err}
+	}
 	if errors.As(err, &pgErr) {
 		// PostgreSQL answered: bad credentials, missing database, … — its message says which.
 		return fmt.Errorf("connect to PostgreSQL at %s: %w", addr, scrubbed(err, secrets))
