@@ -413,7 +413,8 @@ func excerpt(b []byte) string {
 }
 
 var credentialPatterns = []*regexp.Regexp{
-	regexp.MustCompile(`(?i)\b(token|bearer|basic)(\s+)[^\s"',;]+`),
+	// "Token <credential>": only a value long enough to be a credential, so "token information" survives.
+	regexp.MustCompile(`(?i)\b(token|bearer|basic)(\s+)[A-Za-z0-9._~+/=!:-]{16,}`),
 	regexp.MustCompile(`(?i)("?(?:access_token|refresh_token|tokenString|client_secret|password|assertion)"?\s*[:=]\s*"?)[^"&\s,}]+`),
 }
 

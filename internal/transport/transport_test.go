@@ -105,7 +105,7 @@ func TestCorrelationIDAndCallRows(t *testing.T) {
 		w.Header().Set("Sforce-Limit-Info", "api-usage=25/5000")
 		if strings.HasSuffix(r.URL.Path, "/fail") {
 			w.WriteHeader(http.StatusUnauthorized)
-			io.WriteString(w, `{"message":"bad Token s3cr3t-token-value and Bearer abc.def","secret":"shh-its-a-secret"}`)
+			io.WriteString(w, `{"message":"bad Token s3cr3t-token-value-0123 and Bearer abc.def.ghi.jkl.mno","secret":"shh-its-a-secret"}`)
 			return
 		}
 		io.WriteString(w, `{"name":"SUCCESS BODY"}`)
@@ -147,7 +147,7 @@ func TestCorrelationIDAndCallRows(t *testing.T) {
 	if last.Endpoint != "GET /services/data/v62.0/sobjects/Account/{id}/fail" || last.ErrorClass != ClassClient || last.Status != 401 {
 		t.Errorf("error call = %+v", last)
 	}
-	for _, leak := range []string{"s3cr3t-token-value", "abc.def", "shh-its-a-secret", "SUCCESS BODY"} {
+	for _, leak := range []string{"s3cr3t-token-value", "abc.def.ghi", "shh-its-a-secret", "SUCCESS BODY"} {
 		for _, c := range cs {
 			if strings.Contains(c.ErrorExcerpt, leak) || strings.Contains(c.Endpoint, leak) {
 				t.Errorf("call keeps %q: %+v", leak, c)
@@ -160,11 +160,14 @@ func TestCorrelationIDAndCallRows(t *testing.T) {
 }
 
 func TestScrubAndMask(t *testing.T) {
-	got := Scrub(`{"access_token":"00Dxx!AQ4","token_type":"Bearer"} Authorization: Token abc123 password=hunter2&x=1`, nil)
-	for _, leak := range []string{"00Dxx!AQ4", "abc123", "hunter2"} {
+	got := Scrub(`{"access_token":"00Dxx!AQ4","token_type":"Bearer"} Authorization: Token abc123def456ghi789 password=hunter2&x=1`, nil)
+	for _, leak := range []string{"00Dxx!AQ4", "abc123def456ghi789", "hunter2"} {
 		if strings.Contains(got, leak) {
 			t.Errorf("Scrub kept %q: %s", leak, got)
 		}
+	}
+	if got := Scrub("proff token information: Bearer token expired", nil); got != "proff token information: Bearer token expired" {
+		t.Errorf("Scrub mangled ordinary words: %q", got)
 	}
 	if Mask("abcdefghijklmnop") != "****mnop" || Mask("short") != "****" || Mask("") != "(not set)" {
 		t.Errorf("Mask: %q %q %q", Mask("abcdefghijklmnop"), Mask("short"), Mask(""))
