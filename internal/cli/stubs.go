@@ -16,17 +16,8 @@ func notYet(name, summary, help string) command {
 	return c
 }
 
-func runCommand() command {
-	return notYet("run", "one-off Mass Update now", "")
-}
-func previewCommand() command {
-	return notYet("preview", "count what a run would do, asking Salesforce only", "")
-}
 func serveCommand() command {
 	return notYet("serve", "long-running worker: schedule (when enabled), health, metrics, pruning", "")
-}
-func checkCommand() command {
-	return notYet("check", "validate config, database, Salesforce and the Proff token", "")
 }
 func demoCommand() command {
 	return notYet("demo", "a complete Mass Update against the built-in sandbox", "")

@@ -1,0 +1,182 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/proffconnect/proffsync/internal/config"
+	"github.com/proffconnect/proffsync/internal/mapping"
+	"github.com/proffconnect/proffsync/internal/massupdate"
+	"github.com/proffconnect/proffsync/internal/proff"
+	"github.com/proffconnect/proffsync/internal/transport"
+)
+
+func checkCommand() command {
+	c := command{name: "check", summary: "validate config, database, Salesforce and the Proff token",
+		help: `Validates the config file and the environment, reaches PostgreSQL, logs in to Salesforce and checks
+every mapped field against describe (exists, editable by the integration user, type can hold the
+data point), validates the Proff token and reads its quota. Secrets are shown masked (****+last 4).
+--offline checks the config file and the environment only; --catalogue lists the mappable Proff data
+points with their types (and needs nothing else).`}
+	var offline, catalogue bool
+	c.run = func(ctx context.Context, a *app, args []string) error {
+		fs := a.flags(c)
+		fs.BoolVar(&offline, "offline", false, "check the config file and environment only; reach no service")
+		fs.BoolVar(&catalogue, "catalogue", false, "list the mappable Proff data points with their types")
+		fs.Bool("json", false, "accepted for symmetry; check prints a report")
+		if _, err := a.parse(fs, args, 0); err != nil {
+			return err
+		}
+		if catalogue {
+			printCatalogue(a.stdout)
+			return nil
+		}
+		cfg, err := a.loadConfig()
+		if err != nil {
+			return err
+		}
+		res, err := resolveMapping(cfg)
+		if err != nil {
+			return err
+		}
+		return a.check(ctx, cfg, res, endpoints{}, offline)
+	}
+	return c
+}
+
+func printCatalogue(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "DATA POINT\tTYPE\tDESCRIPTION")
+	for _, p := range proff.Catalogue() {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", p.Name, p.Kind, p.Description)
+	}
+	tw.Flush()
+	fmt.Fprintln(w, `
+Any other path of the Proff register document can be mapped too (dots for objects, [i] for array items,
+matched case-insensitively); it arrives as text. Data about persons (personRoles, contactPerson,
+procuration..., signatories, person shareholders) is never mappable.`)
+}
+
+// check runs every check it can and reports each; it fails (exit 1, or 78 for configuration) when any did.
+func (a *app) check(ctx context.Context, cfg *config.Config, res resolved, ep endpoints, offline bool) error {
+	w := a.stdout
+	schedule := "disabled"
+	if cfg.Schedule.Enabled {
+		schedule = fmt.Sprintf("enabled, %q in %s", cfg.Schedule.Cron, cfg.Schedule.Timezone)
+	}
+	fmt.Fprintf(w, "config      ok    %s: %s, %d mapped fields, schedule %s\n", cfg.Path, cfg.Salesforce.Object, len(cfg.Mapping), schedule)
+	fmt.Fprintln(w, "environment")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, row := range cfg.Env.Describe() {
+		fmt.Fprintf(tw, "  %s\t%s\n", row[0], row[1])
+	}
+	tw.Flush()
+	var cfgIssues []string
+	if err := cfg.Env.RequireSalesforce(); err != nil {
+		cfgIssues = append(cfgIssues, err.Error())
+	}
+	if err := cfg.Env.RequireProff(); err != nil && (cfg.Schedule.Enabled || !offline) {
+		cfgIssues = append(cfgIssues, err.Error())
+	}
+	for _, s := range cfgIssues {
+		fmt.Fprintf(w, "credentials FAIL  %s\n", s)
+	}
+	if offline {
+		if len(cfgIssues) > 0 {
+			return &ExitError{Code: ExitConfig, Err: errors.New("configuration is incomplete")}
+		}
+		fmt.Fprintln(w, "offline check passed: the config file and the environment are valid")
+		return nil
+	}
+	failed := len(cfgIssues) > 0
+	report := func(name string, err error, ok string) {
+		if err != nil {
+			failed = true
+			fmt.Fprintf(w, "%-11s FAIL  %s\n", name, a.scrub(oneLine(err.Error())))
+			return
+		}
+		fmt.Fprintf(w, "%-11s ok    %s\n", name, ok)
+	}
+
+	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	var rec transport.Recorder
+	st, err := a.openStore(cctx, cfg.Env, false)
+	if err == nil {
+		defer st.Close()
+		rec = st.CallLog()
+	}
+	report("postgresql", err, "reachable, migrations applied")
+
+	if cfg.Env.RequireSalesforce() == nil {
+		report("salesforce", a.checkSalesforce(cctx, cfg, res, rec, ep), "logged in ("+cfg.Env.SFAuthFlow+"); every mapped field exists, is editable and can hold its data point")
+	}
+	if cfg.Env.RequireProff() == nil {
+		quota, err := a.checkProff(cctx, cfg, res, rec, ep)
+		report("proff", err, "token accepted; "+quota)
+	}
+	if failed {
+		return &ExitError{Code: ExitFailed, Err: errors.New("some checks failed")}
+	}
+	fmt.Fprintln(w, "all checks passed")
+	return nil
+}
+
+func (a *app) checkSalesforce(ctx context.Context, cfg *config.Config, res resolved, rec transport.Recorder, ep endpoints) error {
+	sf, err := a.newSalesforce(cfg, rec, ep)
+	if err != nil {
+		return err
+	}
+	if err := sf.Login(ctx); err != nil {
+		return err
+	}
+	fields, err := sf.Describe(ctx)
+	if err != nil {
+		return err
+	}
+	var problems []string
+	if err := sf.ValidateFields(fields); err != nil {
+		problems = append(problems, err.Error())
+	}
+	if err := mapping.Check(res.rules, res.kinds, fields); err != nil {
+		problems = append(problems, err.Error())
+	}
+	if len(problems) > 0 {
+		return errors.New(strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+func (a *app) checkProff(ctx context.Context, cfg *config.Config, res resolved, rec transport.Recorder, ep endpoints) (string, error) {
+	pc, err := a.newProff(cfg, res, rec, ep)
+	if err != nil {
+		return "", err
+	}
+	ti, err := pc.TokenInfo(ctx)
+	if errors.Is(err, massupdate.ErrUnauthorized) {
+		return "", errors.New("the Proff API rejected the token (401): check PROFF_API_TOKEN")
+	}
+	if err != nil {
+		return "", err
+	}
+	l, p := ti.CallLimit, ti.CallsPerformed
+	var parts []string
+	add := func(name string, used, limit int64) {
+		if limit > 0 {
+			parts = append(parts, fmt.Sprintf("%d of %d per %s used", used, limit, name))
+		}
+	}
+	add("minute", p.LastMinute, l.PerMinute)
+	add("hour", p.LastHour, l.PerHour)
+	add("day", p.LastDay, l.PerDay)
+	add("month", p.LastMonth, l.PerMonth)
+	if len(parts) == 0 {
+		return "no call limits reported", nil
+	}
+	return "quota: " + strings.Join(parts, ", "), nil
+}
