@@ -1,0 +1,210 @@
+package salesforce
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/proffconnect/proffsync/internal/massupdate"
+	"github.com/proffconnect/proffsync/internal/transport"
+)
+
+const tokenEndpoint = "POST /services/oauth2/token"
+
+// Login gets a fresh access token with the configured flow. Calls log in by themselves when needed; Login
+// exists so that `check` can prove the credentials. A rejected credential wraps massupdate.ErrUnauthorized
+// and carries Salesforce's error and description, never a secret.
+func (c *Client) Login(ctx context.Context) error {
+	c.mu.Lock()
+	gen := c.sess.gen
+	c.mu.Unlock()
+	_, err := c.relogin(ctx, gen, true)
+	return err
+}
+
+// current returns the session, logging in first when there is none.
+func (c *Client) current(ctx context.Context) (session, error) {
+	c.mu.Lock()
+	s := c.sess
+	c.mu.Unlock()
+	if s.token != "" {
+		return s, nil
+	}
+	return c.relogin(ctx, s.gen, false)
+}
+
+// relogin replaces the session of generation stale. Concurrent callers that saw the same stale session
+// share one login: whoever comes second finds a newer generation and uses it, so a session expiry costs
+// exactly one login however many calls were in flight.
+func (c *Client) relogin(ctx context.Context, stale int, force bool) (session, error) {
+	select {
+	case c.loginSem <- struct{}{}:
+	case <-ctx.Done():
+		return session{}, fmt.Errorf("salesforce login: %w", ctx.Err())
+	}
+	defer func() { <-c.loginSem }()
+	c.mu.Lock()
+	s := c.sess
+	c.mu.Unlock()
+	if s.token != "" && s.gen != stale && !force {
+		return s, nil
+	}
+	tok, inst, err := c.fetchToken(ctx)
+	if err != nil {
+		return session{}, err
+	}
+	c.mu.Lock()
+	c.sess = session{token: tok, instance: inst, gen: s.gen + 1}
+	s = c.sess
+	c.mu.Unlock()
+	c.log.LogAttrs(ctx, slogInfo, "salesforce login", attrFlow(c.o.Flow), attrInstance(inst))
+	return s, nil
+}
+
+// fetchToken posts the flow's form to the token endpoint, retrying 5xx and network failures.
+func (c *Client) fetchToken(ctx context.Context) (token, instance string, err error) {
+	for attempt := 1; ; attempt++ {
+		form, err := c.tokenForm()
+		if err != nil {
+			return "", "", err
+		}
+		token, instance, retry, err := c.postToken(ctx, form, attempt)
+		if err == nil || !retry || attempt >= c.o.MaxAttempts {
+			return token, instance, err
+		}
+		c.log.LogAttrs(ctx, slogWarn, "salesforce login failed, retrying", attrAttempt(attempt), attrErr(err))
+		if err := c.o.Sleep(ctx, backoff(attempt)); err != nil {
+			return "", "", fmt.Errorf("salesforce login: %w", err)
+		}
+	}
+}
+
+func (c *Client) tokenForm() (url.Values, error) {
+	f := url.Values{}
+	switch c.o.Flow {
+	case FlowClientCredentials:
+		f.Set("grant_type", "client_credentials")
+		f.Set("client_id", c.o.ClientID)
+		f.Set("client_secret", c.o.ClientSecret)
+	case FlowPassword:
+		f.Set("grant_type", "password")
+		f.Set("client_id", c.o.ClientID)
+		f.Set("client_secret", c.o.ClientSecret)
+		f.Set("username", c.o.Username)
+		f.Set("password", c.o.Password)
+	case FlowJWT:
+		a, err := c.assertion()
+		if err != nil {
+			return nil, err
+		}
+		f.Set("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer")
+		f.Set("assertion", a)
+	}
+	return f, nil
+}
+
+func (c *Client) postToken(ctx context.Context, form url.Values, attempt int) (token, instance string, retry bool, err error) {
+	rctx := transport.WithAttempt(transport.WithEndpoint(ctx, tokenEndpoint), attempt)
+	req, err := http.NewRequestWithContext(rctx, http.MethodPost, c.loginURL+"/services/oauth2/token", strings.NewReader(form.Encode()))
+	if err != nil {
+		return "", "", false, fmt.Errorf("salesforce login: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return "", "", false, fmt.Errorf("salesforce login: %w", ctx.Err())
+		}
+		return "", "", !errors.Is(err, transport.ErrRefused), fmt.Errorf("salesforce login: %s", transport.Scrub(err.Error(), c.secrets))
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return "", "", true, fmt.Errorf("salesforce login: reading the answer: %s", transport.Scrub(err.Error(), c.secrets))
+	}
+	c.noteLimits(resp.Header)
+	if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests {
+		return "", "", true, fmt.Errorf("salesforce login: HTTP %d", resp.StatusCode)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e struct {
+			Error       string `json:"error"`
+			Description string `json:"error_description"`
+		}
+		if json.Unmarshal(body, &e) == nil && e.Error != "" {
+			return "", "", false, fmt.Errorf("salesforce login (%s flow) rejected: %s: %s: %w", c.o.Flow,
+				clean(e.Error, c.secrets), clean(e.Description, c.secrets), massupdate.ErrUnauthorized)
+		}
+		if resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
+			return "", "", false, fmt.Errorf("salesforce login (%s flow) rejected: HTTP %d: %w", c.o.Flow, resp.StatusCode, massupdate.ErrUnauthorized)
+		}
+		return "", "", false, fmt.Errorf("salesforce login: HTTP %d from %s (is the login URL right?)", resp.StatusCode, c.loginURL)
+	}
+	var ok struct {
+		AccessToken string `json:"access_token"`
+		InstanceURL string `json:"instance_url"`
+	}
+	if err := json.Unmarshal(body, &ok); err != nil || ok.AccessToken == "" || ok.InstanceURL == "" {
+		return "", "", false, errors.New("salesforce login: the token answer has no access_token or instance_url")
+	}
+	// The instance URL comes from the network: it must pass the same policy as configured URLs (P6).
+	if err := transport.CheckURL(ok.InstanceURL); err != nil {
+		return "", "", false, fmt.Errorf("salesforce login: instance_url: %v", err)
+	}
+	return ok.AccessToken, strings.TrimRight(ok.InstanceURL, "/"), false, nil
+}
+
+// assertion builds the RS256 JWT of the bearer flow: iss = client id, sub = username, aud = login host,
+// exp two minutes ahead (Salesforce accepts at most three).
+func (c *Client) assertion() (string, error) {
+	enc := base64.RawURLEncoding
+	hdr, _ := json.Marshal(map[string]string{"alg": "RS256", "typ": "JWT"})
+	claims, _ := json.Marshal(map[string]any{
+		"iss": c.o.ClientID, "sub": c.o.Username, "aud": c.loginURL,
+		"exp": c.o.Now().Add(2 * time.Minute).Unix(),
+	})
+	signing := enc.EncodeToString(hdr) + "." + enc.EncodeToString(claims)
+	sum := sha256.Sum256([]byte(signing))
+	sig, err := rsa.SignPKCS1v15(rand.Reader, c.key, crypto.SHA256, sum[:])
+	if err != nil {
+		return "", fmt.Errorf("salesforce login: signing the JWT: %w", err)
+	}
+	return signing + "." + enc.EncodeToString(sig), nil
+}
+
+// parseKey reads a PEM RSA private key, PKCS#1 or PKCS#8. Its errors never quote the key.
+func parseKey(pemBytes []byte) (*rsa.PrivateKey, error) {
+	if len(pemBytes) == 0 {
+		return nil, errors.New("a PEM RSA private key is required for the jwt flow")
+	}
+	block, _ := pem.Decode(pemBytes)
+	if block == nil {
+		return nil, errors.New("not PEM")
+	}
+	if k, err := x509.ParsePKCS1PrivateKey(block.Bytes); err == nil {
+		return k, nil
+	}
+	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, errors.New("not an RSA private key (PKCS#1 or PKCS#8)")
+	}
+	rk, ok := k.(*rsa.PrivateKey)
+	if !ok {
+		return nil, errors.New("the key is not an RSA key")
+	}
+	return rk, nil
+}

@@ -1,0 +1,305 @@
+package salesforce
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/simpleforce/simpleforce"
+
+	"github.com/proffconnect/proffsync/internal/massupdate"
+	"github.com/proffconnect/proffsync/internal/transport"
+)
+
+// ErrorItem is one element of a Salesforce error array (errorCode at the top level of a response,
+// statusCode inside a collection's per-record result).
+type ErrorItem struct {
+	Code    string   `json:"errorCode"`
+	Message string   `json:"message"`
+	Fields  []string `json:"fields,omitempty"`
+}
+
+// APIError is a non-2xx answer that the adapter does not turn into a sentinel.
+type APIError struct {
+	Status   int
+	Endpoint string
+	Errors   []ErrorItem // may be empty: a proxy can answer with HTML or nothing
+}
+
+func (e *APIError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "salesforce %s: HTTP %d", e.Endpoint, e.Status)
+	for _, it := range e.Errors {
+		b.WriteString(": ")
+		b.WriteString(it.Code)
+		if it.Message != "" {
+			b.WriteString(" ")
+			b.WriteString(it.Message)
+		}
+	}
+	return b.String()
+}
+
+func (e *APIError) has(code string) bool {
+	for _, it := range e.Errors {
+		if it.Code == code {
+			return true
+		}
+	}
+	return false
+}
+
+// request is one REST call. Exactly one of soql and path is set: soql goes through simpleforce.Query (a
+// query or a nextRecordsUrl), path through simpleforce.ApexREST.
+type request struct {
+	endpoint string // template for the technical log
+	method   string
+	soql     string
+	path     string // from the instance root, with a leading slash
+	body     []byte
+	header   http.Header
+}
+
+type response struct {
+	status int
+	body   []byte
+	query  *simpleforce.QueryResult
+}
+
+// call runs a request with the session, the API reserve, re-login once on 401 and retries with backoff on
+// 5xx, 429, timeouts and network failures.
+func (c *Client) call(ctx context.Context, r request) (*response, error) {
+	relogged := false
+	tries := 0
+	for attempt := 1; ; attempt++ {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("salesforce %s: %w", r.endpoint, err)
+		}
+		if err := c.checkReserve(); err != nil {
+			return nil, err
+		}
+		sess, err := c.current(ctx)
+		if err != nil {
+			return nil, err
+		}
+		tries++
+		resp, err := c.send(ctx, sess, r, attempt)
+		retry := false
+		switch {
+		case err != nil:
+			if ctx.Err() != nil {
+				return nil, fmt.Errorf("salesforce %s: %w", r.endpoint, ctx.Err())
+			}
+			if errors.Is(err, transport.ErrRefused) {
+				return nil, fmt.Errorf("salesforce %s: %w", r.endpoint, err)
+			}
+			retry = true
+			err = fmt.Errorf("salesforce %s: %s", r.endpoint, transport.Scrub(err.Error(), c.allSecrets()))
+		case resp.status >= 200 && resp.status < 300:
+			return resp, nil
+		default:
+			apiErr := c.apiError(r.endpoint, resp)
+			err = apiErr
+			switch {
+			case resp.status == http.StatusUnauthorized:
+				if relogged {
+					return nil, fmt.Errorf("salesforce %s: the session was rejected again right after a fresh login: %w", r.endpoint, massupdate.ErrUnauthorized)
+				}
+				relogged = true
+				c.log.LogAttrs(ctx, slog.LevelInfo, "salesforce session expired, logging in again", attrEndpoint(r.endpoint))
+				if _, err := c.relogin(ctx, sess.gen, false); err != nil {
+					return nil, err
+				}
+				continue
+			case resp.status == http.StatusForbidden && apiErr.has("REQUEST_LIMIT_EXCEEDED"):
+				return nil, fmt.Errorf("salesforce %s: the org's daily API allocation is spent (REQUEST_LIMIT_EXCEEDED): %w", r.endpoint, massupdate.ErrQuotaExhausted)
+			case resp.status >= 500, resp.status == http.StatusTooManyRequests, apiErr.has("UNABLE_TO_LOCK_ROW"):
+				retry = true
+			}
+		}
+		if !retry || tries >= c.o.MaxAttempts {
+			return nil, err
+		}
+		c.log.LogAttrs(ctx, slog.LevelWarn, "salesforce call failed, retrying", attrEndpoint(r.endpoint), attrAttempt(attempt), attrErr(err))
+		if err := c.o.Sleep(ctx, backoff(tries)); err != nil {
+			return nil, fmt.Errorf("salesforce %s: %w", r.endpoint, err)
+		}
+	}
+}
+
+// send makes one HTTP request through a fresh simpleforce client whose http.Client binds ctx. The capture
+// under simpleforce keeps the real outcome and gives simpleforce only 2xx answers (see the package doc).
+func (c *Client) send(ctx context.Context, sess session, r request, attempt int) (*response, error) {
+	cp := &capture{
+		base:   c.http,
+		ctx:    transport.WithAttempt(transport.WithEndpoint(ctx, r.endpoint), attempt),
+		header: r.header,
+	}
+	sf := simpleforce.NewClient(sess.instance, c.o.ClientID, c.o.APIVersion)
+	sf.SetSidLoc(sess.token, sess.instance)
+	sf.SetHttpClient(&http.Client{Transport: cp})
+	var (
+		qr   *simpleforce.QueryResult
+		data []byte
+		err  error
+	)
+	if r.soql != "" {
+		qr, err = sf.Query(r.soql)
+	} else {
+		var body io.Reader
+		if r.body != nil {
+			body = bytes.NewReader(r.body)
+		}
+		data, err = sf.ApexREST(r.method, strings.TrimPrefix(r.path, "/"), body)
+	}
+	if cp.err != nil {
+		return nil, cp.err
+	}
+	if !cp.done {
+		return nil, errors.New("simpleforce made no request") // cannot happen: both paths request once
+	}
+	c.noteLimits(cp.respHeader)
+	if cp.status < 200 || cp.status > 299 {
+		return &response{status: cp.status, body: cp.body}, nil
+	}
+	if err != nil { // a 2xx body simpleforce could not decode
+		return nil, fmt.Errorf("decoding the answer: %w", err)
+	}
+	return &response{status: cp.status, body: data, query: qr}, nil
+}
+
+// capture is the RoundTripper under simpleforce: it binds the run's context, adds per-call headers, sends
+// through the shared transport, and keeps the outcome. Failures never reach simpleforce, which would log
+// them through the global logger.
+type capture struct {
+	base   *http.Client
+	ctx    context.Context
+	header http.Header
+
+	done       bool
+	err        error
+	status     int
+	respHeader http.Header
+	body       []byte // the error body (non-2xx)
+}
+
+func (cp *capture) RoundTrip(req *http.Request) (*http.Response, error) {
+	r2 := req.Clone(cp.ctx)
+	for k, v := range cp.header {
+		r2.Header[k] = v
+	}
+	r2.Header.Set("Accept", "application/json")
+	cp.done = true
+	resp, err := cp.base.Do(r2)
+	if err != nil {
+		cp.err = err
+		return emptyOK(req), nil
+	}
+	defer resp.Body.Close()
+	cp.status, cp.respHeader = resp.StatusCode, resp.Header
+	// Read the whole body here: a read failure inside simpleforce would be logged with the SOQL URL.
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		cp.err = err
+		return emptyOK(req), nil
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		cp.body = body
+		return emptyOK(req), nil
+	}
+	return &http.Response{StatusCode: resp.StatusCode, Status: resp.Status, Header: resp.Header,
+		Body: io.NopCloser(bytes.NewReader(body)), ContentLength: int64(len(body)), Request: req,
+		Proto: resp.Proto, ProtoMajor: resp.ProtoMajor, ProtoMinor: resp.ProtoMinor}, nil
+}
+
+func emptyOK(req *http.Request) *http.Response {
+	return &http.Response{StatusCode: 200, Status: "200 OK", Header: http.Header{}, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Body: io.NopCloser(strings.NewReader("{}")), ContentLength: 2, Request: req}
+}
+
+// apiError parses any error body: Salesforce's array, or HTML/empty from a proxy.
+func (c *Client) apiError(endpoint string, resp *response) *APIError {
+	e := &APIError{Status: resp.status, Endpoint: endpoint}
+	var items []ErrorItem
+	if json.Unmarshal(resp.body, &items) == nil {
+		for _, it := range items {
+			it.Message = clean(it.Message, c.allSecrets())
+			e.Errors = append(e.Errors, it)
+		}
+	}
+	return e
+}
+
+// clean makes a message from Salesforce fit one line of an error: secrets scrubbed, white space collapsed,
+// bounded length (MALFORMED_QUERY messages echo the whole query).
+func clean(s string, secrets []string) string {
+	s = strings.Join(strings.Fields(transport.Scrub(s, secrets)), " ")
+	if len(s) > 300 {
+		s = strings.ToValidUTF8(s[:300], "") + "…"
+	}
+	return s
+}
+
+// noteLimits keeps the last Sforce-Limit-Info seen.
+func (c *Client) noteLimits(h http.Header) {
+	if h == nil {
+		return
+	}
+	used, max := transport.ParseLimitInfo(h.Get("Sforce-Limit-Info"))
+	if max <= 0 {
+		return
+	}
+	c.mu.Lock()
+	c.apiUsed, c.apiMax = used, max
+	c.mu.Unlock()
+}
+
+// checkReserve refuses a call that would leave less than ReservePercent of the daily allocation, so that a
+// nightly sync never starves the org's other integrations. Unknown usage (no answer yet) allows the call.
+func (c *Client) checkReserve() error {
+	c.mu.Lock()
+	used, max := c.apiUsed, c.apiMax
+	c.mu.Unlock()
+	if max <= 0 {
+		return nil
+	}
+	if (max-used-1)*100 < max*int64(c.o.ReservePercent) {
+		return fmt.Errorf("Salesforce daily API allocation below the %d %% reserve (%d of %d calls used): %w",
+			c.o.ReservePercent, used, max, massupdate.ErrQuotaExhausted)
+	}
+	return nil
+}
+
+// APIUsage returns the last Sforce-Limit-Info seen (ok false before any answer carried one).
+func (c *Client) APIUsage() (used, max int64, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.apiUsed, c.apiMax, c.apiMax > 0
+}
+
+// backoff is the wait before try n+1: 1s, 2s, 4s, … capped at 30s.
+func backoff(n int) time.Duration {
+	d := time.Second << (n - 1)
+	if d > 30*time.Second || d <= 0 {
+		d = 30 * time.Second
+	}
+	return d
+}
+
+const (
+	slogInfo = slog.LevelInfo
+	slogWarn = slog.LevelWarn
+)
+
+func attrFlow(f string) slog.Attr     { return slog.String("flow", f) }
+func attrInstance(u string) slog.Attr { return slog.String("instance_url", u) }
+func attrAttempt(n int) slog.Attr     { return slog.Int("attempt", n) }
+func attrEndpoint(e string) slog.Attr { return slog.String("endpoint", e) }
+func attrErr(err error) slog.Attr     { return slog.String("error", err.Error()) }

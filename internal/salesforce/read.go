@@ -1,0 +1,191 @@
+package salesforce
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/simpleforce/simpleforce"
+
+	"github.com/proffconnect/proffsync/internal/mapping"
+	"github.com/proffconnect/proffsync/internal/massupdate"
+)
+
+const (
+	epQuery     = "GET /services/data/v{version}/query"
+	epQueryMore = "GET /services/data/v{version}/query/{locator}"
+	epDescribe  = "GET /services/data/v{version}/sobjects/{object}/describe"
+	epLimits    = "GET /services/data/v{version}/limits"
+	epComposite = "PATCH /services/data/v{version}/composite/sobjects"
+)
+
+func (c *Client) dataPath(rest string) string {
+	return "/services/data/v" + c.o.APIVersion + "/" + rest
+}
+
+// Describe returns the object's fields as the integration user sees them: a field without read access is
+// absent, one without edit access has Updateable false.
+func (c *Client) Describe(ctx context.Context) (map[string]mapping.Field, error) {
+	resp, err := c.call(ctx, request{endpoint: epDescribe, method: http.MethodGet, path: c.dataPath("sobjects/" + c.o.Object + "/describe")})
+	if err != nil {
+		return nil, fmt.Errorf("describe %s: %w", c.o.Object, err)
+	}
+	var d struct {
+		Fields []struct {
+			mapping.Field
+			PicklistValues []struct {
+				Active bool   `json:"active"`
+				Value  string `json:"value"`
+			} `json:"picklistValues"`
+		} `json:"fields"`
+	}
+	if err := json.Unmarshal(resp.body, &d); err != nil {
+		return nil, fmt.Errorf("describe %s: decoding the answer: %w", c.o.Object, err)
+	}
+	out := make(map[string]mapping.Field, len(d.Fields))
+	types := make(map[string]string, len(d.Fields))
+	for _, f := range d.Fields {
+		mf := f.Field
+		mf.PicklistValues = nil
+		for _, p := range f.PicklistValues {
+			if p.Active {
+				mf.PicklistValues = append(mf.PicklistValues, p.Value)
+			}
+		}
+		out[mf.Name] = mf
+		types[strings.ToLower(mf.Name)] = mf.Type
+	}
+	c.mu.Lock()
+	c.types = types
+	c.mu.Unlock()
+	return out, nil
+}
+
+// Count returns how many records the read selects.
+func (c *Client) Count(ctx context.Context) (int, error) {
+	if err := c.ensureValidated(ctx); err != nil {
+		return 0, fmt.Errorf("count %s: %w", c.o.Object, err)
+	}
+	resp, err := c.call(ctx, request{endpoint: epQuery, method: http.MethodGet, soql: c.countSOQL(), header: c.queryHeader()})
+	if err != nil {
+		return 0, fmt.Errorf("count %s: %w", c.o.Object, err)
+	}
+	return resp.query.TotalSize, nil
+}
+
+func (c *Client) queryHeader() http.Header {
+	return http.Header{"Sforce-Query-Options": {"batchSize=" + strconv.Itoa(c.o.PageSize)}}
+}
+
+// Records reads the selected records with Id greater than afterID in Id order, one page (up to PageSize
+// records) at a time, following nextRecordsUrl. Only one page is held at once.
+func (c *Client) Records(ctx context.Context, afterID string, page func([]massupdate.Record) error) error {
+	if afterID != "" && !recordID.MatchString(afterID) {
+		return fmt.Errorf("read %s: %q is not a record Id", c.o.Object, afterID)
+	}
+	if err := c.ensureValidated(ctx); err != nil {
+		return fmt.Errorf("read %s: %w", c.o.Object, err)
+	}
+	r := request{endpoint: epQuery, method: http.MethodGet, soql: c.selectSOQL(afterID), header: c.queryHeader()}
+	for {
+		resp, err := c.call(ctx, r)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", c.o.Object, err)
+		}
+		qr := resp.query
+		recs := make([]massupdate.Record, 0, len(qr.Records))
+		for _, so := range qr.Records {
+			recs = append(recs, c.record(so))
+		}
+		if len(recs) > 0 {
+			if err := page(recs); err != nil {
+				return err
+			}
+		}
+		if qr.Done || qr.NextRecordsURL == "" {
+			return nil
+		}
+		// The next page's URL comes from the network: follow it only within this API's query resource.
+		next := qr.NextRecordsURL
+		if !strings.HasPrefix(next, "/services/data/v") || !strings.Contains(next, "/query/") || strings.ContainsAny(next, "?#@\\") || strings.Contains(next, "..") {
+			return fmt.Errorf("read %s: refusing to follow nextRecordsUrl %q", c.o.Object, next)
+		}
+		r = request{endpoint: epQueryMore, method: http.MethodGet, soql: next, header: c.queryHeader()}
+	}
+}
+
+// record turns one queried record into the engine's Record. Salesforce answers with its own spelling of
+// each name; Values use the names as configured.
+func (c *Client) record(so simpleforce.SObject) massupdate.Record {
+	rec := massupdate.Record{Values: make(map[string]any, len(c.valueKeys))}
+	for k, v := range so {
+		switch {
+		case k == "attributes" || k == "__client__":
+			continue
+		case strings.EqualFold(k, "Id"):
+			rec.ID, _ = v.(string)
+		}
+		if strings.EqualFold(k, c.o.OrgNumberField) {
+			rec.OrgNumber = text(v)
+		}
+		if c.o.CountryField != "" && strings.EqualFold(k, c.o.CountryField) {
+			rec.Country = text(v)
+		}
+		if name, ok := c.valueKeys[lower(k)]; ok {
+			rec.Values[name] = v
+		}
+	}
+	for _, name := range c.valueKeys {
+		if _, ok := rec.Values[name]; !ok {
+			rec.Values[name] = nil
+		}
+	}
+	return rec
+}
+
+// lower avoids an allocation for names that are lower-case already; most are not, so it mostly allocates.
+func lower(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 'A' && c <= 'Z' {
+			return strings.ToLower(s)
+		}
+	}
+	return s
+}
+
+// text is an org number or country as read: "" when null or blank, numbers without exponent.
+func text(v any) string {
+	switch x := v.(type) {
+	case string:
+		if strings.TrimSpace(x) == "" {
+			return ""
+		}
+		return x
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	case bool:
+		return strconv.FormatBool(x)
+	}
+	return ""
+}
+
+// Limits reads the daily API allocation from /limits: used = Max − Remaining.
+func (c *Client) Limits(ctx context.Context) (used, max int64, err error) {
+	resp, err := c.call(ctx, request{endpoint: epLimits, method: http.MethodGet, path: c.dataPath("limits")})
+	if err != nil {
+		return 0, 0, fmt.Errorf("read limits: %w", err)
+	}
+	var l struct {
+		DailyApiRequests struct {
+			Max       int64 `json:"Max"`
+			Remaining int64 `json:"Remaining"`
+		} `json:"DailyApiRequests"`
+	}
+	if err := json.Unmarshal(resp.body, &l); err != nil {
+		return 0, 0, fmt.Errorf("read limits: decoding the answer: %w", err)
+	}
+	return l.DailyApiRequests.Max - l.DailyApiRequests.Remaining, l.DailyApiRequests.Max, nil
+}

@@ -1,0 +1,425 @@
+// Package salesforce is the Salesforce adapter: OAuth 2.0 login (client_credentials, JWT bearer,
+// username-password), reading the opted-in records with one SOQL query paged through nextRecordsUrl,
+// describe and the field checks made before any write, and batched writes through sObject Collections. It
+// implements massupdate.RecordSource and massupdate.RecordWriter and maps Salesforce's failures onto the
+// engine's sentinel errors (ErrUnauthorized, ErrQuotaExhausted).
+//
+// simpleforce, the required client, lives behind this package only: nothing else may import it. It is used
+// where it is sound (SetSidLoc, SetHttpClient, Query with manual paging, ApexREST as a raw pipe) with a fresh
+// simpleforce.Client and http.Client per call, so that the run's context reaches every request and no
+// simpleforce state is shared between goroutines. Auth, retries, limit headers and write bodies are done here.
+//
+// simpleforce logs the SOQL URL and error bodies through the global log package whenever a request fails.
+// Rather than silencing the process-wide logger (not ours to touch), this package never lets simpleforce see
+// a failure: the per-call RoundTripper under it captures every transport error and non-2xx response, hands
+// simpleforce an empty 200 instead, and the adapter reads the real outcome from the capture. Those logging
+// paths are therefore unreachable, and so is simpleforce's panic on a "[]" error body.
+//
+// What must never happen here: a secret (client secret, password, access token, private key) in a log line,
+// an error or a technical-log Call; a field that is not configured reaching a write body (P4); a field name
+// from config reaching SOQL before it is checked; a request that does not go through the shared transport.
+package salesforce
+
+import (
+	"context"
+	"crypto/rsa"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/proffconnect/proffsync/internal/mapping"
+	"github.com/proffconnect/proffsync/internal/massupdate"
+	"github.com/proffconnect/proffsync/internal/transport"
+)
+
+// OAuth 2.0 flows.
+const (
+	FlowClientCredentials = "client_credentials"
+	FlowJWT               = "jwt"
+	FlowPassword          = "password"
+)
+
+// Options configure a Client.
+type Options struct {
+	// LoginURL issues tokens: the org's My Domain (required for client_credentials) or login.salesforce.com.
+	LoginURL string
+	// Flow is FlowClientCredentials (default), FlowJWT or FlowPassword.
+	Flow                                       string
+	ClientID, ClientSecret, Username, Password string
+	JWTKey                                     []byte // PEM RSA private key (PKCS#1 or PKCS#8) for FlowJWT
+	APIVersion                                 string // digits, e.g. "62.0"
+
+	Object         string // Account or Lead
+	OrgNumberField string
+	CountryField   string // optional
+	OptInField     string // a checkbox: only records where it is true are selected
+	Filter         string // optional SOQL condition, ANDed in parentheses
+	// Fields are the fields whose current values are read into Record.Values and that Write may write: the
+	// mapped fields (and the last-synced field, which is added when LastSyncedField names it).
+	Fields []string
+	// LastSyncedField is the optional datetime (or date) field set on written records; read and writable too.
+	LastSyncedField string
+
+	PageSize       int // Sforce-Query-Options batchSize, 200–2000; default 2000
+	ReservePercent int // stop before the daily API allocation's remainder falls below this share of it
+
+	Recorder transport.Recorder
+	RootCAs  *x509.CertPool
+	Logger   *slog.Logger
+	// Sleep waits between retries; it returns early with ctx's error. Tests inject one that does not sleep.
+	Sleep func(ctx context.Context, d time.Duration) error
+	Base  http.RoundTripper // replaces the network transport (tests)
+	// Timeout bounds one HTTP request (default 120s: a collection write fires the org's automation).
+	Timeout time.Duration
+	// MaxAttempts bounds the tries of one call on 5xx, timeouts and row locks (default 4).
+	MaxAttempts int
+	// Now is the clock for JWT claims (default time.Now).
+	Now func() time.Time
+}
+
+// Client talks to one Salesforce org. It is safe for concurrent use.
+type Client struct {
+	o        Options
+	log      *slog.Logger
+	http     *http.Client
+	loginURL string // scheme://host[:port] of LoginURL, no trailing slash
+	key      *rsa.PrivateKey
+	secrets  []string
+
+	soqlFields []string          // Id, org number, country, Fields…, last synced: deduplicated, as configured
+	valueKeys  map[string]string // lower-case name → the name as configured, for Record.Values
+	writable   map[string]bool   // lower-case names Write may send
+
+	loginSem chan struct{} // one login at a time; a channel so waiting honours ctx
+	mu       sync.Mutex
+	sess     session
+	apiUsed  int64
+	apiMax   int64
+	types    map[string]string // lower-case field name → describe type, once described
+
+	validated atomic.Bool
+}
+
+type session struct {
+	token, instance string
+	gen             int
+}
+
+var (
+	apiName    = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,79}$`)
+	apiVersion = regexp.MustCompile(`^[0-9]{2,3}\.[0-9]$`)
+	recordID   = regexp.MustCompile(`^[A-Za-z0-9]{15}([A-Za-z0-9]{3})?$`)
+)
+
+// New checks the options and builds a client. It makes no call: Login or the first call logs in.
+func New(o Options) (*Client, error) {
+	var problems []string
+	bad := func(format string, a ...any) { problems = append(problems, fmt.Sprintf(format, a...)) }
+	if o.Flow == "" {
+		o.Flow = FlowClientCredentials
+	}
+	if o.LoginURL == "" {
+		bad("login URL is required")
+	} else if err := transport.CheckURL(o.LoginURL); err != nil {
+		bad("login URL: %v", err)
+	}
+	if o.ClientID == "" {
+		bad("client id is required")
+	}
+	var key *rsa.PrivateKey
+	switch o.Flow {
+	case FlowClientCredentials:
+		if o.ClientSecret == "" {
+			bad("client secret is required for the client_credentials flow")
+		}
+	case FlowPassword:
+		if o.ClientSecret == "" || o.Username == "" || o.Password == "" {
+			bad("client secret, username and password are required for the password flow")
+		}
+	case FlowJWT:
+		if o.Username == "" {
+			bad("username is required for the jwt flow")
+		}
+		k, err := parseKey(o.JWTKey)
+		if err != nil {
+			bad("jwt key: %v", err)
+		}
+		key = k
+	default:
+		bad("unknown auth flow %q (client_credentials, jwt or password)", o.Flow)
+	}
+	if !apiVersion.MatchString(o.APIVersion) {
+		bad("API version %q must be digits like 62.0", o.APIVersion)
+	}
+	if o.Object != "Account" && o.Object != "Lead" {
+		bad("object %q is not supported (Account or Lead)", o.Object)
+	}
+	named := []struct{ what, name string }{{"org number field", o.OrgNumberField}, {"opt-in field", o.OptInField}}
+	if o.CountryField != "" {
+		named = append(named, struct{ what, name string }{"country field", o.CountryField})
+	}
+	if o.LastSyncedField != "" {
+		named = append(named, struct{ what, name string }{"last-synced field", o.LastSyncedField})
+	}
+	for _, f := range o.Fields {
+		named = append(named, struct{ what, name string }{"field", f})
+	}
+	for _, n := range named {
+		if !apiName.MatchString(n.name) {
+			bad("%s %q is not a valid API name (letters, digits and underscores)", n.what, n.name)
+		}
+	}
+	if err := checkFilter(o.Filter); err != nil {
+		bad("filter: %v", err)
+	}
+	if o.PageSize == 0 {
+		o.PageSize = 2000
+	}
+	if o.PageSize < 200 || o.PageSize > 2000 {
+		bad("page size %d is out of range (200 to 2000)", o.PageSize)
+	}
+	if o.ReservePercent < 0 || o.ReservePercent > 100 {
+		bad("API reserve %d %% is out of range", o.ReservePercent)
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("salesforce: %s", strings.Join(problems, "; "))
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Sleep == nil {
+		o.Sleep = sleep
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 120 * time.Second
+	}
+	if o.MaxAttempts == 0 {
+		o.MaxAttempts = 4
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	u, _ := url.Parse(o.LoginURL)
+	c := &Client{
+		o:         o,
+		log:       o.Logger,
+		loginURL:  u.Scheme + "://" + u.Host,
+		key:       key,
+		loginSem:  make(chan struct{}, 1),
+		valueKeys: map[string]string{},
+		writable:  map[string]bool{},
+	}
+	for _, s := range []string{o.ClientSecret, o.Password} {
+		if s != "" {
+			c.secrets = append(c.secrets, s)
+		}
+	}
+	c.http = transport.NewClient(transport.Options{
+		Service:               transport.Salesforce,
+		Recorder:              transport.RecorderFunc(c.recordCall),
+		Secrets:               c.secrets,
+		RootCAs:               o.RootCAs,
+		Timeout:               o.Timeout,
+		ResponseHeaderTimeout: o.Timeout,
+		Base:                  o.Base,
+	})
+	seen := map[string]bool{}
+	add := func(name string) {
+		if !seen[strings.ToLower(name)] {
+			seen[strings.ToLower(name)] = true
+			c.soqlFields = append(c.soqlFields, name)
+		}
+	}
+	add("Id")
+	add(o.OrgNumberField)
+	if o.CountryField != "" {
+		add(o.CountryField)
+	}
+	for _, f := range append(append([]string(nil), o.Fields...), o.LastSyncedField) {
+		if f == "" {
+			continue
+		}
+		add(f)
+		if _, dup := c.valueKeys[strings.ToLower(f)]; !dup {
+			c.valueKeys[strings.ToLower(f)] = f
+		}
+		c.writable[strings.ToLower(f)] = true
+	}
+	return c, nil
+}
+
+// recordCall passes each technical-log Call on with the current access token scrubbed too: the token is
+// issued after the transport was built, so the transport's own secret list cannot hold it.
+func (c *Client) recordCall(ctx context.Context, call transport.Call) {
+	if c.o.Recorder == nil {
+		return
+	}
+	if call.ErrorExcerpt != "" {
+		call.ErrorExcerpt = transport.Scrub(call.ErrorExcerpt, c.allSecrets())
+	}
+	c.o.Recorder.RecordCall(ctx, call)
+}
+
+func (c *Client) allSecrets() []string {
+	c.mu.Lock()
+	tok := c.sess.token
+	c.mu.Unlock()
+	if tok == "" {
+		return c.secrets
+	}
+	return append(append([]string(nil), c.secrets...), tok)
+}
+
+// checkFilter makes sure the admin's condition cannot break out of the parentheses it is wrapped in (which
+// would let it OR away the opt-in condition): quotes closed, parentheses balanced and never closed early.
+func checkFilter(f string) error {
+	depth := 0
+	inStr := false
+	for i := 0; i < len(f); i++ {
+		ch := f[i]
+		switch {
+		case inStr && ch == '\\':
+			i++
+		case ch == '\'':
+			inStr = !inStr
+		case inStr:
+		case ch == '(':
+			depth++
+		case ch == ')':
+			depth--
+			if depth < 0 {
+				return errors.New("a closing parenthesis has no opening one")
+			}
+		case ch == ';':
+			return errors.New("a SOQL condition cannot contain ';'")
+		}
+	}
+	if inStr {
+		return errors.New("a string literal is not closed")
+	}
+	if depth != 0 {
+		return errors.New("parentheses are not balanced")
+	}
+	return nil
+}
+
+// where is the condition every read shares: opted in, and the admin's filter.
+func (c *Client) where() string {
+	w := c.o.OptInField + " = true"
+	if strings.TrimSpace(c.o.Filter) != "" {
+		w += " AND (" + c.o.Filter + ")"
+	}
+	return w
+}
+
+// selectSOQL is the one query that reads the records, resumable after an Id.
+func (c *Client) selectSOQL(afterID string) string {
+	q := "SELECT " + strings.Join(c.soqlFields, ", ") + " FROM " + c.o.Object + " WHERE " + c.where()
+	if afterID != "" {
+		q += " AND Id > '" + afterID + "'"
+	}
+	return q + " ORDER BY Id"
+}
+
+func (c *Client) countSOQL() string {
+	return "SELECT COUNT() FROM " + c.o.Object + " WHERE " + c.where()
+}
+
+// FieldsError lists every problem found when checking the configured fields against describe.
+type FieldsError struct{ Problems []string }
+
+func (e *FieldsError) Error() string {
+	return fmt.Sprintf("Salesforce fields do not fit the configuration (%d problems): %s", len(e.Problems), strings.Join(e.Problems, "; "))
+}
+
+// ValidateFields checks the configured fields against describe (as Describe returns it, FLS applied): the org
+// number, opt-in (a checkbox) and country fields exist; the last-synced field is a datetime or date the
+// integration user may update; every other configured field exists and is updateable, since it is written.
+// Whether a data point's type can fit a field is the mapping's check. It returns a *FieldsError naming every
+// problem. Once it passes, the field names may go into SOQL.
+func (c *Client) ValidateFields(describe map[string]mapping.Field) error {
+	byLower := make(map[string]mapping.Field, len(describe))
+	for name, f := range describe {
+		byLower[strings.ToLower(name)] = f
+	}
+	var problems []string
+	lookup := func(role, name string) (mapping.Field, bool) {
+		if !apiName.MatchString(name) {
+			problems = append(problems, fmt.Sprintf("%s %q is not a valid API name", role, name))
+			return mapping.Field{}, false
+		}
+		f, ok := byLower[strings.ToLower(name)]
+		if !ok {
+			problems = append(problems, fmt.Sprintf("%s %s does not exist on %s or the integration user cannot read it", role, name, c.o.Object))
+		}
+		return f, ok
+	}
+	lookup("org number field", c.o.OrgNumberField)
+	if f, ok := lookup("opt-in field", c.o.OptInField); ok && f.Type != "boolean" {
+		problems = append(problems, fmt.Sprintf("opt-in field %s is a %s, not a checkbox (boolean)", c.o.OptInField, f.Type))
+	}
+	if c.o.CountryField != "" {
+		lookup("country field", c.o.CountryField)
+	}
+	if c.o.LastSyncedField != "" {
+		if f, ok := lookup("last-synced field", c.o.LastSyncedField); ok {
+			if f.Type != "datetime" && f.Type != "date" {
+				problems = append(problems, fmt.Sprintf("last-synced field %s is a %s, not a datetime or date", c.o.LastSyncedField, f.Type))
+			}
+			if !f.Updateable {
+				problems = append(problems, fmt.Sprintf("last-synced field %s is not updateable for the integration user (field-level security)", c.o.LastSyncedField))
+			}
+		}
+	}
+	for _, name := range c.o.Fields {
+		if strings.EqualFold(name, c.o.LastSyncedField) {
+			continue
+		}
+		if f, ok := lookup("mapped field", name); ok && !f.Updateable {
+			problems = append(problems, fmt.Sprintf("mapped field %s is not updateable for the integration user (field-level security or a read-only field)", name))
+		}
+	}
+	if len(problems) > 0 {
+		return &FieldsError{Problems: problems}
+	}
+	c.validated.Store(true)
+	return nil
+}
+
+// ensureValidated describes and validates once, so that no unchecked field name reaches SOQL even when the
+// caller skipped ValidateFields.
+func (c *Client) ensureValidated(ctx context.Context) error {
+	if c.validated.Load() {
+		return nil
+	}
+	d, err := c.Describe(ctx)
+	if err != nil {
+		return err
+	}
+	return c.ValidateFields(d)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+var (
+	_ massupdate.RecordSource = (*Client)(nil)
+	_ massupdate.RecordWriter = (*Client)(nil)
+)

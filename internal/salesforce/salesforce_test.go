@@ -1,0 +1,912 @@
+package salesforce_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/proffconnect/proffsync/internal/mapping"
+	"github.com/proffconnect/proffsync/internal/massupdate"
+	"github.com/proffconnect/proffsync/internal/salesforce"
+	"github.com/proffconnect/proffsync/internal/sfemu"
+	"github.com/proffconnect/proffsync/internal/transport"
+)
+
+const (
+	clientID     = "3MVG9-test-client-id"
+	clientSecret = "CS-5ecret-d0nt-leak-7731"
+	username     = "integration@example.com"
+	password     = "PW-pa55word-d0nt-leak-4410"
+)
+
+// env is an emulator, a client against it, and everything the client emitted: calls, log lines, sleeps.
+type env struct {
+	emu    *sfemu.Server
+	c      *salesforce.Client
+	opts   salesforce.Options
+	mu     sync.Mutex
+	calls  []transport.Call
+	sleeps []time.Duration
+	logs   bytes.Buffer
+}
+
+func (e *env) Calls() []transport.Call {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]transport.Call(nil), e.calls...)
+}
+
+func (e *env) Sleeps() []time.Duration {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]time.Duration(nil), e.sleeps...)
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	b  *bytes.Buffer
+}
+
+func (w lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func setup(t *testing.T, emuOpts sfemu.Options, mod func(*salesforce.Options)) *env {
+	t.Helper()
+	if emuOpts.ClientID == "" {
+		emuOpts.ClientID, emuOpts.ClientSecret, emuOpts.Username, emuOpts.Password = clientID, clientSecret, username, password
+	}
+	e := &env{emu: sfemu.New(emuOpts)}
+	t.Cleanup(e.emu.Close)
+	e.opts = salesforce.Options{
+		LoginURL: e.emu.URL(), ClientID: clientID, ClientSecret: clientSecret, Username: username, Password: password,
+		APIVersion: "62.0", Object: "Account", OrgNumberField: "Org_Number__c", CountryField: "Country_Code__c",
+		OptInField: "Proff_Mass_Update__c", Fields: []string{"Name", "BillingPostalCode", "NumberOfEmployees"},
+		LastSyncedField: "Proff_Last_Synced__c", ReservePercent: 10,
+		Recorder: transport.RecorderFunc(func(_ context.Context, c transport.Call) {
+			e.mu.Lock()
+			e.calls = append(e.calls, c)
+			e.mu.Unlock()
+		}),
+		Logger: slog.New(slog.NewTextHandler(lockedWriter{&e.mu, &e.logs}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Sleep: func(ctx context.Context, d time.Duration) error {
+			e.mu.Lock()
+			e.sleeps = append(e.sleeps, d)
+			e.mu.Unlock()
+			return ctx.Err()
+		},
+	}
+	if mod != nil {
+		mod(&e.opts)
+	}
+	c, err := salesforce.New(e.opts)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	e.c = c
+	return e
+}
+
+func (e *env) add(n int, fields func(i int) map[string]any) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = e.emu.AddRecord("Account", fields(i))
+	}
+	return ids
+}
+
+func optedIn(i int) map[string]any {
+	return map[string]any{"Name": fmt.Sprintf("Company %d", i), "Org_Number__c": fmt.Sprintf("9%08d", i),
+		"Country_Code__c": "NO", "Proff_Mass_Update__c": true}
+}
+
+func readAll(t *testing.T, c *salesforce.Client, afterID string) ([]massupdate.Record, []int) {
+	t.Helper()
+	var recs []massupdate.Record
+	var sizes []int
+	err := c.Records(context.Background(), afterID, func(p []massupdate.Record) error {
+		recs = append(recs, p...)
+		sizes = append(sizes, len(p))
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("Records: %v", err)
+	}
+	return recs, sizes
+}
+
+func queries(reqs []sfemu.Request) []sfemu.Request {
+	var out []sfemu.Request
+	for _, r := range reqs {
+		if strings.Contains(r.Path, "/query") {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func TestRecordsOneQueryPagedThroughNextRecordsURL(t *testing.T) {
+	e := setup(t, sfemu.Options{}, func(o *salesforce.Options) {
+		o.PageSize = 200
+		o.Filter = "Type = 'Customer' OR Type = 'Partner'"
+	})
+	ids := e.add(450, func(i int) map[string]any {
+		f := optedIn(i)
+		f["Type"] = []string{"Customer", "Partner"}[i%2]
+		return f
+	})
+	e.add(30, func(i int) map[string]any { f := optedIn(i); f["Proff_Mass_Update__c"] = false; f["Type"] = "Customer"; return f })
+	e.add(30, func(i int) map[string]any { f := optedIn(i); f["Type"] = "Prospect"; return f })
+	e.emu.AddRecord("Account", map[string]any{"Name": "Blank org", "Org_Number__c": "  ", "Proff_Mass_Update__c": true, "Type": "Customer"})
+
+	recs, sizes := readAll(t, e.c, "")
+	if want := []int{200, 200, 51}; !reflect.DeepEqual(sizes, want) {
+		t.Fatalf("page sizes %v, want %v", sizes, want)
+	}
+	for i, id := range ids {
+		if recs[i].ID != id {
+			t.Fatalf("record %d: id %s, want %s (Id order)", i, recs[i].ID, id)
+		}
+	}
+	r0 := recs[0]
+	if r0.OrgNumber != "900000000" || r0.Country != "NO" {
+		t.Errorf("org/country = %q/%q", r0.OrgNumber, r0.Country)
+	}
+	wantVals := map[string]any{"Name": "Company 0", "BillingPostalCode": nil, "NumberOfEmployees": nil, "Proff_Last_Synced__c": nil}
+	if !reflect.DeepEqual(r0.Values, wantVals) {
+		t.Errorf("values %v, want %v", r0.Values, wantVals)
+	}
+	if last := recs[len(recs)-1]; last.OrgNumber != "" || last.Country != "" {
+		t.Errorf("blank org number/country read as %q/%q, want empty", last.OrgNumber, last.Country)
+	}
+
+	qs := queries(e.emu.Requests())
+	if len(qs) != 3 { // the query and two nextRecordsUrl pages
+		t.Fatalf("%d query requests, want 3", len(qs))
+	}
+	first, _ := url.ParseQuery(qs[0].RawQuery)
+	wantSOQL := "SELECT Id, Org_Number__c, Country_Code__c, Name, BillingPostalCode, NumberOfEmployees, Proff_Last_Synced__c FROM Account " +
+		"WHERE Proff_Mass_Update__c = true AND (Type = 'Customer' OR Type = 'Partner') ORDER BY Id"
+	if got := first.Get("q"); got != wantSOQL {
+		t.Errorf("SOQL\n got %s\nwant %s", got, wantSOQL)
+	}
+	for i, q := range qs {
+		if got := q.Header.Get("Sforce-Query-Options"); got != "batchSize=200" {
+			t.Errorf("query %d: Sforce-Query-Options %q", i, got)
+		}
+		if i > 0 && (q.RawQuery != "" || !strings.HasPrefix(q.Path, "/services/data/v62.0/query/01g")) {
+			t.Errorf("page %d requested %s?%s, want the nextRecordsUrl", i, q.Path, q.RawQuery)
+		}
+	}
+
+	// Resuming after an Id re-queries with Id > that Id.
+	rest, _ := readAll(t, e.c, ids[399])
+	if len(rest) != 51 || rest[0].ID != ids[400] {
+		t.Fatalf("after %s: %d records starting %s", ids[399], len(rest), rest[0].ID)
+	}
+	qs = queries(e.emu.Requests())
+	last, _ := url.ParseQuery(qs[len(qs)-1].RawQuery)
+	if !strings.Contains(last.Get("q"), "AND Id > '"+ids[399]+"' ORDER BY Id") {
+		t.Errorf("resume SOQL %s", last.Get("q"))
+	}
+
+	n, err := e.c.Count(context.Background())
+	if err != nil || n != 451 {
+		t.Fatalf("Count = %d, %v; want 451", n, err)
+	}
+}
+
+func TestRecordsStopsOnPageError(t *testing.T) {
+	e := setup(t, sfemu.Options{}, func(o *salesforce.Options) { o.PageSize = 200 })
+	e.add(500, optedIn)
+	stop := errors.New("stop")
+	pages := 0
+	err := e.c.Records(context.Background(), "", func([]massupdate.Record) error { pages++; return stop })
+	if !errors.Is(err, stop) || pages != 1 {
+		t.Fatalf("err %v after %d pages, want stop after 1", err, pages)
+	}
+	if n := len(queries(e.emu.Requests())); n != 1 {
+		t.Fatalf("%d queries after the callback failed, want 1", n)
+	}
+}
+
+func TestNewRejectsInjection(t *testing.T) {
+	base := salesforce.Options{LoginURL: "https://example.my.salesforce.com", ClientID: "id", ClientSecret: "s", APIVersion: "62.0",
+		Object: "Account", OrgNumberField: "Org_Number__c", OptInField: "Proff_Mass_Update__c"}
+	cases := map[string]func(o *salesforce.Options){
+		"field with quote":     func(o *salesforce.Options) { o.Fields = []string{"Name'"} },
+		"field with SOQL":      func(o *salesforce.Options) { o.Fields = []string{"Name FROM Account WHERE Id != null --"} },
+		"field with comma":     func(o *salesforce.Options) { o.Fields = []string{"Name,Phone"} },
+		"org field relation":   func(o *salesforce.Options) { o.OrgNumberField = "Owner.Name" },
+		"opt-in OR":            func(o *salesforce.Options) { o.OptInField = "Proff_Mass_Update__c = true OR Id" },
+		"filter breaks out":    func(o *salesforce.Options) { o.Filter = "Type = 'x') OR (Name != null" },
+		"filter open string":   func(o *salesforce.Options) { o.Filter = "Name = 'x" },
+		"filter semicolon":     func(o *salesforce.Options) { o.Filter = "Name = 'x'; DELETE" },
+		"object":               func(o *salesforce.Options) { o.Object = "Account WHERE" },
+		"version with v":       func(o *salesforce.Options) { o.APIVersion = "v62.0" },
+		"plain http":           func(o *salesforce.Options) { o.LoginURL = "http://login.salesforce.com" },
+		"page size":            func(o *salesforce.Options) { o.PageSize = 5000 },
+		"jwt without key":      func(o *salesforce.Options) { o.Flow = "jwt"; o.Username = "u" },
+		"unknown flow":         func(o *salesforce.Options) { o.Flow = "soap" },
+		"last synced bad name": func(o *salesforce.Options) { o.LastSyncedField = "x y" },
+	}
+	for name, mod := range cases {
+		o := base
+		mod(&o)
+		if _, err := salesforce.New(o); err == nil {
+			t.Errorf("%s: New accepted it", name)
+		}
+	}
+	if _, err := salesforce.New(base); err != nil {
+		t.Fatalf("base options rejected: %v", err)
+	}
+	o := base
+	o.Filter = "(Type = 'a (b' OR Name LIKE 'x\\'y%') AND NOT (Phone = null)"
+	if _, err := salesforce.New(o); err != nil {
+		t.Fatalf("a well-formed filter rejected: %v", err)
+	}
+}
+
+func TestRecordsRejectsBadAfterID(t *testing.T) {
+	e := setup(t, sfemu.Options{}, nil)
+	err := e.c.Records(context.Background(), "001' OR Name != '", func([]massupdate.Record) error { return nil })
+	if err == nil {
+		t.Fatal("an afterID with a quote was accepted")
+	}
+	if n := len(e.emu.Requests()); n != 0 {
+		t.Fatalf("%d requests sent", n)
+	}
+}
+
+func TestValidateFieldsListsEveryProblem(t *testing.T) {
+	e := setup(t, sfemu.Options{}, func(o *salesforce.Options) {
+		o.Fields = []string{"Name", "Missing__c", "CreatedDate", "Hidden__c"}
+		o.LastSyncedField = "Proff_Last_Synced__c"
+		o.OptInField = "Org_Number__c" // a string, not a checkbox
+		o.CountryField = "No_Country__c"
+	})
+	e.emu.SetField("Account", mapping.Field{Name: "Proff_Last_Synced__c", Type: "string", Length: 30, Updateable: false})
+	e.emu.SetField("Account", mapping.Field{Name: "Hidden__c", Type: "string", Length: 30, Updateable: true})
+	e.emu.HideField("Account", "Hidden__c")
+	d, err := e.c.Describe(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = e.c.ValidateFields(d)
+	var fe *salesforce.FieldsError
+	if !errors.As(err, &fe) {
+		t.Fatalf("err %v, want *FieldsError", err)
+	}
+	want := []string{"Missing__c does not exist", "CreatedDate is not updateable", "Hidden__c does not exist",
+		"Org_Number__c is a string, not a checkbox", "No_Country__c does not exist",
+		"Proff_Last_Synced__c is a string, not a datetime", "Proff_Last_Synced__c is not updateable"}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error does not say %q:\n%v", w, err)
+		}
+	}
+	if len(fe.Problems) != len(want) {
+		t.Errorf("%d problems, want %d: %q", len(fe.Problems), len(want), fe.Problems)
+	}
+	// A read with unchecked fields describes, refuses, and never sends SOQL.
+	err = e.c.Records(context.Background(), "", func([]massupdate.Record) error { return nil })
+	if !errors.As(err, &fe) {
+		t.Fatalf("Records err %v, want *FieldsError", err)
+	}
+	if n := len(queries(e.emu.Requests())); n != 0 {
+		t.Fatalf("%d queries sent with bad fields", n)
+	}
+	// The good configuration passes.
+	good := setup(t, sfemu.Options{}, nil)
+	d, err = good.c.Describe(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := good.c.ValidateFields(d); err != nil {
+		t.Fatalf("valid config: %v", err)
+	}
+	if f := d["NumberOfEmployees"]; f.Type != "int" || !f.Updateable || f.Precision != 8 {
+		t.Errorf("describe NumberOfEmployees = %+v", f)
+	}
+	if f := d["Industry"]; len(f.PicklistValues) == 0 || f.Type != "picklist" {
+		t.Errorf("describe Industry = %+v", f)
+	}
+}
+
+// P4: the set of field names in every recorded write body is Id/id, attributes and the given fields.
+func TestWriteSendsOnlyTheGivenFields(t *testing.T) {
+	e := setup(t, sfemu.Options{}, nil)
+	ids := e.add(3, optedIn)
+	synced := time.Date(2026, 11, 29, 2, 0, 0, 0, time.UTC)
+	ups := []massupdate.Update{
+		{RecordID: ids[0], Fields: map[string]any{"Name": "EQUINOR ASA"}},
+		{RecordID: ids[1], Fields: map[string]any{"BillingPostalCode": "4035", "NumberOfEmployees": 21000.0, "Proff_Last_Synced__c": synced}},
+		{RecordID: ids[2], Fields: map[string]any{"Proff_Last_Synced__c": synced}},
+	}
+	if _, err := e.c.Describe(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.c.Write(context.Background(), ups)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range res {
+		if r.RecordID != ups[i].RecordID || r.Err != nil {
+			t.Fatalf("result %d = %+v", i, r)
+		}
+	}
+	writes := 0
+	for _, r := range e.emu.Requests() {
+		if r.Method != http.MethodPatch {
+			continue
+		}
+		writes++
+		if r.Path != "/services/data/v62.0/composite/sobjects" {
+			t.Fatalf("write to %s", r.Path)
+		}
+		var body struct {
+			AllOrNone *bool                        `json:"allOrNone"`
+			Records   []map[string]json.RawMessage `json:"records"`
+		}
+		if err := json.Unmarshal(r.Body, &body); err != nil {
+			t.Fatal(err)
+		}
+		if body.AllOrNone == nil || *body.AllOrNone {
+			t.Errorf("allOrNone %v, want false", body.AllOrNone)
+		}
+		for i, rec := range body.Records {
+			got := keys(rec)
+			want := []string{"attributes", "id"}
+			for k := range ups[i].Fields {
+				want = append(want, k)
+			}
+			sort.Strings(want)
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("record %d carries %v, want %v", i, got, want)
+			}
+			if string(rec["attributes"]) != `{"type":"Account"}` {
+				t.Errorf("attributes %s", rec["attributes"])
+			}
+		}
+	}
+	if writes != 1 {
+		t.Fatalf("%d writes, want 1", writes)
+	}
+	if got := e.emu.Record("Account", ids[1]); got["BillingPostalCode"] != "4035" || got["NumberOfEmployees"] != 21000.0 ||
+		got["Proff_Last_Synced__c"] != "2026-11-29T02:00:00.000+0000" || got["Name"] != "Company 1" {
+		t.Errorf("stored %v", got)
+	}
+
+	// A field that is not configured never leaves: refused before any request.
+	before := len(e.emu.Requests())
+	_, err = e.c.Write(context.Background(), []massupdate.Update{{RecordID: ids[0], Fields: map[string]any{"Name": "x", "Phone": "+47 1"}}})
+	if err == nil || !strings.Contains(err.Error(), "Phone") {
+		t.Fatalf("unconfigured field: err %v", err)
+	}
+	if len(e.emu.Requests()) != before {
+		t.Fatal("a request was sent with an unconfigured field")
+	}
+}
+
+func keys(m map[string]json.RawMessage) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestWritePartialFailuresAttributedToTheirRecords(t *testing.T) {
+	e := setup(t, sfemu.Options{}, func(o *salesforce.Options) { o.Fields = append(o.Fields, "Sic") })
+	ids := e.add(6, optedIn)
+	e.emu.FailValidation(ids[1], "Org number must have 9 digits")
+	e.emu.DeleteRecord("Account", ids[3])
+	e.emu.SetField("Account", mapping.Field{Name: "Sic", Type: "string", Length: 20, Updateable: false, Nillable: true})
+	ups := []massupdate.Update{
+		{RecordID: ids[0], Fields: map[string]any{"Name": "A"}},
+		{RecordID: ids[1], Fields: map[string]any{"Name": "B"}},
+		{RecordID: ids[2], Fields: map[string]any{"BillingPostalCode": strings.Repeat("9", 21)}},
+		{RecordID: ids[3], Fields: map[string]any{"Name": "D"}},
+		{RecordID: ids[4], Fields: map[string]any{"Sic": "1234", "BillingPostalCode": strings.Repeat("8", 25)}},
+		{RecordID: ids[5], Fields: map[string]any{"Name": "F"}},
+	}
+	res, err := e.c.Write(context.Background(), ups)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"", "FIELD_CUSTOM_VALIDATION_EXCEPTION: Org number must have 9 digits",
+		"STRING_TOO_LONG: Billing Zip/Postal Code: data value too large: 999999999999999999999 (max length=20)",
+		"ENTITY_IS_DELETED: entity is deleted",
+		"STRING_TOO_LONG: Billing Zip/Postal Code: data value too large: 8888888888888888888888888 (max length=20); INVALID_FIELD_FOR_INSERT_UPDATE: Unable to create/update fields: Sic. Please check the security settings of this field and verify that it is read/write for your profile or permission set.",
+		""}
+	for i, r := range res {
+		got := ""
+		if r.Err != nil {
+			got = r.Err.Error()
+		}
+		if r.RecordID != ids[i] || got != want[i] {
+			t.Errorf("result %d = %s %q, want %s %q", i, r.RecordID, got, ids[i], want[i])
+		}
+	}
+	if e.emu.Record("Account", ids[0])["Name"] != "A" || e.emu.Record("Account", ids[5])["Name"] != "F" {
+		t.Error("the good records were not written")
+	}
+	if e.emu.Record("Account", ids[1])["Name"] != "Company 1" {
+		t.Error("the refused record was written")
+	}
+	if s := e.Sleeps(); len(s) != 0 {
+		t.Errorf("permanent failures were retried: sleeps %v", s)
+	}
+}
+
+func TestWriteRetriesLockedRowsOnly(t *testing.T) {
+	e := setup(t, sfemu.Options{}, nil)
+	ids := e.add(4, optedIn)
+	e.emu.LockRow(ids[1], 2)  // free on the third try
+	e.emu.LockRow(ids[2], 99) // never free
+	ups := make([]massupdate.Update, len(ids))
+	for i, id := range ids {
+		ups[i] = massupdate.Update{RecordID: id, Fields: map[string]any{"Name": fmt.Sprintf("N%d", i)}}
+	}
+	res, err := e.c.Write(context.Background(), ups)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range []int{0, 1, 3} {
+		if res[i].Err != nil {
+			t.Errorf("record %d: %v", i, res[i].Err)
+		}
+	}
+	var re *salesforce.RecordError
+	if !errors.As(res[2].Err, &re) || re.Code() != "UNABLE_TO_LOCK_ROW" {
+		t.Fatalf("record 2: %v, want UNABLE_TO_LOCK_ROW", res[2].Err)
+	}
+	var bodies [][]string
+	for _, r := range e.emu.Requests() {
+		if r.Method == http.MethodPatch {
+			var b struct{ Records []struct{ ID string } }
+			_ = json.Unmarshal(r.Body, &b)
+			var got []string
+			for _, x := range b.Records {
+				got = append(got, x.ID)
+			}
+			bodies = append(bodies, got)
+		}
+	}
+	want := [][]string{ids, {ids[1], ids[2]}, {ids[1], ids[2]}, {ids[2]}}
+	if !reflect.DeepEqual(bodies, want) {
+		t.Fatalf("write bodies %v, want %v", bodies, want)
+	}
+	if s := e.Sleeps(); !reflect.DeepEqual(s, []time.Duration{time.Second, 2 * time.Second, 4 * time.Second}) {
+		t.Errorf("backoff %v", s)
+	}
+}
+
+func TestSessionExpiryMidReadCostsOneLogin(t *testing.T) {
+	e := setup(t, sfemu.Options{}, func(o *salesforce.Options) { o.PageSize = 200 })
+	e.add(600, optedIn)
+	pages := 0
+	err := e.c.Records(context.Background(), "", func(p []massupdate.Record) error {
+		pages++
+		if pages == 2 {
+			e.emu.ExpireSessions()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pages != 3 || e.emu.Logins() != 2 {
+		t.Fatalf("%d pages, %d logins; want 3 pages, 2 logins", pages, e.emu.Logins())
+	}
+}
+
+func TestSessionExpiryMidWriteCostsOneLoginEvenWhenConcurrent(t *testing.T) {
+	e := setup(t, sfemu.Options{}, nil)
+	ids := e.add(8, optedIn)
+	if err := e.c.Login(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e.emu.ExpireSessions()
+	var wg sync.WaitGroup
+	errs := make([]error, len(ids))
+	for i, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := e.c.Write(context.Background(), []massupdate.Update{{RecordID: id, Fields: map[string]any{"Name": "x"}}})
+			if err == nil && res[0].Err != nil {
+				err = res[0].Err
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("write %d: %v", i, err)
+		}
+	}
+	if n := e.emu.Logins(); n != 2 {
+		t.Fatalf("%d logins, want 2 (the first and one re-login)", n)
+	}
+}
+
+func TestSecondSessionRejectionIsUnauthorized(t *testing.T) {
+	var emu *sfemu.Server
+	e := setup(t, sfemu.Options{}, func(o *salesforce.Options) {
+		// Every session dies as soon as it is issued.
+		o.Recorder = transport.RecorderFunc(func(_ context.Context, c transport.Call) {
+			if c.Endpoint == "POST /services/oauth2/token" {
+				emu.ExpireSessions()
+			}
+		})
+	})
+	emu = e.emu
+	_, err := e.c.Describe(context.Background())
+	if !errors.Is(err, massupdate.ErrUnauthorized) {
+		t.Fatalf("err %v, want ErrUnauthorized", err)
+	}
+	if n := e.emu.Logins(); n != 2 {
+		t.Fatalf("%d logins, want 2", n)
+	}
+}
+
+func TestQuotaExhausted(t *testing.T) {
+	e := setup(t, sfemu.Options{}, nil)
+	ids := e.add(2, optedIn)
+	e.emu.SetRequestLimitExceeded(true)
+	_, err := e.c.Write(context.Background(), []massupdate.Update{{RecordID: ids[0], Fields: map[string]any{"Name": "x"}}})
+	if !errors.Is(err, massupdate.ErrQuotaExhausted) || !strings.Contains(err.Error(), "REQUEST_LIMIT_EXCEEDED") {
+		t.Fatalf("err %v, want ErrQuotaExhausted", err)
+	}
+	if s := e.Sleeps(); len(s) != 0 {
+		t.Errorf("REQUEST_LIMIT_EXCEEDED was retried: %v", s)
+	}
+}
+
+func TestReserveStopsBeforeTheAllocationRunsLow(t *testing.T) {
+	e := setup(t, sfemu.Options{APIUsed: 8997, APIMax: 10000}, func(o *salesforce.Options) { o.PageSize = 200 })
+	e.add(1000, optedIn)
+	d, err := e.c.Describe(context.Background()) // 8998 used: 1002 left, the reserve is 1000
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.c.ValidateFields(d); err != nil {
+		t.Fatal(err)
+	}
+	pages := 0
+	err = e.c.Records(context.Background(), "", func([]massupdate.Record) error { pages++; return nil })
+	if !errors.Is(err, massupdate.ErrQuotaExhausted) || !strings.Contains(err.Error(), "below the 10 % reserve") {
+		t.Fatalf("err %v, want the reserve", err)
+	}
+	if used, _ := e.emu.APIUsage(); used != 9000 || pages != 2 {
+		t.Fatalf("used %d after %d pages; want 9000 after 2 (stopped with the reserve untouched)", used, pages)
+	}
+	used, max, err := e.c.Limits(context.Background())
+	if err == nil {
+		t.Fatalf("Limits went through the reserve: %d/%d", used, max)
+	}
+	u, m, ok := e.c.APIUsage()
+	if !ok || u != 9000 || m != 10000 {
+		t.Fatalf("APIUsage = %d/%d %v", u, m, ok)
+	}
+}
+
+func TestLimits(t *testing.T) {
+	e := setup(t, sfemu.Options{APIUsed: 25, APIMax: 5000}, nil)
+	used, max, err := e.c.Limits(context.Background())
+	if err != nil || used != 26 || max != 5000 {
+		t.Fatalf("Limits = %d/%d %v, want 26/5000", used, max, err)
+	}
+}
+
+func TestServerErrorsRetriedWithBackoff(t *testing.T) {
+	e := setup(t, sfemu.Options{}, nil)
+	if err := e.c.Login(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e.emu.FailNext(1, 503)
+	if _, err := e.c.Describe(context.Background()); err != nil {
+		t.Fatalf("after one 503: %v", err)
+	}
+	e.emu.FailNext(2, 502) // an HTML body from a proxy
+	if _, err := e.c.Describe(context.Background()); err != nil {
+		t.Fatalf("after two 502: %v", err)
+	}
+	e.emu.FailNext(10, 500)
+	_, err := e.c.Describe(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "UNKNOWN_EXCEPTION") {
+		t.Fatalf("after four 500: %v", err)
+	}
+	want := []time.Duration{time.Second, time.Second, 2 * time.Second, time.Second, 2 * time.Second, 4 * time.Second}
+	if s := e.Sleeps(); !reflect.DeepEqual(s, want) {
+		t.Fatalf("sleeps %v, want %v", s, want)
+	}
+	var attempts []int
+	for _, c := range e.Calls() {
+		if strings.HasSuffix(c.Endpoint, "/describe") {
+			attempts = append(attempts, c.Attempt)
+		}
+	}
+	if !reflect.DeepEqual(attempts, []int{1, 2, 1, 2, 3, 1, 2, 3, 4}) {
+		t.Fatalf("attempts %v", attempts)
+	}
+}
+
+func TestLoginFlows(t *testing.T) {
+	key := testKey(t)
+	t.Run("client_credentials", func(t *testing.T) {
+		e := setup(t, sfemu.Options{}, nil)
+		if err := e.c.Login(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		form := tokenForm(t, e.emu)
+		if form.Get("grant_type") != "client_credentials" || form.Get("client_id") != clientID || form.Has("username") {
+			t.Fatalf("form %v", redact(form))
+		}
+	})
+	t.Run("password", func(t *testing.T) {
+		e := setup(t, sfemu.Options{}, func(o *salesforce.Options) { o.Flow = salesforce.FlowPassword })
+		if err := e.c.Login(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if form := tokenForm(t, e.emu); form.Get("grant_type") != "password" || form.Get("username") != username {
+			t.Fatalf("form %v", redact(form))
+		}
+	})
+	t.Run("jwt", func(t *testing.T) {
+		e := setup(t, sfemu.Options{JWTPublicKey: &key.PublicKey}, func(o *salesforce.Options) {
+			o.Flow = salesforce.FlowJWT
+			o.ClientSecret, o.Password = "", ""
+			o.JWTKey = pemKey(key)
+		})
+		if err := e.c.Login(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.c.Describe(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if form := tokenForm(t, e.emu); form.Get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer" || form.Get("assertion") == "" {
+			t.Fatalf("form %v", redact(form))
+		}
+	})
+	t.Run("jwt with another key", func(t *testing.T) {
+		other := testKey(t)
+		e := setup(t, sfemu.Options{JWTPublicKey: &other.PublicKey}, func(o *salesforce.Options) {
+			o.Flow = salesforce.FlowJWT
+			o.JWTKey = pemKey(key)
+		})
+		err := e.c.Login(context.Background())
+		if !errors.Is(err, massupdate.ErrUnauthorized) || !strings.Contains(err.Error(), "invalid_grant") {
+			t.Fatalf("err %v", err)
+		}
+	})
+}
+
+func tokenForm(t *testing.T, emu *sfemu.Server) url.Values {
+	t.Helper()
+	for _, r := range emu.Requests() {
+		if r.Path == "/services/oauth2/token" {
+			if r.Method != http.MethodPost || r.Header.Get("Content-Type") != "application/x-www-form-urlencoded" {
+				t.Fatalf("token request %s %s", r.Method, r.Header.Get("Content-Type"))
+			}
+			f, err := url.ParseQuery(string(r.Body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return f
+		}
+	}
+	t.Fatal("no token request")
+	return nil
+}
+
+func redact(f url.Values) url.Values {
+	out := url.Values{}
+	for k, v := range f {
+		if k == "client_secret" || k == "password" || k == "assertion" {
+			v = []string{"…"}
+		}
+		out[k] = v
+	}
+	return out
+}
+
+func TestInstanceURLMustPassThePolicy(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"access_token":"00Dxx!tok","instance_url":"http://na1.example.com","token_type":"Bearer","extra":1}`)
+	}))
+	defer srv.Close()
+	c, err := salesforce.New(salesforce.Options{LoginURL: srv.URL, ClientID: "id", ClientSecret: "secret-1234", APIVersion: "62.0",
+		Object: "Account", OrgNumberField: "Org_Number__c", OptInField: "Proff_Mass_Update__c"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = c.Login(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "instance_url") || !strings.Contains(err.Error(), "https") {
+		t.Fatalf("err %v, want the instance URL refused", err)
+	}
+}
+
+func TestContextCancelsAnInFlightCall(t *testing.T) {
+	started := make(chan struct{}, 10)
+	e := setup(t, sfemu.Options{}, func(o *salesforce.Options) {
+		o.Base = roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			started <- struct{}{}
+			return http.DefaultTransport.RoundTrip(r)
+		})
+	})
+	if err := e.c.Login(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	e.emu.SetLatency(time.Hour)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { <-started; cancel() }()
+	_, err := e.c.Describe(ctx)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err %v, want context.Canceled", err)
+	}
+	calls := e.Calls()
+	if last := calls[len(calls)-1]; last.ErrorClass != transport.ClassCanceled || !strings.HasSuffix(last.Endpoint, "/describe") {
+		t.Fatalf("last call %+v", last)
+	}
+	if s := e.Sleeps(); len(s) != 0 {
+		t.Fatalf("a cancelled call was retried: %v", s)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// P7: every request carries a fresh Correlation-ID, and the technical-log Call of that request has it.
+func TestCorrelationIDsJoinTheTechnicalLog(t *testing.T) {
+	e := setup(t, sfemu.Options{}, func(o *salesforce.Options) { o.PageSize = 200 })
+	ids := e.add(250, optedIn)
+	ctx := transport.WithRunID(context.Background(), "run-42")
+	e.emu.FailNext(1, 503)
+	readAllCtx(t, e.c, ctx)
+	e.emu.ExpireSessions()
+	if _, err := e.c.Write(ctx, []massupdate.Update{{RecordID: ids[0], Fields: map[string]any{"Name": "x"}}}); err != nil {
+		t.Fatal(err)
+	}
+	reqs, calls := e.emu.Requests(), e.Calls()
+	if len(reqs) != len(calls) || len(reqs) < 7 {
+		t.Fatalf("%d requests, %d calls", len(reqs), len(calls))
+	}
+	seen := map[string]bool{}
+	for i, r := range reqs {
+		id := r.Header.Get("Correlation-ID")
+		if id == "" || seen[id] {
+			t.Fatalf("request %d: correlation id %q (empty or reused)", i, id)
+		}
+		seen[id] = true
+		c := calls[i]
+		if c.CorrelationID != id || c.Service != "salesforce" || c.Method != r.Method || c.RunID != "run-42" {
+			t.Errorf("request %d %s %s: call %+v", i, r.Method, r.Path, c)
+		}
+		if strings.Contains(c.Endpoint, "001") || strings.Contains(c.Endpoint, "01g") {
+			t.Errorf("endpoint %q holds an id", c.Endpoint)
+		}
+	}
+	var eps []string
+	for _, c := range calls {
+		eps = append(eps, fmt.Sprintf("%s %d %d", c.Endpoint, c.Status, c.Attempt))
+	}
+	want := []string{
+		"POST /services/oauth2/token 503 1", "POST /services/oauth2/token 200 2",
+		"GET /services/data/v{version}/sobjects/{object}/describe 200 1",
+		"GET /services/data/v{version}/query 200 1", "GET /services/data/v{version}/query/{locator} 200 1",
+		"PATCH /services/data/v{version}/composite/sobjects 401 1", "POST /services/oauth2/token 200 1",
+		"PATCH /services/data/v{version}/composite/sobjects 200 2",
+	}
+	if !reflect.DeepEqual(eps, want) {
+		t.Fatalf("calls\n%s\nwant\n%s", strings.Join(eps, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func readAllCtx(t *testing.T, c *salesforce.Client, ctx context.Context) {
+	t.Helper()
+	if err := c.Records(ctx, "", func([]massupdate.Record) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// P1: no secret and no access token in any error, technical-log Call or log line, on success and failure.
+func TestSecretsNeverLeak(t *testing.T) {
+	e := setup(t, sfemu.Options{}, func(o *salesforce.Options) { o.Flow = salesforce.FlowPassword; o.PageSize = 200 })
+	ids := e.add(300, optedIn)
+	var errs []error
+	collect := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	ctx := context.Background()
+	collect(e.c.Login(ctx))
+	readAllCtx(t, e.c, ctx)
+	e.emu.ExpireSessions()
+	e.emu.FailNext(1, 500)
+	res, err := e.c.Write(ctx, []massupdate.Update{{RecordID: ids[0], Fields: map[string]any{"Name": strings.Repeat("x", 300)}}})
+	collect(err)
+	if len(res) == 1 {
+		collect(res[0].Err)
+	}
+	e.emu.FailNext(10, 503)
+	_, err = e.c.Describe(ctx)
+	collect(err)
+	e.emu.SetRequestLimitExceeded(true)
+	_, err = e.c.Count(ctx)
+	collect(err)
+
+	// Login failures of every flow, with the wrong secret.
+	for _, flow := range []string{salesforce.FlowClientCredentials, salesforce.FlowPassword} {
+		bad := setup(t, sfemu.Options{}, func(o *salesforce.Options) {
+			o.Flow = flow
+			o.ClientSecret = "WRONG-" + clientSecret
+			o.Password = "WRONG-" + password
+		})
+		err := bad.c.Login(ctx)
+		if !errors.Is(err, massupdate.ErrUnauthorized) || !strings.Contains(err.Error(), "invalid_client: invalid client credentials") {
+			t.Fatalf("%s: err %v, want Salesforce's error and description", flow, err)
+		}
+		collect(err)
+		for _, c := range bad.Calls() {
+			e.calls = append(e.calls, c)
+		}
+		e.logs.Write(bad.logs.Bytes())
+	}
+	wrongUser := setup(t, sfemu.Options{}, func(o *salesforce.Options) { o.Flow = salesforce.FlowPassword; o.Password = "WRONG-" + password })
+	err = wrongUser.c.Login(ctx)
+	if !errors.Is(err, massupdate.ErrUnauthorized) || !strings.Contains(err.Error(), "invalid_grant: authentication failure") {
+		t.Fatalf("err %v", err)
+	}
+	collect(err)
+
+	if len(errs) < 5 {
+		t.Fatalf("only %d errors collected: %v", len(errs), errs)
+	}
+	var tokens []string
+	for _, r := range e.emu.Requests() {
+		if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+			tokens = append(tokens, tok)
+		}
+	}
+	if len(tokens) == 0 {
+		t.Fatal("no access token seen")
+	}
+	var hay strings.Builder
+	for _, err := range errs {
+		hay.WriteString(err.Error() + "\n")
+	}
+	for _, c := range e.Calls() {
+		fmt.Fprintf(&hay, "%+v\n", c)
+	}
+	hay.WriteString(e.logs.String())
+	for _, secret := range append([]string{clientSecret, password, "Bearer "}, tokens...) {
+		if strings.Contains(hay.String(), secret) {
+			t.Errorf("%q leaked into errors, calls or logs", secret)
+		}
+	}
+	if !strings.Contains(e.logs.String(), "logging in again") {
+		t.Errorf("the re-login was not logged: %s", e.logs.String())
+	}
+}

@@ -1,0 +1,241 @@
+package sfemu
+
+import (
+	"strings"
+
+	"github.com/proffconnect/proffsync/internal/mapping"
+)
+
+// fieldDef is one field of the emulated schema: what describe says about it, plus what the emulator needs
+// to enforce on writes (label for error messages, digits for integers).
+type fieldDef struct {
+	mapping.Field
+	Label   string
+	Custom  bool
+	Digits  int
+	Default any // the value a new record gets when AddRecord does not set the field
+}
+
+// object is one emulated sObject type: its schema in describe order, and its records in Id order.
+type object struct {
+	name      string
+	label     string
+	keyPrefix string
+	fields    []*fieldDef
+	byLower   map[string]*fieldDef // lower-case API name → field (SOQL and JSON names are case-insensitive)
+
+	ids  []string // ascending; ids are minted increasing so appends keep the order
+	recs map[string]*record
+}
+
+type record struct {
+	values  map[string]any // canonical field name → string, float64, bool or nil
+	deleted bool
+}
+
+func (o *object) field(name string) *fieldDef { return o.byLower[strings.ToLower(name)] }
+
+func (o *object) setField(f mapping.Field) {
+	if old := o.field(f.Name); old != nil {
+		f.Name = old.Name // the schema's spelling stays canonical
+		old.Field = f
+		if f.Type == "int" {
+			old.Digits = f.Precision
+		}
+		return
+	}
+	d := &fieldDef{Field: f, Label: f.Name, Custom: strings.HasSuffix(f.Name, "__c")}
+	if f.Type == "int" {
+		d.Digits = f.Precision
+	}
+	if f.Type == "boolean" {
+		d.Default = false
+	}
+	o.fields = append(o.fields, d)
+	o.byLower[strings.ToLower(f.Name)] = d
+}
+
+func (o *object) removeField(name string) {
+	d := o.field(name)
+	if d == nil {
+		return
+	}
+	delete(o.byLower, strings.ToLower(d.Name))
+	for i, f := range o.fields {
+		if f == d {
+			o.fields = append(o.fields[:i], o.fields[i+1:]...)
+			break
+		}
+	}
+}
+
+// Field constructors, shaped like the describe of a Developer Edition org.
+func fID() *fieldDef {
+	return &fieldDef{Field: mapping.Field{Name: "Id", Type: "id", Length: 18}, Label: "Record ID"}
+}
+func fStr(name, label string, length int) *fieldDef {
+	return &fieldDef{Field: mapping.Field{Name: name, Type: "string", Length: length, Updateable: true, Nillable: true}, Label: label}
+}
+func fTyped(typ, name, label string, length int) *fieldDef {
+	d := fStr(name, label, length)
+	d.Type = typ
+	return d
+}
+func fReadOnly(typ, name, label string) *fieldDef {
+	return &fieldDef{Field: mapping.Field{Name: name, Type: typ, Nillable: true}, Label: label}
+}
+func fInt(name, label string, digits int) *fieldDef {
+	return &fieldDef{Field: mapping.Field{Name: name, Type: "int", Updateable: true, Nillable: true, Precision: digits}, Label: label, Digits: digits}
+}
+func fNum(typ, name, label string, precision, scale int) *fieldDef {
+	return &fieldDef{Field: mapping.Field{Name: name, Type: typ, Updateable: true, Nillable: true, Precision: precision, Scale: scale}, Label: label}
+}
+func fPick(name, label string, values ...string) *fieldDef {
+	return &fieldDef{Field: mapping.Field{Name: name, Type: "picklist", Length: 255, Updateable: true, Nillable: true, PicklistValues: values}, Label: label}
+}
+func fBool(name, label string) *fieldDef {
+	return &fieldDef{Field: mapping.Field{Name: name, Type: "boolean", Updateable: true}, Label: label, Default: false}
+}
+
+var industries = []string{"Agriculture", "Apparel", "Banking", "Biotechnology", "Chemicals", "Communications",
+	"Construction", "Consulting", "Education", "Electronics", "Energy", "Engineering", "Entertainment",
+	"Environmental", "Finance", "Food & Beverage", "Government", "Healthcare", "Hospitality", "Insurance",
+	"Machinery", "Manufacturing", "Media", "Not For Profit", "Recreation", "Retail", "Shipping", "Technology",
+	"Telecommunications", "Transportation", "Utilities", "Other"}
+
+func customFields() []*fieldDef {
+	d := fTyped("datetime", "Proff_Last_Synced__c", "Proff Last Synced", 0)
+	return []*fieldDef{
+		fStr("Org_Number__c", "Org Number", 20),
+		fStr("Country_Code__c", "Country Code", 10),
+		fBool("Proff_Mass_Update__c", "Proff Mass Update"),
+		d,
+	}
+}
+
+func newAccount() *object {
+	fs := []*fieldDef{
+		fID(),
+		fReadOnly("boolean", "IsDeleted", "Deleted"),
+		{Field: mapping.Field{Name: "Name", Type: "string", Length: 255, Updateable: true}, Label: "Account Name"},
+		fPick("Type", "Account Type", "Prospect", "Customer - Direct", "Customer - Channel", "Customer", "Partner", "Other"),
+		fTyped("reference", "ParentId", "Parent Account ID", 18),
+		fTyped("textarea", "BillingStreet", "Billing Street", 255),
+		fStr("BillingCity", "Billing City", 40),
+		fStr("BillingState", "Billing State/Province", 80),
+		fStr("BillingPostalCode", "Billing Zip/Postal Code", 20),
+		fStr("BillingCountry", "Billing Country", 80),
+		fTyped("textarea", "ShippingStreet", "Shipping Street", 255),
+		fStr("ShippingCity", "Shipping City", 40),
+		fStr("ShippingPostalCode", "Shipping Zip/Postal Code", 20),
+		fStr("ShippingCountry", "Shipping Country", 80),
+		fTyped("phone", "Phone", "Account Phone", 40),
+		fTyped("phone", "Fax", "Account Fax", 40),
+		fStr("AccountNumber", "Account Number", 40),
+		fTyped("url", "Website", "Website", 255),
+		fStr("Sic", "SIC Code", 20),
+		fPick("Industry", "Industry", industries...),
+		fNum("currency", "AnnualRevenue", "Annual Revenue", 18, 0),
+		fInt("NumberOfEmployees", "Employees", 8),
+		fPick("Ownership", "Ownership", "Public", "Private", "Subsidiary", "Other"),
+		fTyped("textarea", "Description", "Account Description", 32000),
+		fReadOnly("datetime", "CreatedDate", "Created Date"),
+		fReadOnly("datetime", "LastModifiedDate", "Last Modified Date"),
+		fReadOnly("datetime", "SystemModstamp", "System Modstamp"),
+	}
+	return newObject("Account", "Account", "001", append(fs, customFields()...))
+}
+
+func newLead() *object {
+	fs := []*fieldDef{
+		fID(),
+		fReadOnly("boolean", "IsDeleted", "Deleted"),
+		{Field: mapping.Field{Name: "LastName", Type: "string", Length: 80, Updateable: true}, Label: "Last Name"},
+		fStr("FirstName", "First Name", 40),
+		fReadOnly("string", "Name", "Full Name"),
+		{Field: mapping.Field{Name: "Company", Type: "string", Length: 255, Updateable: true}, Label: "Company"},
+		fTyped("textarea", "Street", "Street", 255),
+		fStr("City", "City", 40),
+		fStr("State", "State/Province", 80),
+		fStr("PostalCode", "Zip/Postal Code", 20),
+		fStr("Country", "Country", 80),
+		fTyped("phone", "Phone", "Phone", 40),
+		fTyped("email", "Email", "Email", 80),
+		fTyped("url", "Website", "Website", 255),
+		fTyped("textarea", "Description", "Description", 32000),
+		fPick("LeadSource", "Lead Source", "Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other"),
+		{Field: mapping.Field{Name: "Status", Type: "picklist", Length: 255, Updateable: true,
+			PicklistValues:     []string{"Open - Not Contacted", "Working - Contacted", "Closed - Converted", "Closed - Not Converted"},
+			RestrictedPicklist: true}, Label: "Status", Default: "Open - Not Contacted"},
+		fPick("Industry", "Industry", industries...),
+		fNum("currency", "AnnualRevenue", "Annual Revenue", 18, 0),
+		fInt("NumberOfEmployees", "Employees", 8),
+		fReadOnly("datetime", "CreatedDate", "Created Date"),
+		fReadOnly("datetime", "LastModifiedDate", "Last Modified Date"),
+		fReadOnly("datetime", "SystemModstamp", "System Modstamp"),
+	}
+	return newObject("Lead", "Lead", "00Q", append(fs, customFields()...))
+}
+
+func newObject(name, label, prefix string, fs []*fieldDef) *object {
+	o := &object{name: name, label: label, keyPrefix: prefix, byLower: map[string]*fieldDef{}, recs: map[string]*record{}}
+	for _, f := range fs {
+		if f.Label == "" {
+			f.Label = f.Name
+		}
+		f.Custom = strings.HasSuffix(f.Name, "__c")
+		o.fields = append(o.fields, f)
+		o.byLower[strings.ToLower(f.Name)] = f
+	}
+	return o
+}
+
+// soapType is the describe soapType of a field type.
+func soapType(t string) string {
+	switch t {
+	case "id", "reference":
+		return "tns:ID"
+	case "boolean":
+		return "xsd:boolean"
+	case "int":
+		return "xsd:int"
+	case "double", "currency", "percent":
+		return "xsd:double"
+	case "date":
+		return "xsd:date"
+	case "datetime":
+		return "xsd:dateTime"
+	default:
+		return "xsd:string"
+	}
+}
+
+// describeJSON builds the describe answer: the keys a client reads, shaped as Salesforce sends them.
+func (o *object) describeJSON(version string) map[string]any {
+	fields := make([]map[string]any, 0, len(o.fields))
+	for _, f := range o.fields {
+		pl := make([]map[string]any, 0, len(f.PicklistValues))
+		for i, v := range f.PicklistValues {
+			pl = append(pl, map[string]any{"active": true, "defaultValue": i == 0 && f.Default == v, "label": v, "validFor": nil, "value": v})
+		}
+		isID := f.Type == "id"
+		fields = append(fields, map[string]any{
+			"name": f.Name, "label": f.Label, "type": f.Type, "soapType": soapType(f.Type),
+			"length": f.Length, "byteLength": f.Length * 3, "precision": f.Precision, "scale": f.Scale,
+			"digits": f.Digits, "updateable": f.Updateable, "createable": f.Updateable, "nillable": f.Nillable,
+			"custom": f.Custom, "calculated": false, "autoNumber": false, "unique": false, "externalId": false,
+			"idLookup": isID, "filterable": true, "sortable": f.Type != "textarea", "groupable": f.Type != "textarea",
+			"defaultedOnCreate": isID || f.Type == "boolean", "picklistValues": pl,
+			"restrictedPicklist": f.RestrictedPicklist, "referenceTo": []string{}, "relationshipName": nil,
+			"inlineHelpText": nil, "htmlFormatted": false, "encrypted": false, "deprecatedAndHidden": false,
+		})
+	}
+	base := "/services/data/v" + version + "/sobjects/" + o.name
+	return map[string]any{
+		"name": o.name, "label": o.label, "labelPlural": o.label + "s", "keyPrefix": o.keyPrefix,
+		"custom": false, "createable": true, "updateable": true, "deletable": true, "queryable": true,
+		"searchable": true, "retrieveable": true, "layoutable": true, "fields": fields, "childRelationships": []any{},
+		"recordTypeInfos": []any{},
+		"urls":            map[string]string{"sobject": base, "describe": base + "/describe", "rowTemplate": base + "/{ID}"},
+	}
+}
