@@ -131,6 +131,10 @@ func TestRunLockLostWhenConnectionDies(t *testing.T) {
 	if latest, _ := direct.LatestInterrupted(ctx); latest == nil || latest.ID != run.ID {
 		t.Fatalf("the abandoned run is not resumable: %+v", latest)
 	}
+	// Should the old process still be alive and write on, it is told it lost the lock.
+	if err := direct.SaveBatch(ctx, run.ID, massupdate.Batch{Checkpoint: "x"}); !errors.Is(err, massupdate.ErrLockLost) {
+		t.Fatalf("SaveBatch into an abandoned run: %v", err)
+	}
 }
 
 func TestMarkAbandonedLeavesALiveRunAlone(t *testing.T) {

@@ -203,6 +203,11 @@ func (s *Store) notRunning(ctx context.Context, db DBTX, runID string) error {
 	if err != nil {
 		return err
 	}
+	if status == string(massupdate.Interrupted) {
+		// Another process found this run's session dead and closed it: as far as anyone else can tell, this
+		// process lost the lock, and it must stop rather than write on.
+		return fmt.Errorf("%w: %w (another process marked it interrupted)", massupdate.ErrLockLost, errNotRunning)
+	}
 	return fmt.Errorf("%w (status %s)", errNotRunning, status)
 }
 

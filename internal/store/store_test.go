@@ -2,7 +2,11 @@ package store_test
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -11,6 +15,7 @@ import (
 	"github.com/proffconnect/proffsync/internal/massupdate"
 	"github.com/proffconnect/proffsync/internal/store"
 	"github.com/proffconnect/proffsync/internal/store/storetest"
+	"github.com/proffconnect/proffsync/internal/transport"
 )
 
 func ctxT(t *testing.T) context.Context {
@@ -337,5 +342,78 @@ func TestSaveBatchIsAtomic(t *testing.T) {
 	}
 	if err := s.SaveBatch(ctx, r.ID, good); err == nil {
 		t.Fatal("a batch was saved into a finished run")
+	}
+}
+
+func TestEnsureDatabaseWithoutCreateRight(t *testing.T) {
+	t.Parallel()
+	ctx := ctxT(t)
+	admin := storetest.New(t)
+	// Roles are global to the server: a random name, dropped when the test ends.
+	role := "proffsync_test_role_" + strings.ReplaceAll(strings.ToLower(t.Name()), "/", "_")[:8] + randHex(t)
+	if _, err := admin.Pool().Exec(ctx, "CREATE ROLE "+role+" LOGIN NOCREATEDB"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Pool().Exec(context.Background(), "DROP ROLE IF EXISTS "+role) })
+	u, _ := url.Parse(storetest.MissingURL(t))
+	u.User = url.UserPassword(role, "pw-not-to-be-shown-0042")
+	err := store.EnsureDatabase(ctx, u.String())
+	if err == nil {
+		t.Skip("the server let a NOCREATEDB role in without creating: cannot test the refusal here")
+	}
+	if strings.Contains(err.Error(), "pw-not-to-be-shown-0042") {
+		t.Fatalf("password in error: %v", err)
+	}
+	if !strings.Contains(err.Error(), "may not create it") && !strings.Contains(err.Error(), "authentication") {
+		t.Fatalf("unclear error: %v", err)
+	}
+}
+
+func randHex(t *testing.T) string {
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b[:])
+}
+
+func TestRunIDsAreTimeOrderedUUIDs(t *testing.T) {
+	t.Parallel()
+	s := storetest.New(t)
+	re := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var prev string
+	for i := range 5 {
+		r := newRun(t, s, massupdate.Run{StartedAt: t0.Add(time.Duration(i) * time.Second)})
+		if !re.MatchString(r.ID) || r.ID <= prev {
+			t.Fatalf("run id %q after %q", r.ID, prev)
+		}
+		prev = r.ID
+	}
+	bad := massupdate.Run{Trigger: massupdate.Manual, Settings: []byte("{not json")}
+	if err := s.CreateRun(ctxT(t), &bad); err == nil {
+		t.Fatal("invalid settings JSON accepted")
+	}
+}
+
+func TestNoSecretInTheDatabase(t *testing.T) {
+	t.Parallel()
+	ctx := ctxT(t)
+	s := storetest.New(t)
+	r := newRun(t, s, massupdate.Run{Settings: []byte(`{"object":"Account","filter":"Type = 'Customer'"}`)})
+	s.SaveBatch(ctx, r.ID, massupdate.Batch{Results: []massupdate.RecordResult{{RecordID: "001A", Outcome: massupdate.Failed,
+		Reason: "INVALID_SESSION_ID: Session expired"}}})
+	s.CallLog().RecordCall(ctx, transport.Call{RunID: r.ID, CorrelationID: "c1", Service: transport.Salesforce,
+		Method: "POST", Endpoint: "POST /services/oauth2/token", Status: 400, ErrorClass: transport.ClassClient,
+		ErrorExcerpt: transport.Scrub(`{"error":"invalid_grant","access_token":"00Dxx!SECRETVALUE"}`, nil)})
+	if err := s.CallLog().Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dump := storetest.Dump(t, s)
+	if !strings.Contains(dump, "invalid_grant") || !strings.Contains(dump, "001A") {
+		t.Fatalf("the dump misses rows:\n%s", dump)
+	}
+	if strings.Contains(dump, "SECRETVALUE") {
+		t.Fatalf("a secret reached the database:\n%s", dump)
 	}
 }

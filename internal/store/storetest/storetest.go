@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -235,4 +236,39 @@ func (p *Proxy) serve(client net.Conn) {
 	go func() { io.Copy(client, server); closeBoth(); done <- struct{}{} }() //nolint:errcheck // ends on close
 	<-done
 	<-done
+}
+
+// Dump returns every row of every table of the Store's database as text, one row a line, prefixed by its
+// table: what a test searches for secrets that must never be stored (privacy.md P1).
+func Dump(t testing.TB, s *store.Store) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rows, err := s.Pool().Query(ctx, `SELECT quote_ident(table_schema) || '.' || quote_ident(table_name)
+		FROM information_schema.tables
+		WHERE table_type = 'BASE TABLE' AND table_schema NOT IN ('pg_catalog', 'information_schema')
+		ORDER BY 1`)
+	if err != nil {
+		t.Fatalf("storetest: list tables: %v", err)
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatalf("storetest: list tables: %v", err)
+	}
+	var b strings.Builder
+	for _, table := range tables {
+		// The table names come from the catalogue, quoted by PostgreSQL itself.
+		rows, err := s.Pool().Query(ctx, "SELECT t::text FROM "+table+" t")
+		if err != nil {
+			t.Fatalf("storetest: dump %s: %v", table, err)
+		}
+		lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatalf("storetest: dump %s: %v", table, err)
+		}
+		for _, l := range lines {
+			b.WriteString(table + " " + l + "\n")
+		}
+	}
+	return b.String()
 }
