@@ -1,0 +1,606 @@
+package proff
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/proffconnect/proffsync/internal/mapping"
+)
+
+// DataPoint is one value of the register document an admin can map, with the type the Salesforce side
+// checks compatibility against.
+type DataPoint struct {
+	Name        string       `json:"name"` // canonical spelling: a JSON path of the document or a derived name
+	Kind        mapping.Kind `json:"kind"`
+	Description string       `json:"description"`
+}
+
+// ErrPersonalData is wrapped by ResolvePoint for a path into data about persons: only business data may
+// leave Proff for Salesforce.
+var ErrPersonalData = errors.New("personal data is not mappable")
+
+// ErrUnknownPoint is wrapped by ResolvePoint for a name that is neither a path nor a derived point.
+var ErrUnknownPoint = errors.New("not a Proff data point")
+
+// Derived points: computed from the document rather than read at one path.
+const (
+	pointNaceCode  = "nace.code"        // the code of naceCategories[0] ("62.020")
+	pointNaceText  = "nace.text"        // the text of naceCategories[0] ("Konsulentvirksomhet …")
+	pointEmployees = "employees"        // numberOfEmployees as a number; a range gives its lower bound
+	pointYears     = "yearsInOperation" // whole years since establishedDate (Proff stopped sending it)
+)
+
+var catalogue = []DataPoint{
+	{"name", mapping.Text, "registered company name (upper case as the register writes it)"},
+	{"organisationNumber", mapping.Text, "organisation number as Proff writes it"},
+	{"companyId", mapping.Text, "Proff's company id (the organisation number for NO)"},
+	{"companyType", mapping.Text, "company form code, e.g. AS, ASA, ENK, AB"},
+	{"companyTypeName", mapping.Text, "company form in words"},
+	{"status.statusFlag", mapping.Text, "register status, e.g. ACTIVE"},
+	{"status.description", mapping.Text, "register status in words"},
+	{"email", mapping.Text, "company e-mail address"},
+	{"homePage", mapping.Text, "company web site"},
+	{"phoneNumbers.telephoneNumber", mapping.Text, "main telephone number"},
+	{"phoneNumbers.telephoneNumber2", mapping.Text, "second telephone number"},
+	{"phoneNumbers.mobilePhone", mapping.Text, "mobile telephone number"},
+	{"phoneNumbers.faxNumber", mapping.Text, "fax number"},
+	{"postalAddress.addressLine", mapping.Text, "postal address: street"},
+	{"postalAddress.boxAddressLine", mapping.Text, "postal address: box"},
+	{"postalAddress.zipCode", mapping.Text, "postal address: postal code"},
+	{"postalAddress.postPlace", mapping.Text, "postal address: town"},
+	{"visitorAddress.addressLine", mapping.Text, "visiting address: street"},
+	{"visitorAddress.boxAddressLine", mapping.Text, "visiting address: box"},
+	{"visitorAddress.zipCode", mapping.Text, "visiting address: postal code"},
+	{"visitorAddress.postPlace", mapping.Text, "visiting address: town"},
+	{"location.countryPart", mapping.Text, "part of the country"},
+	{"location.county", mapping.Text, "county"},
+	{"location.municipality", mapping.Text, "municipality"},
+	{"location.coordinates[0].XCoordinate", mapping.Number, "longitude (EPSG:4326)"},
+	{"location.coordinates[0].YCoordinate", mapping.Number, "latitude (EPSG:4326)"},
+	{"naceCategories[0]", mapping.Text, "main industry: NACE code and text in one string"},
+	{pointNaceCode, mapping.Text, "main industry: NACE code alone (derived from naceCategories[0]; naceCategories[i].code for others)"},
+	{pointNaceText, mapping.Text, "main industry: NACE text alone (derived from naceCategories[0]; naceCategories[i].text for others)"},
+	{"sectorCode", mapping.Text, "institutional sector code"},
+	{"companyPurpose", mapping.Text, "registered purpose"},
+	{"numberOfEmployees", mapping.Text, "employees as Proff sends it: a number, a range (10-19) or text"},
+	{pointEmployees, mapping.Integer, "employees as a number (derived: a range gives its lower bound, text its first number)"},
+	{"revenue", mapping.Number, "revenue of the newest accounts (account code SDI), most likely in thousands"},
+	{"profit", mapping.Number, "profit before tax of the newest accounts (account code DR), most likely in thousands"},
+	{"shareCapital", mapping.Number, "share capital"},
+	{"estimatedTurnover", mapping.Text, "estimated turnover, as Proff sends it"},
+	{"establishedDate", mapping.Date, "date established"},
+	{"registrationDate", mapping.Date, "date registered"},
+	{"foundationDate", mapping.Date, "date founded"},
+	{"liquidationDate", mapping.Date, "date of liquidation"},
+	{"foundationYear", mapping.Integer, "year founded"},
+	{pointYears, mapping.Integer, "whole years since establishedDate (derived; foundationDate or registrationDate when it is missing)"},
+	{"registeredForVat", mapping.Boolean, "registered for VAT"},
+	{"registeredForNav", mapping.Boolean, "registered with NAV (employer)"},
+	{"registeredForPayrollTax", mapping.Boolean, "registered for payroll tax"},
+	{"registeredAsEnterprise", mapping.Boolean, "registered as an enterprise"},
+	{"registeredForVoluntary", mapping.Boolean, "registered in the register of non-profit organisations"},
+	{"hasSecurity", mapping.Boolean, "has registered security interests"},
+	{"marketingProtection", mapping.Boolean, "has opted out of marketing"},
+	{"corporateStructure.parentCompanyName", mapping.Text, "parent company name"},
+	{"corporateStructure.parentCompanyOrganisationNumber", mapping.Text, "parent company organisation number"},
+	{"corporateStructure.numberOfCompanies", mapping.Integer, "companies in the group"},
+	{"corporateStructure.numberOfSubsidiaries", mapping.Integer, "subsidiaries"},
+	{"annualAccounts[0].year", mapping.Integer, "year of the newest annual accounts"},
+	{"annualAccounts[0].currency", mapping.Text, "currency of the newest annual accounts"},
+	{"companyMain[0].manLabourYear", mapping.Number, "man-labour years in the newest accounts"},
+	{"companyMain[0].auditorName", mapping.Text, "auditor (a company)"},
+	{"creditRating", mapping.Text, "credit rating, kept raw (compact JSON when it is an object)"},
+}
+
+// Catalogue returns the listed data points, in a stable order. Any other path of the register document is
+// accepted as well (see ResolvePoint).
+func Catalogue() []DataPoint {
+	out := make([]DataPoint, len(catalogue))
+	copy(out, catalogue)
+	return out
+}
+
+// segment is one step of a path: a key and the array indexes that follow it (`coordinates[0]`).
+type segment struct {
+	key     string
+	indexes []int
+}
+
+var segRe = regexp.MustCompile(`^([A-Za-z_][A-Za-z0-9_]*)((?:\[\d{1,4}\])*)$`)
+
+func parsePath(name string) ([]segment, error) {
+	if strings.TrimSpace(name) == "" {
+		return nil, fmt.Errorf("%w: the name is empty", ErrUnknownPoint)
+	}
+	var segs []segment
+	for _, part := range strings.Split(strings.TrimSpace(name), ".") {
+		m := segRe.FindStringSubmatch(part)
+		if m == nil {
+			return nil, fmt.Errorf("%w: %q is not a path (dots for objects, [i] for array items)", ErrUnknownPoint, name)
+		}
+		s := segment{key: m[1]}
+		for _, ix := range strings.Split(strings.Trim(m[2], "[]"), "][") {
+			if ix == "" {
+				continue
+			}
+			n, _ := strconv.Atoi(ix)
+			s.indexes = append(s.indexes, n)
+		}
+		segs = append(segs, s)
+	}
+	return segs, nil
+}
+
+func formatPath(segs []segment) string {
+	var b strings.Builder
+	for i, s := range segs {
+		if i > 0 {
+			b.WriteByte('.')
+		}
+		b.WriteString(s.key)
+		for _, ix := range s.indexes {
+			fmt.Fprintf(&b, "[%d]", ix)
+		}
+	}
+	return b.String()
+}
+
+// zeroIndexes is the path with every array index 0: the key under which the catalogue lists its kind.
+func zeroIndexes(segs []segment) string {
+	z := make([]segment, len(segs))
+	for i, s := range segs {
+		z[i] = segment{key: s.key, indexes: make([]int, len(s.indexes))}
+	}
+	return strings.ToLower(formatPath(z))
+}
+
+// Keys that lead into data about persons, anywhere in a path (compared case-insensitively).
+var personKeys = map[string]bool{
+	"personroles": true, "contactperson": true, "signatories": true, "signatoryroles": true,
+	"firstname": true, "lastname": true, "birthdate": true, "personid": true,
+}
+
+func isPersonKey(k string) bool {
+	k = strings.ToLower(k)
+	return personKeys[k] || strings.HasPrefix(k, "procuration")
+}
+
+// ResolvePoint reads a data point name as the mapping writes it and returns the point with its canonical
+// spelling and kind. A name is a listed point, a derived point, or any JSON path of the register document
+// (dots for objects, [i] for array items, keys matched case-insensitively).
+//
+// Typing rule for a path the catalogue does not list: the kind of the listed path it equals once every
+// index is 0 (naceCategories[2] is Text like naceCategories[0]); otherwise Text, and the value arrives as
+// text (numbers in plain decimal, booleans as true/false, objects and arrays as compact JSON).
+//
+// Paths into data about persons (personRoles, contactPerson, procuration…, signatories, signatoryRoles,
+// a shareholder's firstName/lastName, any birthDate or personId) and the shareholders list as a whole are
+// refused with an error wrapping ErrPersonalData.
+func ResolvePoint(name string) (DataPoint, error) {
+	segs, err := parsePath(name)
+	if err != nil {
+		return DataPoint{}, err
+	}
+	for _, s := range segs {
+		if isPersonKey(s.key) {
+			return DataPoint{}, fmt.Errorf("%w: %q reads data about persons; only business data leaves Proff", ErrPersonalData, name)
+		}
+	}
+	// A shareholder may be a person: only a field of one shareholder is mappable, and Extract gives no value
+	// when that shareholder is a person.
+	if strings.EqualFold(segs[0].key, "shareholders") && (len(segs[0].indexes) == 0 || len(segs) < 2) {
+		return DataPoint{}, fmt.Errorf("%w: %q may hold shareholders who are persons; map one field of one shareholder, e.g. shareholders[0].name", ErrPersonalData, name)
+	}
+	canon := formatPath(segs)
+	for _, p := range catalogue {
+		if strings.EqualFold(p.Name, canon) {
+			return p, nil
+		}
+	}
+	if nace, ok := naceSplit(segs); ok {
+		return DataPoint{Name: canon, Kind: mapping.Text, Description: "NACE " + nace.part + " of naceCategories[" + strconv.Itoa(nace.index) + "]"}, nil
+	}
+	z := zeroIndexes(segs)
+	for _, p := range catalogue {
+		if strings.ToLower(p.Name) == z {
+			return DataPoint{Name: canon, Kind: p.Kind, Description: p.Description}, nil
+		}
+	}
+	return DataPoint{Name: canon, Kind: mapping.Text, Description: "register document path " + canon + " (as text)"}, nil
+}
+
+type naceRef struct {
+	index int
+	part  string // "code" or "text"
+}
+
+// naceSplit recognises naceCategories[i].code and naceCategories[i].text.
+func naceSplit(segs []segment) (naceRef, bool) {
+	if len(segs) == 2 && strings.EqualFold(segs[0].key, "naceCategories") && len(segs[0].indexes) == 1 &&
+		len(segs[1].indexes) == 0 {
+		if p := strings.ToLower(segs[1].key); p == "code" || p == "text" {
+			return naceRef{segs[0].indexes[0], p}, true
+		}
+	}
+	return naceRef{}, false
+}
+
+// ErrMalformed is wrapped by Extract when the document is not a JSON object.
+var ErrMalformed = errors.New("Proff sent malformed JSON")
+
+// Extract decodes from a register document only the given points and returns their values by point name,
+// typed by Kind (Text string, Number and Integer float64, Boolean bool, Date time.Time at 00:00 UTC). A point
+// with no value (absent, null, blank string, empty array, or a value that does not read as its kind) is
+// absent from the map. Derived dates count from today.
+func Extract(doc []byte, points []DataPoint) (map[string]any, error) {
+	return ExtractAt(doc, points, time.Now())
+}
+
+// ExtractAt is Extract with "today" given, for derived points that depend on it.
+func ExtractAt(doc []byte, points []DataPoint, now time.Time) (map[string]any, error) {
+	var root map[string]json.RawMessage
+	if err := json.Unmarshal(doc, &root); err != nil {
+		return nil, fmt.Errorf("%w: %s", ErrMalformed, jsonReason(err))
+	}
+	if root == nil {
+		return nil, fmt.Errorf("%w: the answer is null, not a company", ErrMalformed)
+	}
+	out := make(map[string]any, len(points))
+	for _, p := range points {
+		raw, ok := lookupPoint(root, p, now)
+		if !ok {
+			continue
+		}
+		if v, ok := typed(raw, p.Kind); ok {
+			out[p.Name] = v
+		}
+	}
+	return out, nil
+}
+
+func jsonReason(err error) string {
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		return fmt.Sprintf("%s at byte %d", se.Error(), se.Offset)
+	}
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		return "the answer is not a JSON object"
+	}
+	return err.Error()
+}
+
+// lookupPoint finds the raw JSON value of p in the document.
+func lookupPoint(root map[string]json.RawMessage, p DataPoint, now time.Time) (json.RawMessage, bool) {
+	switch strings.ToLower(p.Name) {
+	case pointNaceCode, pointNaceText:
+		return naceValue(root, 0, strings.TrimPrefix(strings.ToLower(p.Name), "nace."))
+	case strings.ToLower(pointEmployees):
+		raw, ok := walk(root, []segment{{key: "numberOfEmployees"}})
+		if !ok {
+			return nil, false
+		}
+		n, ok := employeesNumber(raw)
+		if !ok {
+			return nil, false
+		}
+		return json.RawMessage(strconv.FormatInt(n, 10)), true
+	case strings.ToLower(pointYears):
+		for _, k := range []string{"establishedDate", "foundationDate", "registrationDate"} {
+			raw, ok := walk(root, []segment{{key: k}})
+			if !ok {
+				continue
+			}
+			if d, ok := typed(raw, mapping.Date); ok {
+				return json.RawMessage(strconv.Itoa(fullYears(d.(time.Time), now))), true
+			}
+		}
+		return walk(root, []segment{{key: pointYears}}) // an older answer may still carry it
+	}
+	segs, err := parsePath(p.Name)
+	if err != nil {
+		return nil, false
+	}
+	if nace, ok := naceSplit(segs); ok {
+		return naceValue(root, nace.index, nace.part)
+	}
+	if strings.EqualFold(segs[0].key, "shareholders") && len(segs[0].indexes) > 0 {
+		holder, ok := walk(root, segs[:1])
+		if !ok || isPersonShareholder(holder) {
+			return nil, false
+		}
+	}
+	return walk(root, segs)
+}
+
+// isPersonShareholder reports whether a shareholder object names a person.
+func isPersonShareholder(raw json.RawMessage) bool {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		return true // not an object: refuse rather than guess
+	}
+	for _, k := range []string{"firstName", "lastName"} {
+		if v, ok := getFold(m, k); ok && hasValue(v) {
+			return true
+		}
+	}
+	return false
+}
+
+func naceValue(root map[string]json.RawMessage, index int, part string) (json.RawMessage, bool) {
+	raw, ok := walk(root, []segment{{key: "naceCategories", indexes: []int{index}}})
+	if !ok {
+		return nil, false
+	}
+	var s string
+	if json.Unmarshal(raw, &s) != nil {
+		return nil, false
+	}
+	code, text := splitNace(s)
+	v := code
+	if part == "text" {
+		v = text
+	}
+	b, _ := json.Marshal(v)
+	return b, true
+}
+
+var naceCodeRe = regexp.MustCompile(`^\s*(\d{2}(?:\.\d{1,3})*)\s*(.*?)\s*$`)
+
+// splitNace splits "62.020 Konsulentvirksomhet …" into its code and text.
+func splitNace(s string) (code, text string) {
+	if m := naceCodeRe.FindStringSubmatch(s); m != nil {
+		return m[1], m[2]
+	}
+	return "", strings.TrimSpace(s)
+}
+
+// walk follows segs from the root, matching keys exactly first and then case-insensitively.
+func walk(root map[string]json.RawMessage, segs []segment) (json.RawMessage, bool) {
+	var cur json.RawMessage
+	obj := root
+	for i, s := range segs {
+		if i > 0 {
+			obj = nil
+			if json.Unmarshal(cur, &obj) != nil || obj == nil {
+				return nil, false
+			}
+		}
+		v, ok := getFold(obj, s.key)
+		if !ok {
+			return nil, false
+		}
+		for _, ix := range s.indexes {
+			var arr []json.RawMessage
+			if json.Unmarshal(v, &arr) != nil || ix >= len(arr) {
+				return nil, false
+			}
+			v = arr[ix]
+		}
+		cur = v
+	}
+	return cur, true
+}
+
+func getFold(m map[string]json.RawMessage, key string) (json.RawMessage, bool) {
+	if v, ok := m[key]; ok {
+		return v, true
+	}
+	// Several keys may differ only in case; take the first in sorted order so the answer is stable.
+	var keys []string
+	for k := range m {
+		if strings.EqualFold(k, key) {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return nil, false
+	}
+	sort.Strings(keys)
+	return m[keys[0]], true
+}
+
+// hasValue: not null, not a blank string, not an empty array or object.
+func hasValue(raw json.RawMessage) bool {
+	t := bytes.TrimSpace(raw)
+	switch {
+	case len(t) == 0, bytes.Equal(t, []byte("null")), bytes.Equal(t, []byte("[]")), bytes.Equal(t, []byte("{}")):
+		return false
+	case t[0] == '"':
+		var s string
+		return json.Unmarshal(t, &s) == nil && strings.TrimSpace(s) != ""
+	case t[0] == '[' || t[0] == '{':
+		var x any
+		if json.Unmarshal(t, &x) != nil {
+			return false
+		}
+		switch v := x.(type) {
+		case []any:
+			return len(v) > 0
+		case map[string]any:
+			return len(v) > 0
+		}
+	}
+	return true
+}
+
+// typed converts a raw JSON value to the Go value of kind k; false means "no value".
+func typed(raw json.RawMessage, k mapping.Kind) (any, bool) {
+	if !hasValue(raw) {
+		return nil, false
+	}
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	if dec.Decode(&v) != nil {
+		return nil, false
+	}
+	switch k {
+	case mapping.Text:
+		switch x := v.(type) {
+		case string:
+			return x, true
+		case json.Number:
+			return x.String(), true
+		case bool:
+			return strconv.FormatBool(x), true
+		default:
+			var b bytes.Buffer
+			if json.Compact(&b, raw) != nil {
+				return nil, false
+			}
+			return b.String(), true
+		}
+	case mapping.Number, mapping.Integer:
+		var f float64
+		switch x := v.(type) {
+		case json.Number:
+			g, err := x.Float64()
+			if err != nil {
+				return nil, false
+			}
+			f = g
+		case string:
+			g, ok := parseNumber(x)
+			if !ok {
+				return nil, false
+			}
+			f = g
+		default:
+			return nil, false
+		}
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return nil, false
+		}
+		if k == mapping.Integer {
+			f = math.Round(f)
+		}
+		return f, true
+	case mapping.Boolean:
+		switch x := v.(type) {
+		case bool:
+			return x, true
+		case string:
+			switch strings.ToLower(strings.TrimSpace(x)) {
+			case "true", "1", "yes", "ja", "j":
+				return true, true
+			case "false", "0", "no", "nei", "n":
+				return false, true
+			}
+		case json.Number:
+			switch x.String() {
+			case "1":
+				return true, true
+			case "0":
+				return false, true
+			}
+		}
+		return nil, false
+	case mapping.Date:
+		s, ok := v.(string)
+		if !ok {
+			return nil, false
+		}
+		d, ok := parseDate(s)
+		if !ok {
+			return nil, false
+		}
+		return d, true
+	}
+	return nil, false
+}
+
+// parseNumber reads a number Proff sent as a string: "112934", "-1 234", "12,5", "1 234 567,89".
+func parseNumber(s string) (float64, bool) {
+	s = strings.Map(func(r rune) rune {
+		switch r {
+		case ' ', '\u00a0', '\u202f', '\t':
+			return -1
+		}
+		return r
+	}, s)
+	if strings.Contains(s, ",") && !strings.Contains(s, ".") && strings.Count(s, ",") == 1 {
+		s = strings.Replace(s, ",", ".", 1)
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, false
+	}
+	return f, true
+}
+
+var firstIntRe = regexp.MustCompile(`\d[\d \x{00a0}]*`)
+
+// employeesNumber reads numberOfEmployees: a number, a numeric string, a range ("10-19" gives 10, its lower
+// bound: the only figure the range guarantees) or text whose first number is taken ("ca. 50").
+func employeesNumber(raw json.RawMessage) (int64, bool) {
+	if !hasValue(raw) {
+		return 0, false
+	}
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return 0, false
+	}
+	switch x := v.(type) {
+	case float64:
+		if x < 0 {
+			return 0, false
+		}
+		return int64(math.Round(x)), true
+	case string:
+		if f, ok := parseNumber(x); ok && f >= 0 {
+			return int64(math.Round(f)), true
+		}
+		m := firstIntRe.FindString(x)
+		if m == "" {
+			return 0, false
+		}
+		n, err := strconv.ParseInt(strings.Map(func(r rune) rune {
+			if r >= '0' && r <= '9' {
+				return r
+			}
+			return -1
+		}, m), 10, 64)
+		if err != nil {
+			return 0, false
+		}
+		return n, true
+	}
+	return 0, false
+}
+
+// parseDate reads the date formats Proff uses: dd.MM.yyyy, yyyy-MM-dd (optionally with a time), ddMMyyyy.
+func parseDate(s string) (time.Time, bool) {
+	s = strings.TrimSpace(s)
+	layouts := []string{"02.01.2006", "2.1.2006", "2006-01-02", "02012006"}
+	if len(s) > 10 && s[4] == '-' && (s[10] == 'T' || s[10] == ' ') {
+		s = s[:10]
+	}
+	for _, l := range layouts {
+		if t, err := time.Parse(l, s); err == nil {
+			return mapping.DateValue(t.Year(), t.Month(), t.Day()), true
+		}
+	}
+	return time.Time{}, false
+}
+
+// fullYears is the number of whole years from d to now.
+func fullYears(d, now time.Time) int {
+	now = now.UTC()
+	y := now.Year() - d.Year()
+	if now.Month() < d.Month() || now.Month() == d.Month() && now.Day() < d.Day() {
+		y--
+	}
+	if y < 0 {
+		return 0
+	}
+	return y
+}
