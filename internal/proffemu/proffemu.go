@@ -8,8 +8,8 @@
 package proffemu
 
 import (
-	_ "embed"
 	"crypto/x509"
+	_ "embed"
 	"encoding/json"
 	"fmt"
 	"io"
