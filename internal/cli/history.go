@@ -138,7 +138,16 @@ func printSummary(w io.Writer, s massupdate.Summary) {
 	fmt.Fprintf(w, "  API calls %d Proff, %d Salesforce\n", s.APICalls.Proff, s.APICalls.Salesforce)
 }
 
-func printDetail(w io.Writer, d massupdate.Detail) {
+func printDetail(w io.Writer, d massupdate.Detail) { printDetailCapped(w, d, 0) }
+
+// printDetailCapped prints a run in full, but at most max lines of records and of changes (0: all).
+func printDetailCapped(w io.Writer, d massupdate.Detail, max int) {
+	more := func(n int) bool {
+		if max > 0 && n >= max {
+			return true
+		}
+		return false
+	}
 	printSummary(w, d.Run)
 	if len(d.FieldChanges) > 0 {
 		fields := make([]string, 0, len(d.FieldChanges))
@@ -155,14 +164,22 @@ func printDetail(w io.Writer, d massupdate.Detail) {
 		fmt.Fprintln(w, "\nRecords not updated or unchanged:")
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "  RECORD\tCOUNTRY\tORG NUMBER\tOUTCOME\tREASON")
-		for _, r := range d.Records {
+		for i, r := range d.Records {
+			if more(i) {
+				fmt.Fprintf(tw, "  ... %d more\n", len(d.Records)-i)
+				break
+			}
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", r.RecordID, r.Country, r.OrgNumber, r.Outcome, oneLine(r.Reason))
 		}
 		tw.Flush()
 	}
 	if len(d.Changes) > 0 {
 		fmt.Fprintln(w, "\nChanges (old -> new):")
-		for _, c := range d.Changes {
+		for i, c := range d.Changes {
+			if more(i) {
+				fmt.Fprintf(w, "  ... %d more (proffsync history show %s)\n", len(d.Changes)-i, d.Run.RunID)
+				break
+			}
 			fmt.Fprintf(w, "  %s %s: %s -> %s\n", c.RecordID, c.Field, jsonValue(c.Old), jsonValue(c.New))
 		}
 	}

@@ -19,6 +19,3 @@ func notYet(name, summary, help string) command {
 func serveCommand() command {
 	return notYet("serve", "long-running worker: schedule (when enabled), health, metrics, pruning", "")
 }
-func demoCommand() command {
-	return notYet("demo", "a complete Mass Update against the built-in sandbox", "")
-}

@@ -112,7 +112,11 @@ type runOptions struct {
 
 // executeRun opens what a run needs, runs it and prints the outcome. It returns the contract's exit code
 // as an *ExitError (nil for 0).
-func (a *app) executeRun(ctx context.Context, cfg *config.Config, ep endpoints, o runOptions) error {
+//
+// after, when set, is called with the store and the recorded run once the summary is printed; it may
+// replace the exit code (the demo does, for the failures it causes on purpose).
+func (a *app) executeRun(ctx context.Context, cfg *config.Config, ep endpoints, o runOptions,
+	after func(ctx context.Context, st *store.Store, run *massupdate.Run, code int) (int, error)) error {
 	res, err := resolveMapping(cfg)
 	if err != nil {
 		return err
@@ -168,6 +172,12 @@ func (a *app) executeRun(ctx context.Context, cfg *config.Config, ep endpoints, 
 		printSummary(a.stdout, run.Summary())
 		fmt.Fprintf(a.stdout, "  details   proffsync history show %s\n", run.ID)
 	}
+	if after != nil {
+		var err error
+		if code, err = after(context.WithoutCancel(ctx), st, run, code); err != nil {
+			return err
+		}
+	}
 	if code == ExitOK {
 		return nil
 	}
@@ -209,7 +219,7 @@ lock, 4 interrupted (resume with --resume), 64 usage, 78 configuration.`}
 		if err := firstErr(cfg.Env.RequireProff(), cfg.Env.RequireSalesforce()); err != nil {
 			return err
 		}
-		return a.executeRun(ctx, cfg, endpoints{}, o)
+		return a.executeRun(ctx, cfg, endpoints{}, o, nil)
 	}
 	return c
 }
