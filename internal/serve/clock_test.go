@@ -2,6 +2,7 @@ package serve_test
 
 import (
 	"bytes"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -72,6 +73,13 @@ func (c *fakeClock) setLocked(t time.Time) {
 // into a failure; no assertion depends on it.
 func (c *fakeClock) waitIdle(t *testing.T) {
 	t.Helper()
+	if err := c.idle(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// idle is waitIdle for goroutines other than the test's: it returns the hang as an error.
+func (c *fakeClock) idle() error {
 	guard := time.NewTimer(10 * time.Second)
 	defer guard.Stop()
 	for {
@@ -79,35 +87,52 @@ func (c *fakeClock) waitIdle(t *testing.T) {
 		n := len(c.waiters)
 		c.mu.Unlock()
 		if n > 0 {
-			return
+			return nil
 		}
 		select {
 		case <-c.poke:
 		case <-guard.C:
-			t.Fatal("the server's loop never went to sleep")
+			return errors.New("the server's loop never went to sleep")
 		}
 	}
+}
+
+// step waits until the loop sleeps and moves the clock to its wake-up time, unless that is after end.
+// It reports whether it moved the clock.
+func (c *fakeClock) step(end time.Time) (bool, error) {
+	if err := c.idle(); err != nil {
+		return false, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	next := c.waiters[0].at
+	for _, w := range c.waiters[1:] {
+		if w.at.Before(next) {
+			next = w.at
+		}
+	}
+	if next.After(end) {
+		return false, nil
+	}
+	c.setLocked(next)
+	return true, nil
 }
 
 // runUntil moves the clock from wake-up to wake-up of the loop, up to and including end, and returns once
 // the loop sleeps with its next wake-up after end.
 func (c *fakeClock) runUntil(t *testing.T, end time.Time) {
 	t.Helper()
+	if err := c.runUntilErr(end); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (c *fakeClock) runUntilErr(end time.Time) error {
 	for {
-		c.waitIdle(t)
-		c.mu.Lock()
-		next := c.waiters[0].at
-		for _, w := range c.waiters[1:] {
-			if w.at.Before(next) {
-				next = w.at
-			}
+		moved, err := c.step(end)
+		if err != nil || !moved {
+			return err
 		}
-		if next.After(end) {
-			c.mu.Unlock()
-			return
-		}
-		c.setLocked(next)
-		c.mu.Unlock()
 	}
 }
 
