@@ -13,6 +13,7 @@ import (
 	"github.com/proffconnect/proffsync/internal/mapping"
 	"github.com/proffconnect/proffsync/internal/massupdate"
 	"github.com/proffconnect/proffsync/internal/proff"
+	"github.com/proffconnect/proffsync/internal/store"
 	"github.com/proffconnect/proffsync/internal/transport"
 )
 
@@ -106,12 +107,20 @@ func (a *app) check(ctx context.Context, cfg *config.Config, res resolved, ep en
 	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	var rec transport.Recorder
-	st, err := a.openStore(cctx, cfg.Env, false)
+	pgNote := "reachable, migrations applied"
+	st, err := store.OpenWith(cctx, cfg.Env.DatabaseURL, a.log, store.Options{})
 	if err == nil {
 		defer st.Close()
-		rec = st.CallLog()
+		if rerr := st.Ready(cctx); rerr != nil {
+			// run, serve and demo migrate by themselves: pending migrations are not a failure.
+			pgNote = "reachable; migrations pending (run, serve and migrate apply them)"
+		} else {
+			rec = st.CallLog()
+		}
+	} else if strings.Contains(err.Error(), "does not exist") {
+		err, pgNote = nil, "reachable; the database does not exist yet (run, serve and migrate create it)"
 	}
-	report("postgresql", err, "reachable, migrations applied")
+	report("postgresql", err, pgNote)
 
 	if cfg.Env.RequireSalesforce() == nil {
 		report("salesforce", a.checkSalesforce(cctx, cfg, res, rec, ep), "logged in ("+cfg.Env.SFAuthFlow+"); every mapped field exists, is editable and can hold its data point")

@@ -1,0 +1,191 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/proffconnect/proffsync/internal/massupdate"
+	"github.com/proffconnect/proffsync/internal/sandbox"
+	"github.com/proffconnect/proffsync/internal/store/storetest"
+)
+
+// The demo: a complete run on the sandbox ends with exactly the outcomes the seed was built for, and exit 0.
+func TestDemoRunsEveryOutcome(t *testing.T) {
+	t.Parallel()
+	dsn := storetest.MissingURL(t) // the demo creates its database
+	r := proffsync(t, map[string]string{"DATABASE_URL": dsn}, "demo", "--json", "--log-level", "warn")
+	if r.code != 0 {
+		t.Fatalf("demo: code %d, stderr %s", r.code, r.stderr)
+	}
+	var sum massupdate.Summary
+	if err := json.Unmarshal([]byte(r.stdout), &sum); err != nil {
+		t.Fatalf("demo --json printed %q: %v", r.stdout, err)
+	}
+	sb := sandbox.Start(sandbox.Options{})
+	sb.Close()
+	e, c := sb.Expect, sum.Counts
+	got := []int64{c.Selected, c.Updated, c.Unchanged, c.NotFound, c.MissingOrgNumber, c.InvalidOrgNumber, c.Failed}
+	want := []int{e.Selected, e.Updated, e.Unchanged, e.NotFound, e.MissingOrgNumber, e.InvalidOrgNumber, e.Failed}
+	for i := range got {
+		if got[i] != int64(want[i]) || want[i] == 0 {
+			t.Errorf("counts %+v, want selected/updated/unchanged/not_found/missing/invalid/failed = %v", c, want)
+			break
+		}
+	}
+	if sum.Trigger != massupdate.Demo || sum.Status != massupdate.Partial || sum.APICalls.Proff == 0 || sum.APICalls.Salesforce == 0 {
+		t.Errorf("summary %+v", sum)
+	}
+	// The human form shows the summary and the history of the run.
+	r = proffsync(t, map[string]string{"DATABASE_URL": dsn}, "demo", "--companies", "40", "--log-level", "warn")
+	for _, w := range []string{"Sandbox:", "records", "$ proffsync history show", "Field changes:", "failed on purpose"} {
+		if !strings.Contains(r.stdout, w) {
+			t.Errorf("demo output lacks %q:\n%s", w, r.stdout)
+		}
+	}
+	if r.code != 0 {
+		t.Errorf("second demo: code %d: %s", r.code, r.stderr)
+	}
+}
+
+// P1: run every command with recognisable secrets, on success and failure paths, then look for each
+// secret and any Authorization value in stdout, stderr and a dump of the whole database.
+func TestSecretsNeverLeak(t *testing.T) {
+	t.Parallel()
+	const (
+		proffToken = "PROFFTOKEN-recognisable-7f3a9c"
+		sfSecret   = "SFSECRET-recognisable-91b2d4"
+		dbPassword = "DBPASSWORD-recognisable-5e6f"
+	)
+	dsn := strings.Replace(storetest.URL(t), "postgres@", "postgres:"+dbPassword+"@", 1)
+	sb := sandbox.Start(sandbox.Options{Companies: 24, ClientSecret: sfSecret, ProffToken: proffToken})
+	defer sb.Close()
+	env := sb.Env(dsn)
+	cfgPath := writeFile(t, "proffsync.yaml", sandbox.DemoConfig)
+	env["PROFFSYNC_CONFIG"] = cfgPath
+
+	var outputs []string
+	do := func(env map[string]string, args ...string) result {
+		r := proffsync(t, env, args...)
+		outputs = append(outputs, r.stdout, r.stderr)
+		return r
+	}
+	with := func(k, v string) map[string]string {
+		m := map[string]string{}
+		for kk, vv := range env {
+			m[kk] = vv
+		}
+		m[k] = v
+		return m
+	}
+	if r := do(env, "check"); r.code != 0 || !strings.Contains(r.stdout, "****"+proffToken[len(proffToken)-4:]) {
+		t.Errorf("check: %+v", r)
+	}
+	if r := do(env, "preview", "--json"); r.code != 0 {
+		t.Errorf("preview: %+v", r)
+	}
+	if r := do(env, "run", "--json", "--dry-run"); r.code != ExitPartial && r.code != 0 {
+		t.Errorf("dry run: %+v", r)
+	}
+	if r := do(env, "run", "--json"); r.code != ExitPartial {
+		t.Errorf("run: %+v", r)
+	}
+	do(env, "history", "--json")
+	do(env, "run", "--resume", "--json")
+	// Failure paths: a wrong Salesforce secret, a rejected Proff token, Salesforce answering 500.
+	if r := do(with("SF_CLIENT_SECRET", sfSecret+"-wrong"), "run", "--json"); r.code != ExitFailed {
+		t.Errorf("wrong SF secret: %+v", r)
+	}
+	if r := do(with("PROFF_API_TOKEN", proffToken+"-wrong"), "run", "--json"); r.code != ExitFailed {
+		t.Errorf("wrong Proff token: %+v", r)
+	}
+	if r := do(with("PROFF_API_TOKEN", proffToken+"-wrong"), "check"); r.code != ExitFailed {
+		t.Errorf("check with a wrong Proff token: %+v", r)
+	}
+	sb.SF.FailNext(50, http.StatusInternalServerError)
+	if r := do(env, "run", "--json"); r.code == 0 {
+		t.Errorf("SF 500s: %+v", r)
+	}
+	sb.SF.FailNext(0, 0)
+	do(with("PROFF_API_URL", "http://proff.example"), "run")
+	do(with("DATABASE_URL", strings.Replace(dsn, "127.0.0.1:5432", "127.0.0.1:1", 1)), "run")
+	do(env, "prune", "--retention-days", "1")
+
+	secrets := []string{proffToken, sfSecret, dbPassword}
+	// Every Authorization value either emulator ever received.
+	for _, rq := range sb.SF.Requests() {
+		if v := rq.Header.Get("Authorization"); v != "" {
+			secrets = append(secrets, strings.TrimPrefix(v, "Bearer "))
+		}
+	}
+	for _, rq := range sb.Proff.Requests() {
+		if v := rq.Header.Get("Authorization"); v != "" {
+			secrets = append(secrets, strings.TrimPrefix(v, "Token "))
+		}
+	}
+	if len(secrets) < 5 {
+		t.Fatalf("too few credentials seen (%d): the emulators were not called", len(secrets))
+	}
+	authValue := regexp.MustCompile(`(?i)(Bearer|Token) [A-Za-z0-9._!~+/=-]{12,}`)
+	check := func(where, text string) {
+		for _, s := range secrets {
+			if strings.Contains(text, s) {
+				t.Errorf("%s holds the secret %q", where, s)
+			}
+		}
+		if m := authValue.FindString(text); m != "" {
+			t.Errorf("%s holds an Authorization value %q", where, m)
+		}
+	}
+	for i, o := range outputs {
+		check("output "+string(rune('0'+i%10)), o)
+	}
+	for table, rows := range dumpDatabase(t, strings.Replace(dsn, ":"+dbPassword, "", 1)) {
+		if table == "call_logs" && len(rows) == 0 {
+			t.Error("the technical log is empty: the dump proves nothing")
+		}
+		for _, row := range rows {
+			check("table "+table, row)
+		}
+	}
+}
+
+// dumpDatabase returns every row of every table of the public schema as JSON text.
+func dumpDatabase(t *testing.T, dsn string) map[string][]string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]string{}
+	for _, tb := range tables {
+		rows, err := conn.Query(ctx, `SELECT row_to_json(t)::text FROM `+pgx.Identifier{tb}.Sanitize()+` t`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vals, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[tb] = vals
+	}
+	if len(out) < 4 {
+		t.Fatalf("only %d tables", len(out))
+	}
+	return out
+}
