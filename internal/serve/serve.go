@@ -309,14 +309,26 @@ func (s *Server) runDue(ctx context.Context, at time.Time) {
 	case errors.Is(err, massupdate.ErrAlreadyServed):
 		s.metrics.ScheduleSkipped(metrics.SkipAlreadyServed)
 		log.Info("scheduled run skipped: another replica already served this due time")
+	case run != nil:
+		// The engine returns the run with the error that stopped it: the status says how bad it is.
+		level := slog.LevelInfo
+		switch {
+		case run.Status == massupdate.StatusFail:
+			level = slog.LevelError
+		case run.Status == massupdate.Interrupted && ctx.Err() == nil, run.Status == massupdate.Partial:
+			level = slog.LevelWarn
+		}
+		attrs := []slog.Attr{slog.String("status", string(run.Status)),
+			slog.Int64("selected", run.Counts.Selected), slog.Int64("updated", run.Counts.Updated),
+			slog.Int64("failed", run.Counts.Failed)}
+		if err != nil {
+			attrs = append(attrs, slog.String("error", safe(err)))
+		}
+		log.LogAttrs(context.WithoutCancel(ctx), level, "scheduled run ended", attrs...)
 	case err != nil && ctx.Err() != nil:
 		log.Info("scheduled run stopped by shutdown", slog.String("error", safe(err)))
 	case err != nil:
 		log.Error("scheduled run failed", slog.String("error", safe(err)))
-	case run != nil:
-		log.Info("scheduled run ended", slog.String("status", string(run.Status)),
-			slog.Int64("selected", run.Counts.Selected), slog.Int64("updated", run.Counts.Updated),
-			slog.Int64("failed", run.Counts.Failed))
 	default:
 		log.Info("scheduled run ended")
 	}

@@ -254,6 +254,26 @@ func TestDaylightSavingOslo2026(t *testing.T) {
 				utc("2026-03-29T01:30:00Z"), utc("2026-03-29T02:00:00Z")},
 		},
 		{
+			name: "started in the second pass of the repeated hour: 02:30 already ran in the first", cron: "30 2 * * *",
+			from: utc("2026-10-25T01:10:00Z"), to: utc("2026-10-26T12:00:00Z"),
+			want: []time.Time{utc("2026-10-26T01:30:00Z")},
+		},
+		{
+			name: "started in the first pass of the repeated hour", cron: "30 2 * * *",
+			from: utc("2026-10-25T00:10:00Z"), to: utc("2026-10-25T12:00:00Z"),
+			want: []time.Time{utc("2026-10-25T00:30:00Z")},
+		},
+		{
+			name: "started a second before the spring gap", cron: "30 2 * * *",
+			from: time.Date(2026, 3, 29, 1, 59, 59, 0, oslo), to: time.Date(2026, 3, 29, 12, 0, 0, 0, oslo),
+			want: []time.Time{utc("2026-03-29T01:00:00Z")},
+		},
+		{
+			name: "CRON_TZ in the expression overrides the timezone", cron: "CRON_TZ=UTC 0 2 * * *",
+			from: utc("2026-03-28T12:00:00Z"), to: utc("2026-03-30T12:00:00Z"),
+			want: []time.Time{utc("2026-03-29T02:00:00Z"), utc("2026-03-30T02:00:00Z")},
+		},
+		{
 			name: "@every is elapsed time, untouched by the clock change", cron: "@every 6h",
 			from: time.Date(2026, 10, 24, 21, 0, 0, 0, oslo), to: time.Date(2026, 10, 25, 16, 0, 0, 0, oslo),
 			want: []time.Time{utc("2026-10-25T01:00:00Z"), utc("2026-10-25T07:00:00Z"), utc("2026-10-25T13:00:00Z")},
