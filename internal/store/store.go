@@ -196,6 +196,11 @@ func EnsureDatabase(ctx context.Context, databaseURL string) error {
 	maint := cfg.Copy()
 	maint.Database = "postgres"
 	mconn, err := pgx.ConnectConfig(ctx, maint)
+	if isSQLState(err, "3D000") {
+		// Some hosted servers have no `postgres` database; template1 always exists.
+		maint.Database = "template1"
+		mconn, err = pgx.ConnectConfig(ctx, maint)
+	}
 	if err != nil {
 		return fmt.Errorf("create database %q: %w", name, connectError(err, addr, secrets))
 	}
@@ -222,7 +227,9 @@ func connectError(err error, addr string, secrets []string) error {
 		// PostgreSQL answered: bad credentials, missing database, … — its message says which.
 		return fmt.Errorf("connect to PostgreSQL at %s: %w", addr, scrubbed(err, secrets))
 	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	// Cancelled by the caller (Ctrl-C): not a reachability problem. A deadline, though, is what an
+	// unanswered dial looks like, and gets the "cannot reach" advice.
+	if errors.Is(err, context.Canceled) {
 		return fmt.Errorf("connect to PostgreSQL at %s: %w", addr, scrubbed(err, secrets))
 	}
 	cause := err

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/url"
 	"regexp"
 	"strings"
@@ -415,5 +416,37 @@ func TestNoSecretInTheDatabase(t *testing.T) {
 	}
 	if strings.Contains(dump, "SECRETVALUE") {
 		t.Fatalf("a secret reached the database:\n%s", dump)
+	}
+}
+
+func TestSaveBatchOfAFullWrite(t *testing.T) {
+	t.Parallel()
+	ctx := ctxT(t)
+	s := storetest.New(t)
+	r := newRun(t, s, massupdate.Run{})
+	var b massupdate.Batch
+	fields := []string{"Name", "Phone", "Website", "BillingCity", "NumberOfEmployees"}
+	for i := range massupdate.MaxBatch {
+		id := fmt.Sprintf("001%015d", i)
+		b.Results = append(b.Results, massupdate.RecordResult{RecordID: id, OrgNumber: "923609016", Country: "NO", Outcome: massupdate.Updated})
+		for _, f := range fields {
+			b.Changes = append(b.Changes, massupdate.FieldChange{RecordID: id, Field: f, Old: nil, New: f + " ' \" \\ ø"})
+		}
+		b.Counts.Add(massupdate.Updated)
+		b.Checkpoint = id
+	}
+	if err := s.SaveBatch(ctx, r.ID, b); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(t, s, "SELECT count(*) FROM run_records WHERE run_id = $1", r.ID); n != massupdate.MaxBatch {
+		t.Fatalf("records: %d", n)
+	}
+	d, err := s.RunDetail(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Changes) != massupdate.MaxBatch*len(fields) || d.FieldChanges["Phone"] != massupdate.MaxBatch ||
+		d.Changes[0].New != "BillingCity ' \" \\ ø" || len(d.Records) != 0 || d.Run.Counts.Updated != massupdate.MaxBatch {
+		t.Fatalf("detail: %d changes, %v, first %+v", len(d.Changes), d.FieldChanges, d.Changes[0])
 	}
 }
