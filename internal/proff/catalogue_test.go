@@ -1,0 +1,217 @@
+package proff_test
+
+import (
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/proffconnect/proffsync/internal/mapping"
+	"github.com/proffconnect/proffsync/internal/proff"
+)
+
+func TestCatalogueEntriesResolveToThemselves(t *testing.T) {
+	seen := map[string]bool{}
+	for _, p := range proff.Catalogue() {
+		if seen[strings.ToLower(p.Name)] {
+			t.Errorf("%s listed twice", p.Name)
+		}
+		seen[strings.ToLower(p.Name)] = true
+		got, err := proff.ResolvePoint(strings.ToUpper(p.Name))
+		if err != nil || got != p {
+			t.Errorf("ResolvePoint(%q) = %+v, %v; want %+v", strings.ToUpper(p.Name), got, err, p)
+		}
+		if p.Description == "" || p.Kind == "" {
+			t.Errorf("%s lacks a kind or description", p.Name)
+		}
+	}
+}
+
+func TestResolvePoint(t *testing.T) {
+	cases := []struct {
+		in   string
+		name string
+		kind mapping.Kind
+	}{
+		{"homepage", "homePage", mapping.Text},
+		{"visitoraddress.ZIPCODE", "visitorAddress.zipCode", mapping.Text},
+		{"location.coordinates[1].xcoordinate", "location.coordinates[1].xcoordinate", mapping.Number},
+		{"naceCategories[1]", "naceCategories[1]", mapping.Text},
+		{"naceCategories[1].code", "naceCategories[1].code", mapping.Text},
+		{"annualAccounts[3].year", "annualAccounts[3].year", mapping.Integer},
+		{"employees", "employees", mapping.Integer},
+		{"yearsInOperation", "yearsInOperation", mapping.Integer},
+		{"foundationDate", "foundationDate", mapping.Date},
+		{"mortgages.overview", "mortgages.overview", mapping.Text}, // unlisted: text
+		{"shareholders[0].name", "shareholders[0].name", mapping.Text},
+		{"companyRoles[0].name", "companyRoles[0].name", mapping.Text},
+	}
+	for _, tc := range cases {
+		p, err := proff.ResolvePoint(tc.in)
+		if err != nil || p.Name != tc.name || p.Kind != tc.kind {
+			t.Errorf("ResolvePoint(%q) = %+v, %v; want %s %s", tc.in, p, err, tc.name, tc.kind)
+		}
+	}
+}
+
+func TestPersonalDataIsNotMappable(t *testing.T) {
+	for _, in := range []string{"personRoles", "personRoles[0].name", "PERSONROLES[0].postalAddress.zipCode",
+		"contactPerson.name", "contactperson.email", "procuration[0]", "procurationRoles[0].name", "signatories[0]",
+		"signatoryRoles", "shareholders", "shareholders[0]", "shareholders[0].firstName", "shareholders[1].LASTNAME",
+		"procurationRoles[0].birthDate", "companyRoles[0].personId"} {
+		_, err := proff.ResolvePoint(in)
+		if !errors.Is(err, proff.ErrPersonalData) || !strings.Contains(err.Error(), "personal data is not mappable") {
+			t.Errorf("ResolvePoint(%q) = %v; want the personal-data refusal", in, err)
+		}
+	}
+	for _, in := range []string{"", "name..x", "name[x]", "a b", "$.name", "name[-1]"} {
+		if _, err := proff.ResolvePoint(in); !errors.Is(err, proff.ErrUnknownPoint) {
+			t.Errorf("ResolvePoint(%q) = %v; want ErrUnknownPoint", in, err)
+		}
+	}
+}
+
+// quirky has what real answers do: numbers as strings, ranges, mixed dates, nulls, unknown fields and
+// keys whose case differs from the spec.
+const quirky = `{
+  "name": "  KVIST & SØNN AS ",
+  "Homepage": "https://kvist.example",
+  "revenue": "12 345,5",
+  "profit": -120,
+  "shareCapital": "30000",
+  "numberOfEmployees": "10-19",
+  "registrationDate": "23.02.2000",
+  "establishedDate": "2000-02-04",
+  "foundationDate": "04022000",
+  "liquidationDate": null,
+  "registeredForVat": "true",
+  "hasSecurity": null,
+  "email": "   ",
+  "naceCategories": ["62.020 Konsulentvirksomhet tilknyttet informasjonsteknologi", "70.220 Bedriftsrådgivning"],
+  "location": {"coordinates": [{"xcoordinate": "10.5", "YCOORDINATE": 59.27}]},
+  "postalAddress": null,
+  "previousNames": [],
+  "creditRating": {"rating": "A", "score": 77},
+  "someNewField": {"x": [1, 2, 3]},
+  "corporateStructure": {"numberOfCompanies": "2"},
+  "shareholders": [
+    {"name": "HOLDING AS", "firstName": null, "lastName": null, "share": "43.3"},
+    {"name": "Ola Nordmann", "firstName": "Ola", "lastName": "Nordmann", "share": "10"}
+  ]
+}`
+
+func TestExtractToleratesQuirks(t *testing.T) {
+	names := []string{"name", "homePage", "revenue", "profit", "shareCapital", "numberOfEmployees", "employees",
+		"registrationDate", "establishedDate", "foundationDate", "liquidationDate", "registeredForVat", "hasSecurity",
+		"email", "nace.code", "nace.text", "naceCategories[1].code", "naceCategories[0]", "naceCategories[5]",
+		"location.coordinates[0].XCoordinate", "location.coordinates[0].YCoordinate", "postalAddress.zipCode",
+		"previousNames", "creditRating", "yearsInOperation", "corporateStructure.numberOfCompanies",
+		"shareholders[0].name", "shareholders[1].name", "shareholders[0].share", "missing.path"}
+	got, err := proff.ExtractAt([]byte(quirky), points(t, names...), time.Date(2026, 2, 3, 12, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{
+		"name":                                 "  KVIST & SØNN AS ",
+		"homePage":                             "https://kvist.example",
+		"revenue":                              12345.5,
+		"profit":                               -120.0,
+		"shareCapital":                         30000.0,
+		"numberOfEmployees":                    "10-19",
+		"employees":                            10.0,
+		"registrationDate":                     mapping.DateValue(2000, 2, 23),
+		"establishedDate":                      mapping.DateValue(2000, 2, 4),
+		"foundationDate":                       mapping.DateValue(2000, 2, 4),
+		"registeredForVat":                     true,
+		"nace.code":                            "62.020",
+		"nace.text":                            "Konsulentvirksomhet tilknyttet informasjonsteknologi",
+		"naceCategories[1].code":               "70.220",
+		"naceCategories[0]":                    "62.020 Konsulentvirksomhet tilknyttet informasjonsteknologi",
+		"location.coordinates[0].XCoordinate":  10.5,
+		"location.coordinates[0].YCoordinate":  59.27,
+		"creditRating":                         `{"rating":"A","score":77}`,
+		"yearsInOperation":                     25.0, // 2000-02-04 to 2026-02-03: not yet 26
+		"corporateStructure.numberOfCompanies": 2.0,
+		"shareholders[0].name":                 "HOLDING AS",
+		"shareholders[0].share":                "43.3",
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %#v, want %#v", k, got[k], v)
+		}
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			t.Errorf("%s = %#v; want no value", k, got[k])
+		}
+	}
+}
+
+func TestEmployees(t *testing.T) {
+	cases := map[string]any{
+		`69`: 69.0, `"69"`: 69.0, `"10-19"`: 10.0, `"10 - 19"`: 10.0, `"ca. 50"`: 50.0, `"1 200"`: 1200.0,
+		`"ingen"`: nil, `null`: nil, `""`: nil, `-3`: nil,
+	}
+	ps := points(t, "employees")
+	for raw, want := range cases {
+		got, err := proff.Extract([]byte(`{"numberOfEmployees":`+raw+`}`), ps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, ok := got["employees"]; (want == nil && ok) || (want != nil && v != want) {
+			t.Errorf("numberOfEmployees %s → %#v (present %v), want %#v", raw, v, ok, want)
+		}
+	}
+}
+
+func TestExtractMalformed(t *testing.T) {
+	ps := points(t, "name")
+	for _, doc := range []string{`{"name": "X"`, `{"name": "X",}`, ``, `null`, `[]`, `"x"`, `{"name": "X"} trailing`} {
+		_, err := proff.Extract([]byte(doc), ps)
+		if !errors.Is(err, proff.ErrMalformed) {
+			t.Errorf("Extract(%q) = %v; want ErrMalformed", doc, err)
+		}
+	}
+}
+
+// TestExampleDocument reads the example of a real answer: every listed point either has a value of its
+// kind or none, and the ones a demo maps have values.
+func TestExampleDocument(t *testing.T) {
+	doc, err := os.ReadFile("../proffemu/template.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := proff.ExtractAt(doc, proff.Catalogue(), time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range proff.Catalogue() {
+		v, ok := got[p.Name]
+		if !ok {
+			continue
+		}
+		var fits bool
+		switch p.Kind {
+		case mapping.Text:
+			_, fits = v.(string)
+		case mapping.Number, mapping.Integer:
+			_, fits = v.(float64)
+		case mapping.Boolean:
+			_, fits = v.(bool)
+		case mapping.Date:
+			d, isTime := v.(time.Time)
+			fits = isTime && d.Location() == time.UTC && d.Hour() == 0
+		}
+		if !fits {
+			t.Errorf("%s (%s) = %#v", p.Name, p.Kind, v)
+		}
+	}
+	for _, name := range []string{"name", "homePage", "revenue", "profit", "employees", "nace.code",
+		"establishedDate", "registrationDate", "foundationDate", "yearsInOperation", "visitorAddress.zipCode",
+		"location.coordinates[0].XCoordinate", "registeredForVat"} {
+		if _, ok := got[name]; !ok {
+			t.Errorf("%s has no value in the example document", name)
+		}
+	}
+}
