@@ -149,7 +149,12 @@ func TestRecordsOneQueryPagedThroughNextRecordsURL(t *testing.T) {
 		f["Type"] = []string{"Customer", "Partner"}[i%2]
 		return f
 	})
-	e.add(30, func(i int) map[string]any { f := optedIn(i); f["Proff_Mass_Update__c"] = false; f["Type"] = "Customer"; return f })
+	e.add(30, func(i int) map[string]any {
+		f := optedIn(i)
+		f["Proff_Mass_Update__c"] = false
+		f["Type"] = "Customer"
+		return f
+	})
 	e.add(30, func(i int) map[string]any { f := optedIn(i); f["Type"] = "Prospect"; return f })
 	e.emu.AddRecord("Account", map[string]any{"Name": "Blank org", "Org_Number__c": "  ", "Proff_Mass_Update__c": true, "Type": "Customer"})
 

@@ -288,9 +288,15 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+// errorItem is one element of Salesforce's error array, in Salesforce's key order.
+type errorItem struct {
+	Message   string   `json:"message"`
+	ErrorCode string   `json:"errorCode"`
+	Fields    []string `json:"fields,omitempty"`
+}
+
 func writeErr(w http.ResponseWriter, e *apiError) {
-	errs := []map[string]any{{"message": e.Msg, "errorCode": e.Code}}
-	writeJSON(w, e.Status, errs)
+	writeJSON(w, e.Status, []errorItem{{Message: e.Msg, ErrorCode: e.Code}})
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
@@ -897,9 +903,9 @@ func (s *Server) patchOne(w http.ResponseWriter, o *object, id string, body []by
 		return
 	}
 	if errs := s.apply(o, id, vals); errs != nil {
-		out := make([]map[string]any, len(errs))
+		out := make([]errorItem, len(errs))
 		for i, e := range errs {
-			out[i] = map[string]any{"message": e.Message, "errorCode": e.StatusCode, "fields": e.Fields}
+			out[i] = errorItem{Message: e.Message, ErrorCode: e.StatusCode, Fields: e.Fields}
 		}
 		writeJSON(w, 400, out)
 		return
