@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -111,4 +110,3 @@ rows went. serve does this once a day.`}
 	return c
 }
 
-var errNotYet = errors.New("not available yet")

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 
-	"github.com/proffconnect/proffsync/internal/config"
 	"github.com/proffconnect/proffsync/internal/massupdate"
 	"github.com/proffconnect/proffsync/internal/sandbox"
 	"github.com/proffconnect/proffsync/internal/store"
@@ -88,4 +87,3 @@ func isUnreachable(err error) bool {
 	return err != nil && (containsAny(err.Error(), "cannot reach PostgreSQL", "connection refused", "no such host"))
 }
 
-var _ = config.DefaultDatabaseURL

@@ -1,0 +1,136 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/proffconnect/proffsync/internal/config"
+	"github.com/proffconnect/proffsync/internal/massupdate"
+	"github.com/proffconnect/proffsync/internal/metrics"
+	"github.com/proffconnect/proffsync/internal/serve"
+	"github.com/proffconnect/proffsync/internal/transport"
+)
+
+func serveCommand() command {
+	c := command{name: "serve", summary: "long-running worker: schedule (when enabled), health, metrics, pruning",
+		help: `Runs until SIGTERM/SIGINT. Runs the Mass Update on schedule.cron in schedule.timezone, and only while
+schedule.enabled is true (an admin's choice); an interrupted run is resumed at the next due time.
+Serves /healthz, /readyz and /metrics (Prometheus) on serve.http_addr, prunes logs and run details
+older than logs.retention_days once a day, and on SIGTERM lets a run in progress end as interrupted.
+With the schedule disabled no Proff token is needed.`}
+	var httpAddr string
+	var shutdown time.Duration
+	c.run = func(ctx context.Context, a *app, args []string) error {
+		fs := a.flags(c)
+		fs.StringVar(&httpAddr, "http-addr", "", "address for /healthz, /readyz and /metrics (overrides serve.http_addr)")
+		fs.DurationVar(&shutdown, "shutdown-timeout", 45*time.Second, "how long a run in progress may take to stop on SIGTERM")
+		if _, err := a.parse(fs, args, 0); err != nil {
+			return err
+		}
+		cfg, err := a.loadConfig()
+		if err != nil {
+			return err
+		}
+		if httpAddr != "" {
+			if _, _, err := net.SplitHostPort(httpAddr); err != nil {
+				return usageError("serve: --http-addr %q is not host:port", httpAddr)
+			}
+			cfg.Serve.HTTPAddr = httpAddr
+		}
+		if cfg.Schedule.Enabled {
+			if err := firstErr(cfg.Env.RequireProff(), cfg.Env.RequireSalesforce()); err != nil {
+				return err
+			}
+		}
+		res, err := resolveMapping(cfg)
+		if err != nil {
+			return err
+		}
+		return a.serve(ctx, cfg, res, endpoints{}, serve.SystemClock{}, shutdown, nil)
+	}
+	return c
+}
+
+// serve runs the worker. listening, when set, is told the HTTP address once it is bound (tests).
+func (a *app) serve(ctx context.Context, cfg *config.Config, res resolved, ep endpoints, clock serve.Clock,
+	shutdown time.Duration, listening func(net.Addr)) error {
+	st, err := a.openStore(ctx, cfg.Env, true)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	met := metrics.New()
+	calllog := st.CallLog()
+	rec := transport.Multi(calllog, met)
+	if !cfg.Schedule.Enabled {
+		msg := "the schedule is disabled (schedule.enabled: false): serve will run nothing until an admin enables it"
+		if cfg.Env.ProffAPIToken == "" {
+			msg += "; no Proff token is set, which is fine while it is disabled"
+		}
+		a.log.Info(msg)
+	} else {
+		a.log.Info("the schedule is enabled", slog.String("cron", cfg.Schedule.Cron), slog.String("timezone", cfg.Schedule.Timezone))
+	}
+
+	runScheduled := func(ctx context.Context, due time.Time) (*massupdate.Run, error) {
+		// Fresh adapters per run: a token revoked yesterday must not poison tonight's run.
+		s := &session{cfg: cfg, st: st, res: res, tally: &transport.Tally{Next: rec}}
+		var err error
+		if s.sf, err = a.newSalesforce(cfg, s.tally, ep); err != nil {
+			return nil, err
+		}
+		if s.proff, err = a.newProff(cfg, res, s.tally, ep); err != nil {
+			return nil, err
+		}
+		eng, err := a.engine(s, nil)
+		if err != nil {
+			return nil, err
+		}
+		dueUTC := due.UTC()
+		run, err := eng.Run(ctx, massupdate.RunRequest{Trigger: massupdate.Schedule, Resume: true, ScheduledFor: &dueUTC})
+		if run == nil && err == nil { // nothing to resume: a fresh run
+			run, err = eng.Run(ctx, massupdate.RunRequest{Trigger: massupdate.Schedule, ScheduledFor: &dueUTC})
+		}
+		met.AddRateLimitWait(s.proff.RateLimitWait())
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		if ferr := calllog.Flush(fctx); ferr != nil {
+			a.log.Warn("technical log not fully written", slog.String("error", ferr.Error()))
+		}
+		cancel()
+		return run, err
+	}
+	prune := func(ctx context.Context) error {
+		before := a.now().Add(-cfg.Retention())
+		res, err := st.Prune(ctx, before)
+		if err != nil {
+			return err
+		}
+		a.log.Info("pruned old logs and run details", slog.Int("retention_days", cfg.Logs.RetentionDays),
+			slog.Int64("technical_log_rows", res.Calls), slog.Int64("runs", res.Runs),
+			slog.Int64("record_outcomes", res.Records), slog.Int64("field_changes", res.Changes))
+		return nil
+	}
+	srv, err := serve.New(serve.Options{
+		Enabled: cfg.Schedule.Enabled, Cron: cfg.Schedule.Cron, Timezone: cfg.Schedule.Timezone,
+		Addr: cfg.Serve.HTTPAddr, Run: runScheduled, Prune: prune, Ready: st.Ready, Metrics: met,
+		Clock: clock, Logger: a.log, ShutdownTimeout: shutdown,
+	})
+	if err != nil {
+		return &config.Error{Source: cfg.Path, Issues: []string{err.Error()}}
+	}
+	addr, err := srv.Listen()
+	if err != nil {
+		return err
+	}
+	if listening != nil {
+		listening(addr)
+	}
+	if err := srv.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
