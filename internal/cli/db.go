@@ -109,4 +109,3 @@ rows went. serve does this once a day.`}
 	}
 	return c
 }
-

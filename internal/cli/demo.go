@@ -86,4 +86,3 @@ what that looks like: the demo still exits 0 when exactly those failed.`}
 func isUnreachable(err error) bool {
 	return err != nil && (containsAny(err.Error(), "cannot reach PostgreSQL", "connection refused", "no such host"))
 }
-

@@ -133,4 +133,3 @@ func (a *app) serve(ctx context.Context, cfg *config.Config, res resolved, ep en
 	}
 	return nil
 }
-
