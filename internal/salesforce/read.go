@@ -172,9 +172,10 @@ func text(v any) string {
 	return ""
 }
 
-// Limits reads the daily API allocation from /limits: used = Max − Remaining.
+// Limits reads the daily API allocation from /limits: used = Max − Remaining. It is answered even below the
+// reserve (one call), so that `check` can show why runs stop.
 func (c *Client) Limits(ctx context.Context) (used, max int64, err error) {
-	resp, err := c.call(ctx, request{endpoint: epLimits, method: http.MethodGet, path: c.dataPath("limits")})
+	resp, err := c.call(ctx, request{endpoint: epLimits, method: http.MethodGet, path: c.dataPath("limits"), noReserve: true})
 	if err != nil {
 		return 0, 0, fmt.Errorf("read limits: %w", err)
 	}

@@ -603,13 +603,14 @@ func TestReserveStopsBeforeTheAllocationRunsLow(t *testing.T) {
 	if used, _ := e.emu.APIUsage(); used != 9000 || pages != 2 {
 		t.Fatalf("used %d after %d pages; want 9000 after 2 (stopped with the reserve untouched)", used, pages)
 	}
-	used, max, err := e.c.Limits(context.Background())
-	if err == nil {
-		t.Fatalf("Limits went through the reserve: %d/%d", used, max)
-	}
 	u, m, ok := e.c.APIUsage()
 	if !ok || u != 9000 || m != 10000 {
 		t.Fatalf("APIUsage = %d/%d %v", u, m, ok)
+	}
+	// Limits still answers below the reserve: `check` needs it then.
+	used, max, err := e.c.Limits(context.Background())
+	if err != nil || used != 9001 || max != 10000 {
+		t.Fatalf("Limits = %d/%d %v", used, max, err)
 	}
 }
 
@@ -913,5 +914,30 @@ func TestSecretsNeverLeak(t *testing.T) {
 	}
 	if !strings.Contains(e.logs.String(), "logging in again") {
 		t.Errorf("the re-login was not logged: %s", e.logs.String())
+	}
+}
+
+func TestTimeoutsRetried(t *testing.T) {
+	e := setup(t, sfemu.Options{}, func(o *salesforce.Options) { o.Timeout = 30 * time.Millisecond })
+	if err := e.c.Login(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e.emu.SetLatency(time.Hour) // the emulator gives up when the client goes away
+	_, err := e.c.Describe(context.Background())
+	if err == nil || errors.Is(err, context.Canceled) {
+		t.Fatalf("err %v, want a timeout", err)
+	}
+	var got []string
+	for _, c := range e.Calls() {
+		if strings.HasSuffix(c.Endpoint, "/describe") {
+			class := c.ErrorClass
+			if class == transport.ClassNetwork { // a timed-out request can also surface as a reset connection
+				class = transport.ClassTimeout
+			}
+			got = append(got, fmt.Sprintf("%d %d %s", c.Attempt, c.Status, class))
+		}
+	}
+	if want := []string{"1 0 timeout", "2 0 timeout", "3 0 timeout", "4 0 timeout"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("calls %v, want %v", got, want)
 	}
 }
