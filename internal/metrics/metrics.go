@@ -39,6 +39,8 @@ type Metrics struct {
 	lastDuration  prometheus.Gauge
 	lastFinished  prometheus.Gauge
 	schedSkipped  *prometheus.CounterVec
+	schedEnabled  prometheus.Gauge
+	schedNext     prometheus.Gauge
 	mu            sync.Mutex
 	lastSuccessAt time.Time // the newest success seen, so an older run observed late cannot move the gauge back
 	lastRunAt     time.Time
@@ -93,9 +95,17 @@ func New() *Metrics {
 			Name: "proffsync_schedule_skipped_total",
 			Help: "Scheduled due times that were not run, by reason (locked: another run held the lock; already_served: another replica ran it).",
 		}, []string{"reason"}),
+		schedEnabled: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "proffsync_schedule_enabled",
+			Help: "1 when an admin has enabled the scheduled Mass Update (schedule.enabled), else 0.",
+		}),
+		schedNext: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "proffsync_schedule_next_run_timestamp_seconds",
+			Help: "Unix time of the next scheduled due time; 0 when nothing is scheduled.",
+		}),
 	}
 	m.reg.MustRegister(m.runs, m.records, m.apiCalls, m.retries, m.rateWait, m.sfUsed, m.sfMax,
-		m.lastSuccess, m.lastDuration, m.lastFinished, m.schedSkipped,
+		m.lastSuccess, m.lastDuration, m.lastFinished, m.schedSkipped, m.schedEnabled, m.schedNext,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Series with a known, small label set start at zero, so a dashboard sees them before the first event.
 	for _, o := range massupdate.Outcomes {
@@ -193,6 +203,20 @@ const (
 // SkipAlreadyServed).
 func (m *Metrics) ScheduleSkipped(reason string) {
 	m.schedSkipped.WithLabelValues(reason).Inc()
+}
+
+// SetSchedule shows whether the schedule is enabled and its next due time (zero: none).
+func (m *Metrics) SetSchedule(enabled bool, next time.Time) {
+	if enabled {
+		m.schedEnabled.Set(1)
+	} else {
+		m.schedEnabled.Set(0)
+	}
+	if next.IsZero() {
+		m.schedNext.Set(0)
+	} else {
+		m.schedNext.Set(unixSeconds(next))
+	}
 }
 
 func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }

@@ -167,6 +167,22 @@ func TestLastSuccessIgnoresDryAndOlderRuns(t *testing.T) {
 	expect(t, fams, "proffsync_records_total", map[string]string{"outcome": "failed"}, 0)
 }
 
+func TestSchedule(t *testing.T) {
+	t.Parallel()
+	m := metrics.New()
+	fams := scrape(t, m.Handler())
+	expect(t, fams, "proffsync_schedule_enabled", nil, 0)
+	next := time.Date(2026, 3, 29, 1, 0, 0, 0, time.UTC)
+	m.SetSchedule(true, next)
+	fams = scrape(t, m.Handler())
+	expect(t, fams, "proffsync_schedule_enabled", nil, 1)
+	expect(t, fams, "proffsync_schedule_next_run_timestamp_seconds", nil, float64(next.Unix()))
+	m.SetSchedule(false, time.Time{})
+	fams = scrape(t, m.Handler())
+	expect(t, fams, "proffsync_schedule_enabled", nil, 0)
+	expect(t, fams, "proffsync_schedule_next_run_timestamp_seconds", nil, 0)
+}
+
 func TestSeparateRegistries(t *testing.T) {
 	t.Parallel()
 	a, b := metrics.New(), metrics.New()

@@ -232,6 +232,7 @@ func (s *Server) loop(ctx context.Context) {
 				slog.Time("next_run", next.at))
 		}
 	}
+	s.metrics.SetSchedule(s.opts.Enabled, next.at)
 	nextPrune := now // once at start
 	for {
 		if ctx.Err() != nil {
@@ -258,6 +259,7 @@ func (s *Server) loop(ctx context.Context) {
 			}
 			s.runDue(ctx, served.at)
 			next = s.tt.next(served.wall)
+			s.metrics.SetSchedule(true, next.at)
 			if !next.at.IsZero() && ctx.Err() == nil {
 				s.log.Info("next scheduled run", slog.Time("next_run", next.at))
 			}

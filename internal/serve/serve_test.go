@@ -140,6 +140,9 @@ func TestDisabledScheduleNeverRuns(t *testing.T) {
 	if !strings.Contains(h.log.String(), "the schedule is disabled") {
 		t.Errorf("serve did not say the schedule is disabled; log:\n%s", h.log.String())
 	}
+	fams := scrape(t, h.srv.Handler())
+	expectValue(t, fams, "proffsync_schedule_enabled", nil, 0)
+	expectValue(t, fams, "proffsync_schedule_next_run_timestamp_seconds", nil, 0)
 }
 
 func TestDisabledWithoutPruneIdlesUntilShutdown(t *testing.T) {
@@ -306,6 +309,32 @@ func TestDaylightSavingOslo2026(t *testing.T) {
 				t.Errorf("due times\n got %v\nwant %v", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestACronThatNeverFallsDueRunsNothing(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	clock := newFakeClock(t0)
+	pruned := 0
+	var mu sync.Mutex
+	h := start(t, serve.Options{Enabled: true, Cron: "0 0 30 2 *", Timezone: "UTC", Clock: clock,
+		Run: func(context.Context, time.Time) (*massupdate.Run, error) {
+			t.Error("Run called for 30 February")
+			return nil, nil
+		},
+		Prune: func(context.Context) error { mu.Lock(); pruned++; mu.Unlock(); return nil }})
+	clock.runUntil(t, t0.Add(3*24*time.Hour))
+	if err := h.shutdown(t); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if pruned != 4 {
+		t.Errorf("pruned %d times in three days, want 4", pruned)
+	}
+	if !strings.Contains(h.log.String(), "never falls due") {
+		t.Errorf("no warning about the cron:\n%s", h.log.String())
 	}
 }
 
@@ -530,6 +559,8 @@ func TestMetricsAfterAScheduledRun(t *testing.T) {
 	expectValue(t, fams, "proffsync_api_retries_total", map[string]string{"service": "proff"}, 1)
 	expectValue(t, fams, "proffsync_salesforce_api_requests_used", nil, 77)
 	expectValue(t, fams, "proffsync_salesforce_api_requests_max", nil, 5000)
+	expectValue(t, fams, "proffsync_schedule_enabled", nil, 1)
+	expectValue(t, fams, "proffsync_schedule_next_run_timestamp_seconds", nil, float64(due.Add(24*time.Hour).Unix()))
 }
 
 func TestGracefulShutdownInterruptsTheRun(t *testing.T) {
