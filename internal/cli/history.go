@@ -164,12 +164,19 @@ func printDetailCapped(w io.Writer, d massupdate.Detail, max int) {
 		fmt.Fprintln(w, "\nRecords not updated or unchanged:")
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "  RECORD\tCOUNTRY\tORG NUMBER\tOUTCOME\tREASON")
-		for i, r := range d.Records {
-			if more(i) {
-				fmt.Fprintf(tw, "  ... %d more\n", len(d.Records)-i)
-				break
+		shown := map[massupdate.Outcome]int{}
+		hidden := 0
+		for _, r := range d.Records {
+			// Capped, show a few of each outcome rather than the first few of one.
+			if more(shown[r.Outcome] * 4) {
+				hidden++
+				continue
 			}
+			shown[r.Outcome]++
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", r.RecordID, r.Country, r.OrgNumber, r.Outcome, oneLine(r.Reason))
+		}
+		if hidden > 0 {
+			fmt.Fprintf(tw, "  ... %d more (proffsync history show %s)\n", hidden, d.Run.RunID)
 		}
 		tw.Flush()
 	}

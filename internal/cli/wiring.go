@@ -93,7 +93,12 @@ func (a *app) newProff(cfg *config.Config, res resolved, rec transport.Recorder,
 // engine wires the engine for a run.
 func (a *app) engine(s *session, progress massupdate.Progress) (*massupdate.Engine, error) {
 	cfg := s.cfg
+	every := time.Duration(0) // the engine's default
+	if progress != nil {
+		every = 24 * time.Hour // the bar shows progress; periodic log lines would tear it
+	}
 	return massupdate.New(massupdate.Options{
+		ProgressEvery: every,
 		Source: s.sf, Lookup: s.proff, Writer: s.sf, Store: s.st,
 		Rules: s.res.rules, Kinds: s.res.kinds,
 		DefaultCountry: cfg.Salesforce.DefaultCountry, LastSyncedField: cfg.Salesforce.LastSyncedField,
