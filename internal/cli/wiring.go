@@ -99,7 +99,7 @@ func (a *app) engine(s *session, progress massupdate.Progress) (*massupdate.Engi
 	}
 	return massupdate.New(massupdate.Options{
 		ProgressEvery: every,
-		Source: s.sf, Lookup: s.proff, Writer: s.sf, Store: s.st,
+		Source:        s.sf, Lookup: s.proff, Writer: s.sf, Store: s.st,
 		Rules: s.res.rules, Kinds: s.res.kinds,
 		DefaultCountry: cfg.Salesforce.DefaultCountry, LastSyncedField: cfg.Salesforce.LastSyncedField,
 		LastSyncedEveryCheck: cfg.Salesforce.LastSyncedEveryCheck,
