@@ -3,6 +3,7 @@ package salesforce_test
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -939,5 +940,30 @@ func TestTimeoutsRetried(t *testing.T) {
 	}
 	if want := []string{"1 0 timeout", "2 0 timeout", "3 0 timeout", "4 0 timeout"}; !reflect.DeepEqual(got, want) {
 		t.Fatalf("calls %v, want %v", got, want)
+	}
+}
+
+// P6: over TLS with the emulator on an https listener; the instance_url from the token answer is https too.
+func TestOverTLS(t *testing.T) {
+	emu := sfemu.New(sfemu.Options{ClientID: clientID, ClientSecret: clientSecret})
+	defer emu.Close()
+	ts := httptest.NewTLSServer(emu.Handler())
+	defer ts.Close()
+	pool := x509.NewCertPool()
+	pool.AddCert(ts.Certificate())
+	c, err := salesforce.New(salesforce.Options{LoginURL: ts.URL, ClientID: clientID, ClientSecret: clientSecret, APIVersion: "62.0",
+		Object: "Lead", OrgNumberField: "Org_Number__c", OptInField: "Proff_Mass_Update__c", Fields: []string{"Company"}, RootCAs: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	emu.AddRecord("Lead", map[string]any{"LastName": "Nordmann", "Company": "Acme AS", "Org_Number__c": "923609016", "Proff_Mass_Update__c": true})
+	recs, _ := readAll(t, c, "")
+	if len(recs) != 1 || recs[0].Values["Company"] != "Acme AS" || recs[0].OrgNumber != "923609016" || !strings.HasPrefix(recs[0].ID, "00Q") {
+		t.Fatalf("records %+v", recs)
+	}
+	for _, r := range emu.Requests() {
+		if r.Header.Get("Authorization") != "" && !strings.HasPrefix(r.Path, "/services/data/v62.0/") {
+			t.Errorf("unexpected request %s", r.Path)
+		}
 	}
 }

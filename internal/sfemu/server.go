@@ -106,7 +106,8 @@ func New(o Options) *Server {
 	return s
 }
 
-// URL is the base URL: the login URL and the instance URL at once.
+// URL is the base URL: the login URL and the instance URL at once. (Mounted through Handler on another
+// listener, the token answer names that listener as the instance.)
 func (s *Server) URL() string { return s.ts.URL }
 
 // Close stops the server.
@@ -364,6 +365,11 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request, body []byte) {
 		writeJSON(w, 405, map[string]string{"error": "invalid_request", "error_description": "must use HTTP POST"})
 		return
 	}
+	// The instance is wherever the client reached us: the emulator may be mounted on another listener (TLS).
+	base := "http://" + r.Host
+	if r.TLS != nil {
+		base = "https://" + r.Host
+	}
 	form, err := url.ParseQuery(string(body))
 	if err != nil || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
 		oauthErr("invalid_request", "invalid request body")
@@ -393,7 +399,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request, body []byte) {
 			return
 		}
 	case "urn:ietf:params:oauth:grant-type:jwt-bearer":
-		if msg := s.checkJWT(form.Get("assertion")); msg != "" {
+		if msg := s.checkJWT(form.Get("assertion"), base); msg != "" {
 			oauthErr("invalid_grant", msg)
 			return
 		}
@@ -411,13 +417,13 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request, body []byte) {
 	s.mu.Unlock()
 	issued := strconv.FormatInt(s.opts.Now().UnixMilli(), 10)
 	writeJSON(w, 200, map[string]string{
-		"access_token": tok, "instance_url": s.URL(), "id": s.URL() + "/id/00D000000000001EAA/005000000000001AAA",
+		"access_token": tok, "instance_url": base, "id": base + "/id/00D000000000001EAA/005000000000001AAA",
 		"token_type": "Bearer", "issued_at": issued, "signature": base64.StdEncoding.EncodeToString([]byte(issued)),
 		"scope": "api",
 	})
 }
 
-func (s *Server) checkJWT(assertion string) string {
+func (s *Server) checkJWT(assertion, base string) string {
 	parts := strings.Split(assertion, ".")
 	if len(parts) != 3 {
 		return "invalid assertion"
@@ -451,8 +457,8 @@ func (s *Server) checkJWT(assertion string) string {
 		return "user hasn't approved this consumer"
 	}
 	aud, _ := c.Aud.(string)
-	u, _ := url.Parse(s.URL())
-	if aud != s.URL() && aud != u.Host && aud != "https://login.salesforce.com" && aud != "https://test.salesforce.com" {
+	u, _ := url.Parse(base)
+	if aud != base && aud != u.Host && aud != "https://login.salesforce.com" && aud != "https://test.salesforce.com" {
 		return "audience is invalid"
 	}
 	now := s.opts.Now().Unix()
