@@ -215,3 +215,48 @@ func TestExampleDocument(t *testing.T) {
 		}
 	}
 }
+
+// FuzzExtract: any answer either fails as malformed or yields only values of each point's kind.
+func FuzzExtract(f *testing.F) {
+	f.Add([]byte(quirky))
+	f.Add([]byte(`{"numberOfEmployees": "1-", "naceCategories": [null, 5], "establishedDate": "31.02.2020"}`))
+	f.Add([]byte(`{"location": {"coordinates": {"x": 1}}, "revenue": "NaN", "profit": "1e400"}`))
+	ps := proff.Catalogue()
+	for _, n := range []string{"naceCategories[1].text", "shareholders[0].name", "location.coordinates[3].xcoordinate"} {
+		p, _ := proff.ResolvePoint(n)
+		ps = append(ps, p)
+	}
+	f.Fuzz(func(t *testing.T, doc []byte) {
+		got, err := proff.Extract(doc, ps)
+		if err != nil {
+			if !errors.Is(err, proff.ErrMalformed) {
+				t.Fatalf("unclassified error %v", err)
+			}
+			return
+		}
+		for _, p := range ps {
+			v, ok := got[p.Name]
+			if !ok {
+				continue
+			}
+			switch p.Kind {
+			case mapping.Text:
+				if s, isStr := v.(string); !isStr || strings.TrimSpace(s) == "" {
+					t.Fatalf("%s = %#v", p.Name, v)
+				}
+			case mapping.Number, mapping.Integer:
+				if _, isNum := v.(float64); !isNum {
+					t.Fatalf("%s = %#v", p.Name, v)
+				}
+			case mapping.Boolean:
+				if _, isBool := v.(bool); !isBool {
+					t.Fatalf("%s = %#v", p.Name, v)
+				}
+			case mapping.Date:
+				if _, isTime := v.(time.Time); !isTime {
+					t.Fatalf("%s = %#v", p.Name, v)
+				}
+			}
+		}
+	})
+}

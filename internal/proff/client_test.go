@@ -527,3 +527,22 @@ func TestNewValidates(t *testing.T) {
 		t.Errorf("defaults: %v rate %v", err, c.Rate())
 	}
 }
+
+func TestCancelStopsRetrying(t *testing.T) {
+	f := setup(t, proffemu.Options{}, nil)
+	f.emu.FailNext(5, http.StatusServiceUnavailable, "")
+	ctx, cancel := context.WithCancel(context.Background())
+	calls := 0
+	c, err := proff.New(proff.Options{BaseURL: f.emu.URL(), Token: secret, Points: points(t, "name"),
+		Sleep: func(ctx context.Context, d time.Duration) error { calls++; cancel(); return ctx.Err() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Lookup(ctx, "NO", fjordlys)
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("err %v, want context.Canceled", err)
+	}
+	if n := len(f.emu.Requests()); n != 1 || calls != 1 {
+		t.Errorf("%d requests, %d waits after cancel; want 1 and 1", n, calls)
+	}
+}
