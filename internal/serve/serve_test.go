@@ -570,10 +570,17 @@ func TestGracefulShutdownInterruptsTheRun(t *testing.T) {
 	m := metrics.New()
 	entered := make(chan struct{})
 	var runCtxErr error
+	var readyWhileStopping int
+	var addr net.Addr
 	rec := &recorder{clock: clock, result: func(_ int, ctx context.Context, due time.Time) (*massupdate.Run, error) {
 		close(entered)
 		<-ctx.Done() // the engine stops at the next record once its ctx is cancelled
 		runCtxErr = ctx.Err()
+		// While the run winds down, HTTP still answers, and readiness says the process is going away.
+		if resp, err := http.Get("http://" + addr.String() + "/readyz"); err == nil {
+			readyWhileStopping = resp.StatusCode
+			resp.Body.Close()
+		}
 		end := clock.Now()
 		return &massupdate.Run{ID: "r1", Trigger: massupdate.Schedule, Status: massupdate.Interrupted,
 			StartedAt: due, FinishedAt: &end, Counts: massupdate.Counts{Selected: 2, Updated: 2}}, ctx.Err()
@@ -584,7 +591,7 @@ func TestGracefulShutdownInterruptsTheRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr, err := srv.Listen()
+	addr, err = srv.Listen()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -618,6 +625,9 @@ func TestGracefulShutdownInterruptsTheRun(t *testing.T) {
 	}
 	if !errors.Is(runCtxErr, context.Canceled) {
 		t.Errorf("the run's ctx was not cancelled: %v", runCtxErr)
+	}
+	if readyWhileStopping != http.StatusServiceUnavailable {
+		t.Errorf("/readyz while shutting down = %d, want 503", readyWhileStopping)
 	}
 	expectValue(t, scrape(t, m.Handler()), "proffsync_runs_total", map[string]string{"trigger": "schedule", "status": "interrupted"}, 1)
 	if c, err := net.Dial("tcp", addr.String()); err == nil {
