@@ -214,8 +214,36 @@ func ResolvePoint(name string) (DataPoint, error) {
 			return DataPoint{Name: canon, Kind: p.Kind, Description: p.Description}, nil
 		}
 	}
+	// A path under a key the register document does not have is almost surely a typo: it would never
+	// have a value, and the admin would never learn why. Nested keys under a known one are accepted, as
+	// Proff adds fields inside its objects over time.
+	if !documentRoots[strings.ToLower(segs[0].key)] {
+		return DataPoint{}, fmt.Errorf("%w: %q (the register document has no %q; see proffsync check --catalogue)",
+			ErrUnknownPoint, name, segs[0].key)
+	}
 	return DataPoint{Name: canon, Kind: mapping.Text, Description: "register document path " + canon + " (as text)"}, nil
 }
+
+// documentRoots are the top-level keys of the register document (RegisterCompanyDetails in Proff's OpenAPI
+// description, and the keys real answers carry), lower-cased.
+var documentRoots = func() map[string]bool {
+	m := map[string]bool{}
+	for _, k := range []string{"analyses", "announcements", "annualAccounts", "annualReports", "businessUnitId",
+		"centralApproval", "companyAccounts", "companyCacheFlows", "companyId", "companyMain", "companyPurpose",
+		"companyRoles", "companyType", "companyTypeName", "contactPerson", "corporateAccounts", "corporateCacheFlows",
+		"corporateMain", "corporateStructure", "creditRating", "email", "empMax", "empMin", "establishedDate",
+		"estimatedTurnover", "foundationDate", "foundationYear", "hasSecurity", "homePage", "keyFigures", "link",
+		"liquidationDate", "location", "mainOffice", "marketingProtection", "mortgages", "naceCategories", "name",
+		"numberOfEmployees", "organisationNumber", "personRoles", "phoneNumbers", "postalAddress", "previousNames",
+		"procuration", "procurationRoles", "proffListingId", "profit", "publicListings", "registeredAsEnterprise",
+		"registeredForNav", "registeredForPayrollTax", "registeredForVat", "registeredForVatDescription",
+		"registeredForVoluntary", "registrationDate", "revenue", "sOrganisationNumber", "sectorCode", "shareCapital",
+		"shareholders", "shareholdersLastUpdatedDate", "shortAnalyses", "signatories", "signatoryRoles", "status",
+		"subsidiaries", "subsidiariesLastUpdatedDate", "trials", "visitorAddress", "yearsInOperation"} {
+		m[strings.ToLower(k)] = true
+	}
+	return m
+}()
 
 type naceRef struct {
 	index int

@@ -107,7 +107,7 @@ func TestExtractToleratesQuirks(t *testing.T) {
 		"email", "nace.code", "nace.text", "naceCategories[1].code", "naceCategories[0]", "naceCategories[5]",
 		"location.coordinates[0].XCoordinate", "location.coordinates[0].YCoordinate", "postalAddress.zipCode",
 		"previousNames", "creditRating", "yearsInOperation", "corporateStructure.numberOfCompanies",
-		"shareholders[0].name", "shareholders[1].name", "shareholders[0].share", "missing.path"}
+		"shareholders[0].name", "shareholders[1].name", "shareholders[0].share", "location.missingPath"}
 	got, err := proff.ExtractAt([]byte(quirky), points(t, names...), time.Date(2026, 2, 3, 12, 0, 0, 0, time.UTC))
 	if err != nil {
 		t.Fatal(err)
@@ -259,4 +259,19 @@ func FuzzExtract(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A path under a key the register document does not have is a typo, not a data point: it would never have a
+// value and the admin would never learn why.
+func TestResolvePointRefusesUnknownRoots(t *testing.T) {
+	for _, name := range []string{"nmae", "favouriteColour", "visitorAdress.zipCode", "missing.path"} {
+		if _, err := proff.ResolvePoint(name); !errors.Is(err, proff.ErrUnknownPoint) {
+			t.Errorf("ResolvePoint(%q) = %v, want ErrUnknownPoint", name, err)
+		}
+	}
+	for _, name := range []string{"name", "NAME", "visitorAddress.zipCode", "location.somethingNew", "nace.code", "employees"} {
+		if _, err := proff.ResolvePoint(name); err != nil {
+			t.Errorf("ResolvePoint(%q) = %v", name, err)
+		}
+	}
 }
