@@ -356,10 +356,12 @@ func classifyError(ctx context.Context, err error) string {
 	var te *tls.AlertError
 	var re tls.RecordHeaderError
 	switch {
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(ctx.Err(), context.DeadlineExceeded),
+		errors.As(err, &ne) && ne.Timeout(), strings.Contains(err.Error(), "Client.Timeout"):
+		// http.Client.Timeout cancels the request: it must read as the timeout it is, not a cancellation.
+		return ClassTimeout
 	case errors.Is(err, context.Canceled) || errors.Is(ctx.Err(), context.Canceled):
 		return ClassCanceled
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
-		return ClassTimeout
 	case errors.As(err, &te), errors.As(err, &re), strings.Contains(err.Error(), "tls:"):
 		return ClassTLS
 	default:

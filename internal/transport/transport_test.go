@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 type calls struct {
@@ -211,3 +212,25 @@ func TestTally(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// A request cut off by http.Client.Timeout is logged as a timeout, not as a network error.
+func TestClientTimeoutIsClassifiedAsTimeout(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	rec := &calls{}
+	c := NewClient(Options{Service: Proff, Recorder: rec, Timeout: 50 * time.Millisecond})
+	if _, err := c.Get(srv.URL + "/api/x"); err == nil {
+		t.Fatal("no timeout")
+	}
+	cs := rec.all()
+	if len(cs) != 1 || cs[0].ErrorClass != ClassTimeout {
+		t.Fatalf("calls = %+v", cs)
+	}
+}
