@@ -65,14 +65,9 @@ func (a *app) serve(ctx context.Context, cfg *config.Config, res resolved, ep en
 	met := metrics.New()
 	calllog := st.CallLog()
 	rec := transport.Multi(calllog, met)
-	if !cfg.Schedule.Enabled {
-		msg := "the schedule is disabled (schedule.enabled: false): serve will run nothing until an admin enables it"
-		if cfg.Env.ProffAPIToken == "" {
-			msg += "; no Proff token is set, which is fine while it is disabled"
-		}
-		a.log.Info(msg)
-	} else {
-		a.log.Info("the schedule is enabled", slog.String("cron", cfg.Schedule.Cron), slog.String("timezone", cfg.Schedule.Timezone))
+	if !cfg.Schedule.Enabled && cfg.Env.ProffAPIToken == "" {
+		// serve itself says the schedule is disabled; say why no token is needed.
+		a.log.Info("no Proff token is set: fine while the schedule is disabled (health, metrics and pruning work without it)")
 	}
 
 	runScheduled := func(ctx context.Context, due time.Time) (*massupdate.Run, error) {
@@ -89,11 +84,7 @@ func (a *app) serve(ctx context.Context, cfg *config.Config, res resolved, ep en
 		if err != nil {
 			return nil, err
 		}
-		dueUTC := due.UTC()
-		run, err := eng.Run(ctx, massupdate.RunRequest{Trigger: massupdate.Schedule, Resume: true, ScheduledFor: &dueUTC})
-		if run == nil && err == nil { // nothing to resume: a fresh run
-			run, err = eng.Run(ctx, massupdate.RunRequest{Trigger: massupdate.Schedule, ScheduledFor: &dueUTC})
-		}
+		run, err := serve.ScheduledRun(eng)(ctx, due.UTC())
 		met.AddRateLimitWait(s.proff.RateLimitWait())
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		if ferr := calllog.Flush(fctx); ferr != nil {
