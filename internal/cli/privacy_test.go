@@ -1,0 +1,174 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/proffconnect/proffsync/internal/mapping"
+	"github.com/proffconnect/proffsync/internal/sandbox"
+	"github.com/proffconnect/proffsync/internal/store/storetest"
+	"github.com/proffconnect/proffsync/internal/transport"
+)
+
+// P7, P8 and P10 end to end: after a real run, every request either emulator received carries a fresh
+// Correlation-ID that its technical-log row stores; every row has the P8 shape and no body or header; the
+// change history holds only mapped fields.
+func TestTechnicalLogAndChangeHistory(t *testing.T) {
+	t.Parallel()
+	dsn := storetest.URL(t)
+	sb := sandbox.Start(sandbox.Options{Companies: 40})
+	defer sb.Close()
+	env := sb.Env(dsn)
+	env["PROFFSYNC_CONFIG"] = writeFile(t, "proffsync.yaml", sandbox.DemoConfig)
+	// Some turbulence, so that error rows and retries are in the log too.
+	sb.Proff.FailNext(2, http.StatusServiceUnavailable, "0")
+	r := proffsync(t, env, "run", "--json", "--log-level", "warn")
+	if r.code != ExitPartial {
+		t.Fatalf("run: %+v", r)
+	}
+	var sum struct {
+		RunID    string `json:"run_id"`
+		APICalls struct{ Proff, Salesforce int } `json:"api_calls"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &sum); err != nil {
+		t.Fatal(err)
+	}
+
+	sent := map[string]string{} // correlation id → service, as the emulators saw them
+	for _, rq := range sb.SF.Requests() {
+		sent[rq.Header.Get(transport.CorrelationHeader)] = transport.Salesforce
+	}
+	for _, rq := range sb.Proff.Requests() {
+		sent[rq.Header.Get(transport.CorrelationHeader)] = transport.Proff
+	}
+	if _, blank := sent[""]; blank {
+		t.Error("a request reached an emulator without a Correlation-ID")
+	}
+	if len(sent) != len(sb.SF.Requests())+len(sb.Proff.Requests()) {
+		t.Errorf("correlation ids are not unique: %d ids for %d requests", len(sent), len(sb.SF.Requests())+len(sb.Proff.Requests()))
+	}
+	if len(sb.Proff.Requests()) != sum.APICalls.Proff || len(sb.SF.Requests()) != sum.APICalls.Salesforce {
+		t.Errorf("api_calls %+v, emulators saw proff %d salesforce %d", sum.APICalls, len(sb.Proff.Requests()), len(sb.SF.Requests()))
+	}
+
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	type row struct {
+		RunID, CorrelationID, Service, Method, Endpoint, ErrorClass, ErrorExcerpt string
+		Status, Attempt                                                           int
+		DurationMS                                                                float64
+	}
+	rows, err := conn.Query(ctx, `SELECT coalesce(run_id, ''), correlation_id, service, method, endpoint, error_class,
+		error_excerpt, status, attempt, duration_ms FROM call_logs`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logged, err := pgx.CollectRows(rows, pgx.RowToStructByPos[row])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(logged) != len(sent) {
+		t.Errorf("%d technical-log rows for %d requests", len(logged), len(sent))
+	}
+	digits := regexp.MustCompile(`\d{6,}|[0-9A-Za-z]{15,18}\b`)
+	retries := 0
+	for _, l := range logged {
+		if sent[l.CorrelationID] != l.Service {
+			t.Errorf("row %+v: the emulators saw correlation id %q for %q", l, l.CorrelationID, sent[l.CorrelationID])
+		}
+		if l.RunID != sum.RunID {
+			t.Errorf("row %+v is not tied to run %s", l, sum.RunID)
+		}
+		if l.Method == "" || l.Status == 0 || l.DurationMS < 0 || l.Attempt < 1 {
+			t.Errorf("row lacks P8 fields: %+v", l)
+		}
+		if m := digits.FindString(strings.ReplaceAll(l.Endpoint, "v62.0", "")); m != "" {
+			t.Errorf("endpoint %q keeps a concrete id or org number %q", l.Endpoint, m)
+		}
+		if l.Status < 400 && l.ErrorExcerpt != "" {
+			t.Errorf("a successful call kept a body excerpt: %+v", l)
+		}
+		if l.Attempt > 1 {
+			retries++
+		}
+	}
+	if retries == 0 {
+		t.Error("the 503s were not retried, or the retries not logged")
+	}
+
+	mapped := map[string]bool{}
+	cfgRules, _ := resolveMappingFromYAML(t, sandbox.DemoConfig)
+	for _, r := range cfgRules {
+		mapped[r.Field] = true
+	}
+	rows, err = conn.Query(ctx, `SELECT DISTINCT field FROM field_changes`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(fields) == 0 {
+		t.Fatalf("field changes: %v %v", fields, err)
+	}
+	for _, f := range fields {
+		if !mapped[f] {
+			t.Errorf("the change history holds %q, which is not mapped", f)
+		}
+	}
+}
+
+// P4: a mapping onto a field the integration user cannot edit, or that does not exist, stops the run
+// before any write, naming every bad mapping.
+func TestBadMappingStopsBeforeAnyWrite(t *testing.T) {
+	t.Parallel()
+	dsn := storetest.URL(t)
+	sb := sandbox.Start(sandbox.Options{Companies: 12})
+	defer sb.Close()
+	sb.SF.SetField("Account", mapping.Field{Name: "BillingCity", Type: "string", Length: 40, Updateable: false})
+	env := sb.Env(dsn)
+	env["PROFFSYNC_CONFIG"] = writeFile(t, "proffsync.yaml", strings.Replace(sandbox.DemoConfig,
+		"mapping:\n", "mapping:\n  - proff: revenue\n    field: Revenue_Missing__c\n", 1))
+	r := proffsync(t, env, "run", "--json", "--log-level", "error")
+	if r.code != ExitFailed {
+		t.Fatalf("run: %+v", r)
+	}
+	for _, w := range []string{"BillingCity", "Revenue_Missing__c"} {
+		if !strings.Contains(r.stderr, w) {
+			t.Errorf("the reason does not name %s: %s", w, r.stderr)
+		}
+	}
+	for _, rq := range sb.SF.Requests() {
+		if rq.Method == http.MethodPatch || rq.Method == http.MethodPost && !strings.Contains(rq.Path, "oauth2") {
+			t.Errorf("a write was sent: %s %s", rq.Method, rq.Path)
+		}
+	}
+	if n := len(sb.Proff.Requests()); n != 0 {
+		t.Errorf("%d Proff lookups before the mapping was checked", n)
+	}
+}
+
+func resolveMappingFromYAML(t *testing.T, yaml string) ([]mapping.Rule, error) {
+	t.Helper()
+	a := testApp(nil)
+	a.getenv = func(k string) string {
+		if k == "PROFFSYNC_CONFIG" {
+			return writeFile(t, "p.yaml", yaml)
+		}
+		return ""
+	}
+	cfg, err := a.loadConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := resolveMapping(cfg)
+	return res.rules, err
+}
