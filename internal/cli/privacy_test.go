@@ -33,7 +33,7 @@ func TestTechnicalLogAndChangeHistory(t *testing.T) {
 		t.Fatalf("run: %+v", r)
 	}
 	var sum struct {
-		RunID    string `json:"run_id"`
+		RunID    string                          `json:"run_id"`
 		APICalls struct{ Proff, Salesforce int } `json:"api_calls"`
 	}
 	if err := json.Unmarshal([]byte(r.stdout), &sum); err != nil {
