@@ -13,6 +13,7 @@ import (
 	"github.com/proffconnect/proffsync/internal/mapping"
 	"github.com/proffconnect/proffsync/internal/massupdate"
 	"github.com/proffconnect/proffsync/internal/proff"
+	"github.com/proffconnect/proffsync/internal/salesforce"
 	"github.com/proffconnect/proffsync/internal/store"
 	"github.com/proffconnect/proffsync/internal/transport"
 )
@@ -149,11 +150,19 @@ func (a *app) checkSalesforce(ctx context.Context, cfg *config.Config, res resol
 		return err
 	}
 	var problems []string
-	if err := sf.ValidateFields(fields); err != nil {
-		problems = append(problems, err.Error())
+	mapErr := mapping.Check(res.rules, res.kinds, fields)
+	if mapErr != nil {
+		problems = append(problems, mapErr.Error())
 	}
-	if err := mapping.Check(res.rules, res.kinds, fields); err != nil {
-		problems = append(problems, err.Error())
+	if err := sf.ValidateFields(fields); err != nil {
+		fe := &salesforce.FieldsError{Problems: []string{err.Error()}}
+		errors.As(err, &fe)
+		for _, p := range fe.Problems {
+			// The mapping check above already speaks of the mapped fields, in its own words.
+			if mapErr == nil || !strings.HasPrefix(p, "mapped field") {
+				problems = append(problems, p)
+			}
+		}
 	}
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, "; "))
