@@ -656,7 +656,8 @@ func (r *runner) evaluate(it *item) (done, bool) {
 	case errors.Is(co.err, errAbandoned), errors.Is(co.err, ErrUnauthorized), errors.Is(co.err, ErrQuotaExhausted):
 		return d, false
 	default:
-		d.res.Outcome, d.res.Reason = Failed, "Proff lookup failed: "+co.err.Error()
+		// The Proff client names its operation ("proff lookup: …"); the reason says it once.
+		d.res.Outcome, d.res.Reason = Failed, "Proff lookup failed: "+strings.TrimPrefix(co.err.Error(), "proff lookup: ")
 		return d, true
 	}
 

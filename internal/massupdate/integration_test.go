@@ -205,9 +205,8 @@ func TestIntegrationMixedDataSet(t *testing.T) {
 		t.Errorf("%d records written, want %d updated + %d rejected", len(written), run.Counts.Updated, rejected)
 	}
 	// Salesforce calls: one login, one describe, one query page, ⌈writes/200⌉ writes.
-	// The Salesforce adapter reads describe a second time (to build its query): one call above the minimum.
 	wantSF := int64(1 + 1 + 1 + (len(written)+199)/200)
-	if run.APICalls.Salesforce > wantSF+1 {
+	if run.APICalls.Salesforce != wantSF {
 		t.Errorf("%d Salesforce calls, want the minimum %d", run.APICalls.Salesforce, wantSF)
 	}
 	if got := w.sb.Expect.Selected - w.sb.Expect.MissingOrgNumber - w.sb.Expect.InvalidOrgNumber; run.APICalls.Proff >= int64(got) {

@@ -60,6 +60,7 @@ func (c *Client) Describe(ctx context.Context) (map[string]mapping.Field, error)
 	}
 	c.mu.Lock()
 	c.types = types
+	c.described = out
 	c.mu.Unlock()
 	return out, nil
 }

@@ -107,6 +107,7 @@ type Client struct {
 	types    map[string]string // lower-case field name → describe type, once described
 
 	validated atomic.Bool
+	described map[string]mapping.Field // the last describe answer (guarded by mu)
 }
 
 type session struct {
@@ -401,9 +402,15 @@ func (c *Client) ensureValidated(ctx context.Context) error {
 	if c.validated.Load() {
 		return nil
 	}
-	d, err := c.Describe(ctx)
-	if err != nil {
-		return err
+	// The engine describes before it reads: validate that answer rather than spend a second call.
+	c.mu.Lock()
+	d := c.described
+	c.mu.Unlock()
+	if d == nil {
+		var err error
+		if d, err = c.Describe(ctx); err != nil {
+			return err
+		}
 	}
 	return c.ValidateFields(d)
 }
