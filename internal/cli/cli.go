@@ -114,7 +114,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		runCommand(), previewCommand(), serveCommand(), historyCommand(), pruneCommand(),
-		migrateCommand(), checkCommand(), demoCommand(), versionCommand(),
+		migrateCommand(), checkCommand(), demoCommand(), sandboxCommand(), versionCommand(),
 	}
 }
 

@@ -376,8 +376,8 @@ func (c *Config) validate() []string {
 		}
 	}
 
-	if c.Proff.RateLimitPerSecond <= 0 || c.Proff.RateLimitPerSecond > 1000 {
-		add("proff.rate_limit_per_second: %v is out of range (more than 0, at most 1000)", c.Proff.RateLimitPerSecond)
+	if c.Proff.RateLimitPerSecond <= 0 || c.Proff.RateLimitPerSecond > 10000 {
+		add("proff.rate_limit_per_second: %v is out of range (more than 0, at most 10000)", c.Proff.RateLimitPerSecond)
 	}
 	if c.Proff.Concurrency < 1 || c.Proff.Concurrency > 64 {
 		add("proff.concurrency: %d is out of range (1 to 64)", c.Proff.Concurrency)

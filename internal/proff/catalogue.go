@@ -274,9 +274,9 @@ func Extract(doc []byte, points []DataPoint) (map[string]any, error) {
 
 // ExtractAt is Extract with "today" given, for derived points that depend on it.
 func ExtractAt(doc []byte, points []DataPoint, now time.Time) (map[string]any, error) {
-	var root map[string]json.RawMessage
-	if err := json.Unmarshal(doc, &root); err != nil {
-		return nil, fmt.Errorf("%w: %s", ErrMalformed, jsonReason(err))
+	root, err := splitObject(doc)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s", ErrMalformed, err)
 	}
 	if root == nil {
 		return nil, fmt.Errorf("%w: the answer is null, not a company", ErrMalformed)
@@ -292,18 +292,6 @@ func ExtractAt(doc []byte, points []DataPoint, now time.Time) (map[string]any, e
 		}
 	}
 	return out, nil
-}
-
-func jsonReason(err error) string {
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
-		return fmt.Sprintf("%s at byte %d", se.Error(), se.Offset)
-	}
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		return "the answer is not a JSON object"
-	}
-	return err.Error()
 }
 
 // lookupPoint finds the raw JSON value of p in the document.
