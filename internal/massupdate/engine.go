@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/proffconnect/proffsync/internal/mapping"
@@ -173,7 +175,7 @@ func (e *Engine) Run(ctx context.Context, req RunRequest) (*Run, error) {
 		}
 	}
 	r := &runner{e: e, req: req, log: e.log, baseline: e.calls(), start: e.o.Now(),
-		soft: make(chan struct{}), hard: make(chan struct{})}
+		soft: make(chan struct{}), hard: make(chan struct{}), lookedUp: make(chan struct{}, 1)}
 	r.run = &Run{Trigger: req.Trigger, Status: Running, DryRun: req.DryRun, Limit: req.Limit, StartedAt: r.start,
 		Settings: e.o.Settings, ScheduledFor: req.ScheduledFor}
 	if prev != nil {
@@ -250,6 +252,7 @@ type runner struct {
 	cancelWork context.CancelFunc // cancels a write in flight
 
 	lookupCtx, writeCtx context.Context
+	lookedUp            chan struct{} // a lookup finished (capacity 1)
 
 	lastLog time.Time
 }
@@ -403,11 +406,19 @@ func (r *runner) prepare(ctx context.Context) bool {
 }
 
 // company is one distinct (country, org number) of the run: looked up once, its mapped values kept.
+//
+// A run keeps one for every distinct company it meets (that is what looking each up once costs), so it is
+// kept small: the values packed into one byte slice, no channel, no copy of the key.
 type company struct {
+	finished atomic.Bool // set once values and err are
+	values   packed
+	err      error
+}
+
+// job is a lookup for a worker.
+type job struct {
+	co           *company
 	country, org string
-	done         chan struct{} // closed when values and err are set
-	values       map[string]any
-	err          error
 }
 
 // errAbandoned marks a lookup that was never finished (the run stopped first).
@@ -457,12 +468,64 @@ func (e *Engine) classify(rec Record) item {
 
 type companyKey struct{ country, org string }
 
+// companyIndex finds the companies a run has met. Canonical org numbers are at most ten digits, so a
+// (country, number) pair packs into one uint64; anything else (never seen in practice) goes to a map by
+// strings.
+type companyIndex struct {
+	packed map[uint64]*company
+	other  map[companyKey]*company
+}
+
+func newCompanyIndex() *companyIndex {
+	return &companyIndex{packed: map[uint64]*company{}, other: map[companyKey]*company{}}
+}
+
+func packKey(country, org string) (uint64, bool) {
+	if len(org) == 0 || len(org) > 12 {
+		return 0, false
+	}
+	var ci uint64
+	switch country {
+	case "NO":
+		ci = 1
+	case "SE":
+		ci = 2
+	case "DK":
+		ci = 3
+	case "FI":
+		ci = 4
+	default:
+		return 0, false
+	}
+	n, err := strconv.ParseUint(org, 10, 64)
+	if err != nil || n >= 1<<44 {
+		return 0, false
+	}
+	// The length goes in too, so that leading zeros still tell numbers apart.
+	return ci<<60 | uint64(len(org))<<52 | n, true
+}
+
+func (x *companyIndex) get(country, org string) *company {
+	if k, ok := packKey(country, org); ok {
+		return x.packed[k]
+	}
+	return x.other[companyKey{country, org}]
+}
+
+func (x *companyIndex) put(country, org string, co *company) {
+	if k, ok := packKey(country, org); ok {
+		x.packed[k] = co
+		return
+	}
+	x.other[companyKey{country, org}] = co
+}
+
 var errLimit = errors.New("limit reached")
 
 // pipeline streams the records, looks companies up concurrently and writes and records batches in Id order.
 func (r *runner) pipeline(ctx context.Context) {
 	queue := make(chan *item, 1024)
-	jobs := make(chan *company) // unbuffered: a lookup is dispatched only when a worker takes it
+	jobs := make(chan job) // unbuffered: a lookup is dispatched only when a worker takes it
 	var wg sync.WaitGroup
 	for range r.e.o.Concurrency {
 		wg.Add(1)
@@ -482,7 +545,7 @@ func (r *runner) pipeline(ctx context.Context) {
 
 // read streams the selected records after the checkpoint and hands each to the committer in Id order,
 // dispatching a lookup for each company it meets first.
-func (r *runner) read(ctx context.Context, queue chan<- *item, jobs chan<- *company) {
+func (r *runner) read(ctx context.Context, queue chan<- *item, jobs chan<- job) {
 	defer close(queue)
 	defer close(jobs)
 	readCtx, cancel := context.WithCancel(ctx)
@@ -494,7 +557,7 @@ func (r *runner) read(ctx context.Context, queue chan<- *item, jobs chan<- *comp
 		case <-readCtx.Done():
 		}
 	}()
-	companies := map[companyKey]*company{}
+	companies := newCompanyIndex()
 	n := 0
 	err := r.e.o.Source.Records(readCtx, r.run.Checkpoint, func(page []Record) error {
 		for i := range page {
@@ -506,13 +569,12 @@ func (r *runner) read(ctx context.Context, queue chan<- *item, jobs chan<- *comp
 			}
 			it := r.e.classify(page[i])
 			if it.outcome == "" {
-				k := companyKey{it.country, it.org}
-				co := companies[k]
+				co := companies.get(it.country, it.org)
 				if co == nil {
-					co = &company{country: it.country, org: it.org, done: make(chan struct{})}
+					co = &company{}
 					select {
-					case jobs <- co:
-						companies[k] = co
+					case jobs <- job{co: co, country: it.country, org: it.org}:
+						companies.put(it.country, it.org, co)
 					case <-r.soft:
 						return errAbandoned
 					}
@@ -551,9 +613,10 @@ func (r *runner) read(ctx context.Context, queue chan<- *item, jobs chan<- *comp
 
 // work looks companies up until jobs closes. Every company a worker takes is looked up: the reader decides
 // what is dispatched, and a lookup taken before a stop is in flight (a hard stop cuts it through lookupCtx).
-func (r *runner) work(jobs <-chan *company) {
-	for co := range jobs {
-		vals, err := r.e.o.Lookup.Lookup(r.lookupCtx, co.country, co.org)
+func (r *runner) work(jobs <-chan job) {
+	for j := range jobs {
+		co := j.co
+		vals, err := r.e.o.Lookup.Lookup(r.lookupCtx, j.country, j.org)
 		switch {
 		case err != nil && r.lookupCtx.Err() != nil:
 			err = errAbandoned
@@ -566,20 +629,19 @@ func (r *runner) work(jobs <-chan *company) {
 			co.values = r.keep(vals)
 		}
 		co.err = err
-		close(co.done)
+		co.finished.Store(true)
+		// Wake the committer; one pending wake-up is enough, as it re-checks its record each time.
+		select {
+		case r.lookedUp <- struct{}{}:
+		default:
+		}
 	}
 }
 
-// keep holds on to the values of the mapped points only: memory grows per company by what the mapping needs,
-// never by whole documents.
-func (r *runner) keep(vals map[string]any) map[string]any {
-	kept := make(map[string]any, len(r.e.rules))
-	for _, rule := range r.e.rules {
-		if v, ok := vals[rule.Point]; ok && mapping.HasValue(v) {
-			kept[rule.Point] = v
-		}
-	}
-	return kept
+// keep holds on to the values of the mapped points only, packed: memory grows per company by what the
+// mapping needs, never by whole documents.
+func (r *runner) keep(vals map[string]any) packed {
+	return pack(r.e.rules, vals)
 }
 
 // done is one record evaluated: its result, and the write it needs.
@@ -603,9 +665,9 @@ type batch struct {
 func (r *runner) commit(queue <-chan *item) {
 	b := &batch{}
 	for it := range queue {
-		if it.co != nil {
+		for it.co != nil && !it.co.finished.Load() {
 			select {
-			case <-it.co.done:
+			case <-r.lookedUp:
 			case <-r.hard:
 				return
 			}
@@ -663,9 +725,10 @@ func (r *runner) evaluate(it *item) (done, bool) {
 
 	fields := map[string]any{}
 	var notes []string
-	for _, rule := range r.e.rules {
-		v, ok := co.values[rule.Point]
-		if !ok || !mapping.HasValue(v) {
+	values := co.values.unpack(len(r.e.rules))
+	for i, rule := range r.e.rules {
+		v := values[i]
+		if v == nil || !mapping.HasValue(v) {
 			continue // a value Proff lacks never clears or changes a field
 		}
 		f := r.fields[rule.Field]

@@ -501,7 +501,7 @@ func (c *Client) try(parent context.Context, path, country string) ([]byte, *fai
 	defer resp.Body.Close()
 	switch {
 	case resp.StatusCode == http.StatusOK:
-		body, err := io.ReadAll(io.LimitReader(resp.Body, c.o.MaxBody+1))
+		body, err := readBody(resp, c.o.MaxBody)
 		if err != nil {
 			if parent.Err() != nil {
 				return nil, &failure{err: parent.Err()}
@@ -610,3 +610,15 @@ func errClass(err error) string {
 func (c *Client) scrub(s string) string { return transport.Scrub(s, []string{c.token}) }
 
 var _ massupdate.CompanyLookup = (*Client)(nil)
+
+// readBody reads at most max+1 bytes of the body. With a Content-Length it reads into a buffer of exactly
+// that size: io.ReadAll's doubling would leave about twice the document as garbage on every lookup.
+func readBody(resp *http.Response, max int64) ([]byte, error) {
+	if n := resp.ContentLength; n > 0 && n <= max {
+		// net/http ends the body at Content-Length: exactly n bytes, or an error.
+		buf := make([]byte, n)
+		_, err := io.ReadFull(resp.Body, buf)
+		return buf, err
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, max+1))
+}
