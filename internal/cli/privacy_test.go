@@ -80,7 +80,7 @@ func TestTechnicalLogAndChangeHistory(t *testing.T) {
 	if len(logged) != len(sent) {
 		t.Errorf("%d technical-log rows for %d requests", len(logged), len(sent))
 	}
-	digits := regexp.MustCompile(`\d{6,}|[0-9A-Za-z]{15,18}\b`)
+	digits := regexp.MustCompile(`\d{6,}|\b[0-9][0-9A-Za-z]{14,17}\b`) // org numbers, Salesforce ids
 	retries := 0
 	for _, l := range logged {
 		if sent[l.CorrelationID] != l.Service {
@@ -171,4 +171,21 @@ func resolveMappingFromYAML(t *testing.T, yaml string) ([]mapping.Rule, error) {
 	}
 	res, err := resolveMapping(cfg)
 	return res.rules, err
+}
+
+// A configured rate above the token's per-minute limit is lowered to it before the first lookup.
+func TestRateFitsTheTokensLimit(t *testing.T) {
+	t.Parallel()
+	dsn := storetest.URL(t)
+	sb := sandbox.Start(sandbox.Options{Companies: 8, ProffCallsPerMinute: 1200})
+	defer sb.Close()
+	env := sb.Env(dsn)
+	env["PROFFSYNC_CONFIG"] = writeFile(t, "proffsync.yaml", sandbox.DemoConfig)
+	r := proffsync(t, env, "run", "--json", "--log-format", "json")
+	if r.code != ExitPartial {
+		t.Fatalf("run: %+v", r)
+	}
+	if !strings.Contains(r.stderr, `"msg":"lowered the Proff rate to the token's limit"`) || !strings.Contains(r.stderr, `"per_second":20`) {
+		t.Errorf("the rate was not fitted to 1200/min:\n%s", r.stderr)
+	}
 }

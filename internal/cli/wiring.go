@@ -99,6 +99,7 @@ func (a *app) engine(s *session, progress massupdate.Progress) (*massupdate.Engi
 	}
 	return massupdate.New(massupdate.Options{
 		ProgressEvery: every,
+		BeforeLookups: func(ctx context.Context) { a.fitRate(ctx, s) },
 		Source:        s.sf, Lookup: s.proff, Writer: s.sf, Store: s.st,
 		Rules: s.res.rules, Kinds: s.res.kinds,
 		DefaultCountry: cfg.Salesforce.DefaultCountry, LastSyncedField: cfg.Salesforce.LastSyncedField,
@@ -249,4 +250,13 @@ func firstErr(errs ...error) error {
 // error: nothing was done, and exit 78 tells the operator to fix the environment, not to retry.
 func configErr(err error) error {
 	return &config.Error{Source: "environment", Issues: []string{err.Error()}}
+}
+
+// fitRate lowers the Proff rate to the token's per-minute limit, so that a rate set above the customer's
+// agreement does not turn into 429s. It costs one call; when it fails the configured rate stays, and a
+// rejected token then fails the run at its first lookup, recorded.
+func (a *app) fitRate(ctx context.Context, s *session) {
+	if err := s.proff.FitRateToToken(ctx); err != nil {
+		a.log.Warn("could not read the Proff token's limits; keeping the configured rate", "error", err.Error())
+	}
 }

@@ -66,6 +66,10 @@ type Options struct {
 	Grace time.Duration
 	// ProgressEvery is the interval of the periodic progress log line (default 10 s).
 	ProgressEvery time.Duration
+	// BeforeLookups, when set, runs once the run is recorded and its mapping checked, before the first
+	// record is read, with the run's context (so the calls it makes count for the run and are logged with
+	// its id). The CLI fits the Proff rate to the token's limit there.
+	BeforeLookups func(ctx context.Context)
 }
 
 // Engine runs Mass Updates. One Engine may serve many runs, one at a time per database (the run lock).
@@ -390,6 +394,9 @@ func (r *runner) prepare(ctx context.Context) bool {
 			return false
 		}
 		r.lastSynced = &f
+	}
+	if f := r.e.o.BeforeLookups; f != nil {
+		f(ctx)
 	}
 	if p := r.e.o.Progress; p != nil {
 		total, err := r.e.o.Source.Count(ctx)

@@ -26,6 +26,8 @@ type Options struct {
 	Seed uint64
 	// ClientSecret and ProffToken replace the demo's credentials (tests that hunt for leaked secrets).
 	ClientSecret, ProffToken string
+	// ProffCallsPerMinute is the token's limit that Proff reports (default: high enough never to slow a run).
+	ProffCallsPerMinute int
 }
 
 // Sandbox is a running pair of emulators with their seed data.
@@ -65,9 +67,12 @@ func Start(o Options) *Sandbox {
 	if o.ProffToken == "" {
 		o.ProffToken = demoProffToken
 	}
+	if o.ProffCallsPerMinute == 0 {
+		o.ProffCallsPerMinute = 6_000_000
+	}
 	s := &Sandbox{
 		SF:       sfemu.New(sfemu.Options{ClientID: demoClientID, ClientSecret: o.ClientSecret, APIMax: 100000}),
-		Proff:    proffemu.New(proffemu.Options{Token: o.ProffToken, Empty: true, CallLimitPerMinute: 6000}),
+		Proff:    proffemu.New(proffemu.Options{Token: o.ProffToken, Empty: true, CallLimitPerMinute: o.ProffCallsPerMinute}),
 		clientID: demoClientID, clientSecret: o.ClientSecret, proffToken: o.ProffToken,
 	}
 	s.seed(o)
