@@ -267,3 +267,40 @@ func TestHistoryOnStoredRuns(t *testing.T) {
 		t.Errorf("unknown run: %+v", r)
 	}
 }
+
+// The shipped example config passes the config-only check (what CI can validate of deploy/).
+func TestExampleConfigPassesOfflineCheck(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"PROFF_API_TOKEN": "example-token-0000", "SF_CLIENT_ID": "example-client",
+		"SF_CLIENT_SECRET": "example-secret-0000", "SF_LOGIN_URL": "https://example.my.salesforce.com"}
+	for _, path := range []string{filepath.Join("..", "..", "deploy", "proffsync.example.yaml")} {
+		r := proffsync(t, env, "check", "--offline", "--config", path)
+		if r.code != 0 || !strings.Contains(r.stdout, "offline check passed") || strings.Contains(r.stdout, "example-secret-0000") {
+			t.Errorf("%s: %+v", path, r)
+		}
+	}
+	// Without credentials the offline check says what is missing and fails as a configuration error.
+	r := proffsync(t, map[string]string{}, "check", "--offline", "--config", filepath.Join("..", "..", "deploy", "proffsync.example.yaml"))
+	if r.code != ExitConfig || !strings.Contains(r.stdout, "SF_CLIENT_ID") {
+		t.Errorf("no credentials: %+v", r)
+	}
+}
+
+func TestCatalogueListsTypedPointsAndNoPersonData(t *testing.T) {
+	t.Parallel()
+	r := proffsync(t, nil, "check", "--catalogue")
+	if r.code != 0 {
+		t.Fatalf("%+v", r)
+	}
+	for _, w := range []string{"DATA POINT", "name", "nace.code", "employees", "integer", "date", "visitorAddress.zipCode"} {
+		if !strings.Contains(r.stdout, w) {
+			t.Errorf("catalogue lacks %q", w)
+		}
+	}
+	for _, line := range strings.Split(r.stdout, "\n") {
+		f := strings.Fields(line)
+		if len(f) > 0 && (strings.HasPrefix(f[0], "personRoles") || strings.HasPrefix(f[0], "contactPerson")) {
+			t.Errorf("catalogue lists person data: %s", line)
+		}
+	}
+}
