@@ -41,7 +41,7 @@ what that looks like: the demo still exits 0 when exactly those failed.`}
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) || isUnreachable(err) {
-				return fmt.Errorf("%w\nThe demo needs PostgreSQL. Start it (Debian: pg_ctlcluster --skip-systemctl-redirect 15 main start) or point DATABASE_URL at one, e.g. postgres://postgres@127.0.0.1:5432/proffsync?sslmode=disable", err)
+				return fmt.Errorf("the demo needs PostgreSQL: %w (Debian: pg_ctlcluster --skip-systemctl-redirect 15 main start; for example DATABASE_URL=postgres://postgres@127.0.0.1:5432/proffsync?sslmode=disable)", err)
 			}
 			return err
 		}

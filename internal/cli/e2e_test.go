@@ -189,3 +189,12 @@ func dumpDatabase(t *testing.T, dsn string) map[string][]string {
 	}
 	return out
 }
+
+func TestDemoWithoutPostgresSaysWhatToDo(t *testing.T) {
+	t.Parallel()
+	r := proffsync(t, map[string]string{"DATABASE_URL": "postgres://postgres@127.0.0.1:1/x?sslmode=disable"}, "demo")
+	if r.code != ExitFailed || r.stdout != "" || !strings.Contains(r.stderr, "the demo needs PostgreSQL") ||
+		!strings.Contains(r.stderr, "pg_ctlcluster") || !strings.Contains(r.stderr, "DATABASE_URL") {
+		t.Fatalf("%+v", r)
+	}
+}
