@@ -171,7 +171,7 @@ func withDefaults(o Options) (Options, *url.URL, error) {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	if o.Sleep == nil {
-		o.Sleep = sleep
+		o.Sleep = transport.Sleep
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -185,20 +185,6 @@ func withDefaults(o Options) (Options, *url.URL, error) {
 // burstFor keeps any one-second window at most 10 % over the rate: burst = max(1, floor(rate/10)).
 func burstFor(perSecond float64) int {
 	return max(1, int(math.Floor(perSecond/10)))
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // ErrMethodRefused wraps the refusal of any method but GET (P3).

@@ -198,7 +198,7 @@ func New(o Options) (*Client, error) {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if o.Sleep == nil {
-		o.Sleep = sleep
+		o.Sleep = transport.Sleep
 	}
 	if o.Timeout == 0 {
 		o.Timeout = 120 * time.Second
@@ -413,17 +413,6 @@ func (c *Client) ensureValidated(ctx context.Context) error {
 		}
 	}
 	return c.ValidateFields(d)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 var (

@@ -442,3 +442,18 @@ func Mask(secret string) string {
 	}
 	return "****" + secret[len(secret)-4:]
 }
+
+// Sleep waits d, or returns ctx's error as soon as ctx is done: the retry wait both clients share.
+func Sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
