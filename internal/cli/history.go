@@ -115,7 +115,11 @@ func duration(r massupdate.Run) string {
 	if r.FinishedAt == nil {
 		return "-"
 	}
-	return r.FinishedAt.Sub(r.StartedAt).Round(time.Second).String()
+	d := r.FinishedAt.Sub(r.StartedAt)
+	if d < time.Minute {
+		return d.Round(10 * time.Millisecond).String()
+	}
+	return d.Round(time.Second).String()
 }
 
 func printSummary(w io.Writer, s massupdate.Summary) {
