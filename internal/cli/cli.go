@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"sort"
 	"strings"
 	"time"
@@ -57,6 +58,26 @@ func usageError(format string, a ...any) error {
 // Main runs proffsync with args (without the program name) and returns the process exit code.
 func Main(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	a := &app{getenv: getenv, stdout: stdout, stderr: stderr, now: time.Now}
+	return a.guard(func() int { return a.main(ctx, args) })
+}
+
+// guard turns a panic into one scrubbed line and exit 1: a bug must not print a stack trace full of values.
+// The stack is printed only with --log-level debug.
+func (a *app) guard(f func() int) (code int) {
+	defer func() {
+		if p := recover(); p != nil {
+			fmt.Fprintf(a.stderr, "proffsync: internal error: %s\n", transport.Scrub(fmt.Sprint(p), a.secrets))
+			if a.logLevel == "debug" {
+				a.stderr.Write(debug.Stack())
+			}
+			code = ExitFailed
+		}
+	}()
+	return f()
+}
+
+func (a *app) main(ctx context.Context, args []string) int {
+	stderr := a.stderr
 	err := a.run(ctx, args)
 	code := exitCode(err)
 	if err != nil {
