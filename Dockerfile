@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # Build: a static binary (no cgo), time-zone data embedded (time/tzdata in main).
-FROM golang:1.26-bookworm AS build
+FROM golang:1.26 AS build
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
