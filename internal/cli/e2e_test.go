@@ -7,11 +7,13 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/proffconnect/proffsync/internal/massupdate"
 	"github.com/proffconnect/proffsync/internal/sandbox"
+	"github.com/proffconnect/proffsync/internal/store"
 	"github.com/proffconnect/proffsync/internal/store/storetest"
 )
 
@@ -196,5 +198,41 @@ func TestDemoWithoutPostgresSaysWhatToDo(t *testing.T) {
 	if r.code != ExitFailed || r.stdout != "" || !strings.Contains(r.stderr, "the demo needs PostgreSQL") ||
 		!strings.Contains(r.stderr, "pg_ctlcluster") || !strings.Contains(r.stderr, "DATABASE_URL") {
 		t.Fatalf("%+v", r)
+	}
+}
+
+// Another run holding the lock: exit 3 at once, naming it, nothing on stdout, nothing done.
+func TestRunWhileAnotherHoldsTheLock(t *testing.T) {
+	t.Parallel()
+	dsn := storetest.URL(t)
+	sb := sandbox.Start(sandbox.Options{Companies: 8})
+	defer sb.Close()
+	env := sb.Env(dsn)
+	env["PROFFSYNC_CONFIG"] = writeFile(t, "proffsync.yaml", sandbox.DemoConfig)
+	if r := proffsync(t, env, "migrate"); r.code != 0 {
+		t.Fatal(r)
+	}
+	st := storetest.Open(t, dsn, store.Options{})
+	ctx := context.Background()
+	lock, err := st.AcquireRunLock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Release(ctx)
+	holder := &massupdate.Run{Trigger: massupdate.Schedule, Status: massupdate.Running, StartedAt: time.Now()}
+	if err := st.CreateRun(ctx, holder); err != nil {
+		t.Fatal(err)
+	}
+	before := len(sb.SF.Requests()) + len(sb.Proff.Requests())
+	r := proffsync(t, env, "run", "--json")
+	if r.code != ExitLocked || r.stdout != "" || !strings.Contains(r.stderr, holder.ID) {
+		t.Fatalf("%+v", r)
+	}
+	if after := len(sb.SF.Requests()) + len(sb.Proff.Requests()); after != before {
+		t.Errorf("a locked-out run made %d requests", after-before)
+	}
+	runs, _ := st.ListRuns(ctx, 10)
+	if len(runs) != 1 {
+		t.Errorf("a locked-out run recorded something: %d runs", len(runs))
 	}
 }
