@@ -36,6 +36,9 @@ func (c *Client) Describe(ctx context.Context) (map[string]mapping.Field, error)
 	var d struct {
 		Fields []struct {
 			mapping.Field
+			// Digits is how many digits an int field holds. Salesforce reports it here and leaves precision
+			// at 0 for ints (precision and scale are for double, currency and percent).
+			Digits         int `json:"digits"`
 			PicklistValues []struct {
 				Active bool   `json:"active"`
 				Value  string `json:"value"`
@@ -49,6 +52,9 @@ func (c *Client) Describe(ctx context.Context) (map[string]mapping.Field, error)
 	types := make(map[string]string, len(d.Fields))
 	for _, f := range d.Fields {
 		mf := f.Field
+		if mf.Type == "int" && mf.Precision == 0 {
+			mf.Precision = f.Digits // mapping.Field keeps an int's digits in Precision
+		}
 		mf.PicklistValues = nil
 		for _, p := range f.PicklistValues {
 			if p.Active {

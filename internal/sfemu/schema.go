@@ -219,9 +219,15 @@ func (o *object) describeJSON(version string) map[string]any {
 			pl = append(pl, map[string]any{"active": true, "defaultValue": i == 0 && f.Default == v, "label": v, "validFor": nil, "value": v})
 		}
 		isID := f.Type == "id"
+		// An int's size is its digits; Salesforce reports precision and scale 0 for it (they describe
+		// double, currency and percent fields only).
+		precision, scale := f.Precision, f.Scale
+		if f.Type == "int" {
+			precision, scale = 0, 0
+		}
 		fields = append(fields, map[string]any{
 			"name": f.Name, "label": f.Label, "type": f.Type, "soapType": soapType(f.Type),
-			"length": f.Length, "byteLength": f.Length * 3, "precision": f.Precision, "scale": f.Scale,
+			"length": f.Length, "byteLength": f.Length * 3, "precision": precision, "scale": scale,
 			"digits": f.Digits, "updateable": f.Updateable, "createable": f.Updateable, "nillable": f.Nillable,
 			"custom": f.Custom, "calculated": false, "autoNumber": false, "unique": false, "externalId": false,
 			"idLookup": isID, "filterable": true, "sortable": f.Type != "textarea", "groupable": f.Type != "textarea",

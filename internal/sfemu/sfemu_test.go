@@ -396,11 +396,12 @@ func TestDescribe(t *testing.T) {
 	var d struct {
 		Name   string
 		Fields []struct {
-			Name, Type     string
-			Updateable     bool
-			Length         int
-			Custom         bool
-			PicklistValues []struct {
+			Name, Type               string
+			Updateable               bool
+			Length                   int
+			Precision, Scale, Digits int
+			Custom                   bool
+			PicklistValues           []struct {
 				Active bool
 				Value  string
 			}
@@ -418,6 +419,14 @@ func TestDescribe(t *testing.T) {
 		case "Revenue_Band__c":
 			if !f.Custom || len(f.PicklistValues) != 2 || !f.PicklistValues[0].Active {
 				t.Errorf("custom picklist %+v", f)
+			}
+		case "NumberOfEmployees": // as Salesforce describes an int: its size in digits, precision and scale 0
+			if f.Digits != 8 || f.Precision != 0 || f.Scale != 0 {
+				t.Errorf("int field %+v, want digits 8, precision 0, scale 0", f)
+			}
+		case "AnnualRevenue":
+			if f.Precision != 18 || f.Digits != 0 {
+				t.Errorf("currency field %+v, want precision 18, digits 0", f)
 			}
 		}
 	}
