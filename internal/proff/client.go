@@ -9,6 +9,7 @@
 package proff
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/json"
@@ -187,6 +188,8 @@ func burstFor(perSecond float64) int {
 	return max(1, int(math.Floor(perSecond/10)))
 }
 
+var utf8BOM = []byte("\xef\xbb\xbf")
+
 // ErrMethodRefused wraps the refusal of any method but GET (P3).
 var ErrMethodRefused = errors.New("only GET may be sent to Proff")
 
@@ -261,6 +264,11 @@ func (c *Client) Lookup(ctx context.Context, country, orgNumber string) (map[str
 	body, err := c.get(ctx, path, EndpointLookup, string(cc))
 	if err != nil {
 		return nil, fmt.Errorf("proff lookup: %w", err)
+	}
+	if bytes.Equal(bytes.TrimSpace(body), []byte("null")) {
+		// An ASP.NET action that returns null for an unknown id answers 204 (handled in try) or, with the
+		// no-content formatter turned off, 200 with the JSON null: either way there is no such company.
+		return nil, fmt.Errorf("proff lookup: Proff answered null for that number: %w", massupdate.ErrNotFound)
 	}
 	vals, err := ExtractAt(body, c.points, c.o.Now())
 	if err != nil {
@@ -497,9 +505,17 @@ func (c *Client) try(parent context.Context, path, country string) ([]byte, *fai
 		if int64(len(body)) > c.o.MaxBody {
 			return nil, &failure{err: fmt.Errorf("Proff sent an answer larger than %d MiB", c.o.MaxBody>>20)}
 		}
-		return body, nil
+		// .NET writers may start a UTF-8 body with a byte order mark, which no JSON decoder accepts.
+		return bytes.TrimPrefix(body, utf8BOM), nil
+	case country == "" && (resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusNoContent):
+		// Not a company lookup: "no company" would mislead. A 404 here mostly means a wrong base URL.
+		return nil, &failure{err: fmt.Errorf("Proff answered %d for %s: is PROFF_API_URL the API's base URL?",
+			resp.StatusCode, strings.TrimPrefix(path, "/"))}
 	case resp.StatusCode == http.StatusNotFound:
 		return nil, &failure{err: fmt.Errorf("Proff has no company with that number (404): %w", massupdate.ErrNotFound)}
+	case resp.StatusCode == http.StatusNoContent:
+		// ASP.NET (which Proff's API is built on) answers 204 when an action returns null: no such company.
+		return nil, &failure{err: fmt.Errorf("Proff has no company with that number (204): %w", massupdate.ErrNotFound)}
 	case resp.StatusCode == http.StatusUnauthorized:
 		if !c.unauthorized.Swap(true) {
 			c.log.LogAttrs(ctx, slog.LevelError, "Proff rejected the API token: no further calls in this run",

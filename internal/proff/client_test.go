@@ -546,3 +546,64 @@ func TestCancelStopsRetrying(t *testing.T) {
 		t.Errorf("%d requests, %d waits after cancel; want 1 and 1", n, calls)
 	}
 }
+
+// fixed starts a server that answers every request with h, and a client for it on a virtual clock.
+func fixed(t *testing.T, h http.HandlerFunc, names ...string) (*proff.Client, *clock) {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	ck := newClock()
+	c, err := proff.New(proff.Options{BaseURL: srv.URL, Token: secret, RatePerSecond: 1000, Points: points(t, names...),
+		Sleep: ck.Sleep, Now: ck.Now, Rand: func() float64 { return 0.5 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, ck
+}
+
+// TestNoCompanyInEveryForm: Proff's API is ASP.NET, which answers 204 when an action returns null (or 200
+// with the JSON null when that formatter is off); a 404 may come with or without a body. Each is "no such
+// company", the normal not_found outcome, not a failed record.
+func TestNoCompanyInEveryForm(t *testing.T) {
+	answers := map[string]http.HandlerFunc{
+		"204":           func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) },
+		"200 null":      func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(" null\n")) },
+		"404 no body":   func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNotFound) },
+		"404 html body": func(w http.ResponseWriter, r *http.Request) { http.Error(w, "<html>Not Found</html>", 404) },
+	}
+	for name, h := range answers {
+		c, _ := fixed(t, h, "name")
+		_, err := c.Lookup(context.Background(), "NO", "923609016")
+		if !errors.Is(err, massupdate.ErrNotFound) {
+			t.Errorf("%s: %v; want ErrNotFound", name, err)
+		}
+	}
+}
+
+func TestByteOrderMarkIsTolerated(t *testing.T) {
+	c, _ := fixed(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/service/tokeninformation" {
+			w.Write([]byte("\xef\xbb\xbf" + `{"tokenString":"x","callLimit":{"perMinute":60}}`))
+			return
+		}
+		w.Write([]byte("\xef\xbb\xbf" + `{"name":"EQUINOR ASA"}`))
+	}, "name")
+	got, err := c.Lookup(context.Background(), "NO", "923609016")
+	if err != nil || got["name"] != "EQUINOR ASA" {
+		t.Errorf("lookup: %v, %v", got, err)
+	}
+	ti, err := c.TokenInfo(context.Background())
+	if err != nil || ti.CallLimit.PerMinute != 60 {
+		t.Errorf("token info: %+v, %v", ti, err)
+	}
+}
+
+// TestTokenInfoNotFoundSaysWhy: a 404 on the token information is no missing company; it mostly means
+// PROFF_API_URL points somewhere else.
+func TestTokenInfoNotFoundSaysWhy(t *testing.T) {
+	c, _ := fixed(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNotFound) }, "name")
+	_, err := c.TokenInfo(context.Background())
+	if err == nil || errors.Is(err, massupdate.ErrNotFound) || !strings.Contains(err.Error(), "PROFF_API_URL") {
+		t.Errorf("token info on 404: %v", err)
+	}
+}
