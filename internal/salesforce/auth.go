@@ -168,13 +168,13 @@ func (c *Client) postToken(ctx context.Context, form url.Values, attempt int) (t
 	return ok.AccessToken, strings.TrimRight(ok.InstanceURL, "/"), false, nil
 }
 
-// assertion builds the RS256 JWT of the bearer flow: iss = client id, sub = username, aud = login host,
-// exp two minutes ahead (Salesforce accepts at most three).
+// assertion builds the RS256 JWT of the bearer flow: iss = client id, sub = username, aud = the
+// authorization server (see jwtAudience), exp two minutes ahead (Salesforce accepts at most three).
 func (c *Client) assertion() (string, error) {
 	enc := base64.RawURLEncoding
 	hdr, _ := json.Marshal(map[string]string{"alg": "RS256", "typ": "JWT"})
 	claims, _ := json.Marshal(map[string]any{
-		"iss": c.o.ClientID, "sub": c.o.Username, "aud": c.loginURL,
+		"iss": c.o.ClientID, "sub": c.o.Username, "aud": jwtAudience(c.loginURL),
 		"exp": c.o.Now().Add(2 * time.Minute).Unix(),
 	})
 	signing := enc.EncodeToString(hdr) + "." + enc.EncodeToString(claims)
@@ -184,6 +184,22 @@ func (c *Client) assertion() (string, error) {
 		return "", fmt.Errorf("salesforce login: signing the JWT: %w", err)
 	}
 	return signing + "." + enc.EncodeToString(sig), nil
+}
+
+// jwtAudience is the aud claim Salesforce accepts: https://login.salesforce.com for a production org and
+// https://test.salesforce.com for a sandbox, whichever host the assertion is posted to. A My Domain URL
+// (NAME.my.salesforce.com), where the token is requested, is refused as aud with "audience is invalid";
+// the Salesforce CLI and simple-salesforce pick the audience the same way.
+func jwtAudience(loginURL string) string {
+	u, err := url.Parse(loginURL)
+	if err != nil {
+		return "https://login.salesforce.com"
+	}
+	host := strings.ToLower(u.Hostname())
+	if host == "test.salesforce.com" || strings.HasSuffix(host, ".sandbox.my.salesforce.com") {
+		return "https://test.salesforce.com"
+	}
+	return "https://login.salesforce.com"
 }
 
 // parseKey reads a PEM RSA private key, PKCS#1 or PKCS#8. Its errors never quote the key.

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -964,6 +966,45 @@ func TestOverTLS(t *testing.T) {
 	for _, r := range emu.Requests() {
 		if r.Header.Get("Authorization") != "" && !strings.HasPrefix(r.Path, "/services/data/v62.0/") {
 			t.Errorf("unexpected request %s", r.Path)
+		}
+	}
+}
+
+// The JWT's audience is the authorization server Salesforce names (login or test), never the My Domain the
+// assertion is posted to: a real org refuses that with "audience is invalid".
+func TestJWTAudience(t *testing.T) {
+	key := testKey(t)
+	for login, want := range map[string]string{
+		"https://acme.my.salesforce.com":               "https://login.salesforce.com",
+		"https://login.salesforce.com":                 "https://login.salesforce.com",
+		"https://acme--uat.sandbox.my.salesforce.com":  "https://test.salesforce.com",
+		"https://test.salesforce.com":                  "https://test.salesforce.com",
+		"https://ACME--Dev.Sandbox.My.Salesforce.com/": "https://test.salesforce.com",
+	} {
+		var aud any
+		var posted string
+		c, err := salesforce.New(salesforce.Options{LoginURL: login, Flow: salesforce.FlowJWT, ClientID: clientID, Username: username,
+			JWTKey: pemKey(key), APIVersion: "62.0", Object: "Account", OrgNumberField: "Org_Number__c", OptInField: "Proff_Mass_Update__c",
+			Base: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				posted = r.URL.Scheme + "://" + r.URL.Host
+				body, _ := io.ReadAll(r.Body)
+				form, _ := url.ParseQuery(string(body))
+				parts := strings.Split(form.Get("assertion"), ".")
+				if len(parts) == 3 {
+					raw, _ := base64.RawURLEncoding.DecodeString(parts[1])
+					var claims map[string]any
+					_ = json.Unmarshal(raw, &claims)
+					aud = claims["aud"]
+				}
+				return &http.Response{StatusCode: 400, Header: http.Header{"Content-Type": {"application/json"}}, Request: r,
+					Body: io.NopCloser(strings.NewReader(`{"error":"invalid_grant","error_description":"audience is invalid"}`))}, nil
+			})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.Login(context.Background())
+		if aud != want || !strings.EqualFold(posted, strings.TrimSuffix(login, "/")) {
+			t.Errorf("login URL %s: aud %v posted to %s, want aud %s posted to the login URL", login, aud, posted, want)
 		}
 	}
 }

@@ -399,7 +399,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request, body []byte) {
 			return
 		}
 	case "urn:ietf:params:oauth:grant-type:jwt-bearer":
-		if msg := s.checkJWT(form.Get("assertion"), base); msg != "" {
+		if msg := s.checkJWT(form.Get("assertion")); msg != "" {
 			oauthErr("invalid_grant", msg)
 			return
 		}
@@ -423,7 +423,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request, body []byte) {
 	})
 }
 
-func (s *Server) checkJWT(assertion, base string) string {
+func (s *Server) checkJWT(assertion string) string {
 	parts := strings.Split(assertion, ".")
 	if len(parts) != 3 {
 		return "invalid assertion"
@@ -456,9 +456,10 @@ func (s *Server) checkJWT(assertion, base string) string {
 	if c.Sub != s.opts.Username {
 		return "user hasn't approved this consumer"
 	}
+	// The audience is the authorization server, never the host the assertion is posted to: a My Domain
+	// URL (or this emulator's own URL) as aud is refused, as Salesforce refuses it.
 	aud, _ := c.Aud.(string)
-	u, _ := url.Parse(base)
-	if aud != base && aud != u.Host && aud != "https://login.salesforce.com" && aud != "https://test.salesforce.com" {
+	if aud != "https://login.salesforce.com" && aud != "https://test.salesforce.com" {
 		return "audience is invalid"
 	}
 	now := s.opts.Now().Unix()

@@ -250,16 +250,25 @@ func TestAuthAndLimits(t *testing.T) {
 			t.Errorf("%s: %d %s, want 400 %s", form, status, body, want)
 		}
 	}
-	// A signed assertion logs in.
-	enc := base64.RawURLEncoding
-	claims, _ := json.Marshal(map[string]any{"iss": "cid", "sub": "user@example.com", "aud": s.URL(), "exp": time.Now().Add(time.Minute).Unix()})
-	signing := enc.EncodeToString([]byte(`{"alg":"RS256"}`)) + "." + enc.EncodeToString(claims)
-	sum := sha256.Sum256([]byte(signing))
-	sig, _ := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, sum[:])
-	status, body, _ := do(t, s, "", http.MethodPost, "/services/oauth2/token", "application/x-www-form-urlencoded",
-		"grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer&assertion="+signing+"."+enc.EncodeToString(sig))
-	if status != 200 {
+	// A signed assertion logs in when its audience is the authorization server; the host it is posted to
+	// (a My Domain, here the emulator's URL) is not an audience Salesforce accepts.
+	jwtLogin := func(aud string) (int, []byte) {
+		enc := base64.RawURLEncoding
+		claims, _ := json.Marshal(map[string]any{"iss": "cid", "sub": "user@example.com", "aud": aud, "exp": time.Now().Add(time.Minute).Unix()})
+		signing := enc.EncodeToString([]byte(`{"alg":"RS256"}`)) + "." + enc.EncodeToString(claims)
+		sum := sha256.Sum256([]byte(signing))
+		sig, _ := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, sum[:])
+		status, body, _ := do(t, s, "", http.MethodPost, "/services/oauth2/token", "application/x-www-form-urlencoded",
+			"grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer&assertion="+signing+"."+enc.EncodeToString(sig))
+		return status, body
+	}
+	if status, body := jwtLogin("https://login.salesforce.com"); status != 200 {
 		t.Fatalf("jwt login: %d %s", status, body)
+	}
+	for _, aud := range []string{s.URL(), "https://acme.my.salesforce.com"} {
+		if status, body := jwtLogin(aud); status != 400 || !strings.Contains(string(body), `"error":"invalid_grant"`) || !strings.Contains(string(body), "audience") {
+			t.Errorf("jwt login with aud %s: %d %s, want 400 invalid_grant (audience)", aud, status, body)
+		}
 	}
 
 	tok := login(t, s)
