@@ -50,9 +50,13 @@ const (
 	DefaultMaxRetryWait = 30 * time.Second
 	DefaultQuotaWait    = 10 * time.Minute
 	DefaultRetryBase    = 500 * time.Millisecond
-	DefaultMaxBody      = 4 << 20
-	DefaultTimeout      = 30 * time.Second
-	userAgent           = "proffsync/1.0 (+https://github.com/proffconnect/proffsync)"
+	// DefaultRateLimitedBase is the first wait after a 429 that named no Retry-After. Proff's limits are per
+	// token and per minute (hour, day): 5 s doubling to the 30 s cap spans 65 s over the four retries of
+	// the default five tries, so the minute that was full has passed before the record gives up.
+	DefaultRateLimitedBase = 5 * time.Second
+	DefaultMaxBody         = 4 << 20
+	DefaultTimeout         = 30 * time.Second
+	userAgent              = "proffsync/1.0 (+https://github.com/proffconnect/proffsync)"
 )
 
 // Options configure a Client. Zero values take the defaults above.
@@ -72,8 +76,10 @@ type Options struct {
 	// QuotaWait: a Retry-After longer than this means the token's daily or monthly quota is spent.
 	QuotaWait time.Duration
 	RetryBase time.Duration // first backoff step; doubles per try
-	MaxBody   int64         // the largest answer read
-	Timeout   time.Duration // one try, body included; DefaultTimeout when 0
+	// RateLimitedBase replaces RetryBase after a 429 without Retry-After; default DefaultRateLimitedBase.
+	RateLimitedBase time.Duration
+	MaxBody         int64         // the largest answer read
+	Timeout         time.Duration // one try, body included; DefaultTimeout when 0
 	// Sleep waits d or until ctx ends; Now reads the clock. Tests inject both, so that backoff and the
 	// limiter run on a virtual clock.
 	Sleep func(ctx context.Context, d time.Duration) error
@@ -161,6 +167,9 @@ func withDefaults(o Options) (Options, *url.URL, error) {
 	}
 	if o.RetryBase <= 0 {
 		o.RetryBase = DefaultRetryBase
+	}
+	if o.RateLimitedBase <= 0 {
+		o.RateLimitedBase = DefaultRateLimitedBase
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
@@ -379,6 +388,7 @@ func (c *Client) get(ctx context.Context, path, endpoint, country string) ([]byt
 	}
 	ctx = transport.WithEndpoint(ctx, endpoint)
 	var last failure
+	start, only429 := c.o.Now(), true
 	for attempt := 1; attempt <= c.o.MaxAttempts; attempt++ {
 		if attempt > 1 {
 			if err := c.backoff(ctx, attempt, last); err != nil {
@@ -402,10 +412,17 @@ func (c *Client) get(ctx context.Context, path, endpoint, country string) ([]byt
 			return nil, ctx.Err()
 		}
 		last = *f
+		only429 = only429 && f.status == http.StatusTooManyRequests
 		if f.hasAfter && f.retryAfter > c.o.QuotaWait {
 			return nil, fmt.Errorf("Proff asked to wait %s before the next call: the token's quota is spent: %w",
 				f.retryAfter.Round(time.Second), massupdate.ErrQuotaExhausted)
 		}
+	}
+	if only429 && c.o.Now().Sub(start) >= time.Minute {
+		// Refused for over a minute, though the per-minute window has turned: an hourly, daily or monthly
+		// quota is spent. Every further record would spend its minute the same way: stop (resumable).
+		return nil, fmt.Errorf("Proff answered 429 for over a minute, %s: the token's quota is spent: %w",
+			times(c.o.MaxAttempts), massupdate.ErrQuotaExhausted)
 	}
 	return nil, errors.New(exhausted(last, c.o.MaxAttempts))
 }
@@ -428,18 +445,26 @@ func times(n int) string {
 }
 
 // backoff waits before try number attempt: Retry-After when Proff sent one, else exponential backoff with
-// jitter; either capped at MaxRetryWait. Every worker holds back until a Retry-After has passed.
+// jitter (from RateLimitedBase after a 429); either capped at MaxRetryWait. Every worker holds back until
+// a Retry-After, or the wait after any 429, has passed.
 func (c *Client) backoff(ctx context.Context, attempt int, last failure) error {
 	var d time.Duration
-	if last.hasAfter {
+	rateLimited := last.status == http.StatusTooManyRequests
+	switch {
+	case last.hasAfter:
 		d = last.retryAfter
-	} else {
+	case rateLimited:
+		// A 429 without Retry-After: the token's window is full for everyone, so every worker holds back
+		// (below), for the whole step: jitter only upwards, so the waits still span the minute.
+		step := math.Min(float64(c.o.RateLimitedBase)*math.Pow(2, float64(attempt-2)), float64(c.o.MaxRetryWait))
+		d = time.Duration(step + c.o.Rand()*step/4)
+	default:
 		step := float64(c.o.RetryBase) * math.Pow(2, float64(attempt-2))
 		step = math.Min(step, float64(c.o.MaxRetryWait))
 		d = time.Duration(step/2 + c.o.Rand()*step/2) // equal jitter: never less than half the step
 	}
 	d = min(d, c.o.MaxRetryWait)
-	if last.hasAfter {
+	if last.hasAfter || rateLimited {
 		c.mu.Lock()
 		if until := c.o.Now().Add(d); until.After(c.pauseUntil) {
 			c.pauseUntil = until

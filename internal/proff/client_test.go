@@ -607,3 +607,120 @@ func TestTokenInfoNotFoundSaysWhy(t *testing.T) {
 		t.Errorf("token info on 404: %v", err)
 	}
 }
+
+// TestRateLimitedWithoutRetryAfterWaitsOutTheMinute: Proff's limits are per token and minute, and nothing
+// says a 429 names a Retry-After. The waits after such a 429 span the minute (5 s doubling to the 30 s cap),
+// so a full minute window costs time, not the record.
+func TestRateLimitedWithoutRetryAfterWaitsOutTheMinute(t *testing.T) {
+	ck := newClock()
+	start := ck.Now()
+	var mu sync.Mutex
+	n := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		n++
+		mu.Unlock()
+		if ck.Now().Sub(start) < time.Minute {
+			w.WriteHeader(http.StatusTooManyRequests) // the minute's calls are spent; no Retry-After
+			return
+		}
+		w.Write([]byte(`{"name":"EQUINOR ASA"}`))
+	}))
+	defer srv.Close()
+	c, err := proff.New(proff.Options{BaseURL: srv.URL, Token: secret, RatePerSecond: 1000, Points: points(t, "name"),
+		Sleep: ck.Sleep, Now: ck.Now, Rand: func() float64 { return 0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Lookup(context.Background(), "NO", "923609016")
+	if err != nil || got["name"] != "EQUINOR ASA" {
+		t.Fatalf("lookup after a full minute: %v, %v", got, err)
+	}
+	want := []time.Duration{5 * time.Second, 10 * time.Second, 20 * time.Second, 30 * time.Second}
+	if got := ck.waits(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("waits %v, want %v", got, want)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if n != 5 {
+		t.Errorf("%d requests, want 5", n)
+	}
+}
+
+// TestRateLimitedHoldsEveryWorkerBack: the token's window is full for every worker, not only the one that
+// got the 429: another lookup waits until the pause has passed, Retry-After or not.
+func TestRateLimitedHoldsEveryWorkerBack(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Date(2026, 11, 29, 2, 0, 0, 0, time.UTC)
+	var waits []time.Duration
+	answered := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		answered++
+		first := answered == 1
+		mu.Unlock()
+		if first {
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		w.Write([]byte(`{"name":"X AS"}`))
+	}))
+	defer srv.Close()
+	var c *proff.Client
+	var other error
+	sleep := func(ctx context.Context, d time.Duration) error {
+		mu.Lock()
+		waits = append(waits, d)
+		second := len(waits) == 1
+		mu.Unlock()
+		if second {
+			// While the first worker waits after its 429, a second one asks.
+			_, other = c.Lookup(ctx, "NO", "984851006")
+		}
+		mu.Lock()
+		now = now.Add(d)
+		mu.Unlock()
+		return nil
+	}
+	clockNow := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	var err error
+	c, err = proff.New(proff.Options{BaseURL: srv.URL, Token: secret, RatePerSecond: 1000, Points: points(t, "name"),
+		Sleep: sleep, Now: clockNow, Rand: func() float64 { return 0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Lookup(context.Background(), "NO", "923609016"); err != nil || other != nil {
+		t.Fatalf("lookups: %v, %v", err, other)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(waits) < 2 || waits[0] != 5*time.Second || waits[1] != 5*time.Second {
+		t.Errorf("waits %v; want the second worker held back 5s by the first one's 429", waits)
+	}
+}
+
+// TestRateLimitedForOverAMinuteIsASpentQuota: 429 on every try, past the turn of the minute, is an hourly,
+// daily or monthly quota: the run stops (resumable) instead of spending a minute on every further record.
+func TestRateLimitedForOverAMinuteIsASpentQuota(t *testing.T) {
+	var mu sync.Mutex
+	n := 0
+	c, ck := fixed(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		n++
+		mu.Unlock()
+		w.WriteHeader(http.StatusTooManyRequests)
+	}, "name")
+	_, err := c.Lookup(context.Background(), "NO", "923609016")
+	if !errors.Is(err, massupdate.ErrQuotaExhausted) {
+		t.Errorf("err %v, want ErrQuotaExhausted", err)
+	}
+	var total time.Duration
+	for _, w := range ck.waits() {
+		total += w
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if n != proff.DefaultMaxAttempts || total < time.Minute {
+		t.Errorf("%d requests over %v; want %d over at least a minute", n, total, proff.DefaultMaxAttempts)
+	}
+}
