@@ -214,7 +214,12 @@ func callRow(c transport.Call, now time.Time) []any {
 	if attempt == 0 {
 		attempt = 1
 	}
-	return []any{runID, c.CorrelationID, c.Service, c.Method, c.Endpoint, int32(c.Status),
-		float64(c.Duration) / float64(time.Millisecond), int32(attempt), c.ErrorClass, c.ErrorExcerpt,
+	if runID != nil {
+		id := pgText(*runID)
+		runID = &id
+	}
+	// Every text goes through pgText: one row PostgreSQL refuses would fail its whole chunk on every retry.
+	return []any{runID, pgText(c.CorrelationID), pgText(c.Service), pgText(c.Method), pgText(c.Endpoint), int32(c.Status),
+		float64(c.Duration) / float64(time.Millisecond), int32(attempt), pgText(c.ErrorClass), pgExcerpt(c.ErrorExcerpt),
 		c.APIUsed, c.APIMax, at.UTC()}
 }

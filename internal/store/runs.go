@@ -134,20 +134,21 @@ func (s *Store) SaveBatch(ctx context.Context, runID string, b massupdate.Batch)
 	recIDs, orgs, countries, outcomes, reasons := make([]string, len(b.Results)), make([]string, len(b.Results)),
 		make([]string, len(b.Results)), make([]string, len(b.Results)), make([]string, len(b.Results))
 	for i, r := range b.Results {
-		recIDs[i], orgs[i], countries[i], outcomes[i], reasons[i] = r.RecordID, r.OrgNumber, r.Country, string(r.Outcome), r.Reason
+		recIDs[i], orgs[i], countries[i], outcomes[i], reasons[i] = pgText(r.RecordID), pgText(r.OrgNumber),
+			pgText(r.Country), string(r.Outcome), pgText(r.Reason)
 	}
 	chIDs, fields, olds, news := make([]string, len(b.Changes)), make([]string, len(b.Changes)),
 		make([]string, len(b.Changes)), make([]string, len(b.Changes))
 	for i, c := range b.Changes {
-		o, err := json.Marshal(c.Old)
+		o, err := json.Marshal(pgJSONValue(c.Old))
 		if err != nil {
 			return fmt.Errorf("save batch of run %s: old value of %s: %w", runID, c.Field, err)
 		}
-		n, err := json.Marshal(c.New)
+		n, err := json.Marshal(pgJSONValue(c.New))
 		if err != nil {
 			return fmt.Errorf("save batch of run %s: new value of %s: %w", runID, c.Field, err)
 		}
-		chIDs[i], fields[i], olds[i], news[i] = c.RecordID, c.Field, string(o), string(n)
+		chIDs[i], fields[i], olds[i], news[i] = pgText(c.RecordID), pgText(c.Field), string(o), string(n)
 	}
 	err := s.retry(ctx, "save batch", func(ctx context.Context) error {
 		return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -156,7 +157,7 @@ func (s *Store) SaveBatch(ctx context.Context, runID string, b massupdate.Batch)
 				selected = $3, missing_org_number = $4, invalid_org_number = $5, not_found = $6, unchanged = $7,
 				updated = $8, failed = $9, proff_calls = $10, salesforce_calls = $11
 				WHERE id = $1 AND status = 'running'`,
-				runID, b.Checkpoint, b.Counts.Selected, b.Counts.MissingOrgNumber, b.Counts.InvalidOrgNumber,
+				runID, pgText(b.Checkpoint), b.Counts.Selected, b.Counts.MissingOrgNumber, b.Counts.InvalidOrgNumber,
 				b.Counts.NotFound, b.Counts.Unchanged, b.Counts.Updated, b.Counts.Failed,
 				b.APICalls.Proff, b.APICalls.Salesforce)
 			if err != nil {
@@ -229,9 +230,9 @@ func (s *Store) FinishRun(ctx context.Context, r *massupdate.Run) error {
 			updated = $10, failed = $11, proff_calls = $12, salesforce_calls = $13,
 			checkpoint = CASE WHEN $14 = '' THEN checkpoint ELSE $14 END
 			WHERE id = $1`,
-			r.ID, string(r.Status), r.Error, r.FinishedAt.UTC(), r.Counts.Selected, r.Counts.MissingOrgNumber,
+			r.ID, string(r.Status), pgText(r.Error), r.FinishedAt.UTC(), r.Counts.Selected, r.Counts.MissingOrgNumber,
 			r.Counts.InvalidOrgNumber, r.Counts.NotFound, r.Counts.Unchanged, r.Counts.Updated, r.Counts.Failed,
-			r.APICalls.Proff, r.APICalls.Salesforce, r.Checkpoint)
+			r.APICalls.Proff, r.APICalls.Salesforce, pgText(r.Checkpoint))
 		if err != nil {
 			return err
 		}

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -289,4 +290,31 @@ func hostPort(c pgconn.Config) string {
 func isSQLState(err error, code string) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == code
+}
+
+// pgText makes s storable in a PostgreSQL text column: PostgreSQL refuses a NUL byte (in text, and as
+// \u0000 in jsonb) and invalid UTF-8, and either would fail the whole statement — a batch of records or a
+// chunk of the technical log — again on every retry. Such bytes come from outside (a JSON string holding
+// \u0000, an error page in UTF-16), so each is replaced by U+FFFD.
+func pgText(s string) string {
+	if utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+}
+
+// pgExcerpt is pgText for an error excerpt: there a NUL is dropped, so that a UTF-16 error page still reads.
+func pgExcerpt(s string) string {
+	if utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, ""), "\x00", "")
+}
+
+// pgJSONValue is pgText for a value stored as jsonb.
+func pgJSONValue(v any) any {
+	if s, ok := v.(string); ok {
+		return pgText(s)
+	}
+	return v
 }
