@@ -3,6 +3,7 @@ package salesforce
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -88,7 +89,8 @@ func (c *Client) queryHeader() http.Header {
 }
 
 // Records reads the selected records with Id greater than afterID in Id order, one page (up to PageSize
-// records) at a time, following nextRecordsUrl. Only one page is held at once.
+// records) at a time, following nextRecordsUrl. Only one page is held at once. When Salesforce has dropped
+// the cursor (INVALID_QUERY_LOCATOR), the query is issued again after the last record handed on.
 func (c *Client) Records(ctx context.Context, afterID string, page func([]massupdate.Record) error) error {
 	if afterID != "" && !recordID.MatchString(afterID) {
 		return fmt.Errorf("read %s: %q is not a record Id", c.o.Object, afterID)
@@ -97,8 +99,20 @@ func (c *Client) Records(ctx context.Context, afterID string, page func([]massup
 		return fmt.Errorf("read %s: %w", c.o.Object, err)
 	}
 	r := request{endpoint: epQuery, method: http.MethodGet, soql: c.selectSOQL(afterID), header: c.queryHeader()}
+	// last is the Id of the last record handed on; progressed says a page came since the query was issued.
+	last, progressed := afterID, false
 	for {
 		resp, err := c.call(ctx, r)
+		var api *APIError
+		if err != nil && r.endpoint == epQueryMore && progressed && errors.As(err, &api) && api.has("INVALID_QUERY_LOCATOR") {
+			// The cursor is gone: Salesforce drops one after 15 idle minutes (a page of slow lookups) or when
+			// the user opens an eleventh. The read is in Id order, so the same query after the last Id handed
+			// on goes on exactly where this one stopped.
+			c.log.LogAttrs(ctx, slogInfo, "salesforce query cursor expired, querying again after the last record read", attrEndpoint(r.endpoint))
+			r = request{endpoint: epQuery, method: http.MethodGet, soql: c.selectSOQL(last), header: c.queryHeader()}
+			progressed = false
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("read %s: %w", c.o.Object, err)
 		}
@@ -110,6 +124,9 @@ func (c *Client) Records(ctx context.Context, afterID string, page func([]massup
 		if len(recs) > 0 {
 			if err := page(recs); err != nil {
 				return err
+			}
+			if id := recs[len(recs)-1].ID; recordID.MatchString(id) {
+				last, progressed = id, true
 			}
 		}
 		if qr.Done || qr.NextRecordsURL == "" {

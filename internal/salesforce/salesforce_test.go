@@ -218,6 +218,55 @@ func TestRecordsOneQueryPagedThroughNextRecordsURL(t *testing.T) {
 	}
 }
 
+// A query cursor Salesforce dropped (15 idle minutes while a page's lookups ran, or an eleventh cursor of
+// the same user) does not end the read: the query is issued again after the last record read, and every
+// record comes exactly once, in Id order.
+func TestRecordsGoOnWhenTheQueryLocatorExpires(t *testing.T) {
+	e := setup(t, sfemu.Options{}, func(o *salesforce.Options) { o.PageSize = 200 })
+	ids := e.add(650, optedIn)
+	var recs []massupdate.Record
+	err := e.c.Records(context.Background(), "", func(p []massupdate.Record) error {
+		recs = append(recs, p...)
+		if len(recs) == 200 || len(recs) == 400 {
+			e.emu.ExpireQueryLocators()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("Records: %v", err)
+	}
+	if len(recs) != len(ids) {
+		t.Fatalf("%d records read, want %d", len(recs), len(ids))
+	}
+	for i, id := range ids {
+		if recs[i].ID != id {
+			t.Fatalf("record %d: id %s, want %s", i, recs[i].ID, id)
+		}
+	}
+	var soql []string
+	for _, q := range queries(e.emu.Requests()) {
+		v, _ := url.ParseQuery(q.RawQuery)
+		if s := v.Get("q"); s != "" {
+			soql = append(soql, s)
+		}
+	}
+	if len(soql) != 3 || strings.Contains(soql[0], "Id >") || !strings.Contains(soql[1], "AND Id > '"+ids[199]+"' ORDER BY Id") ||
+		!strings.Contains(soql[2], "AND Id > '"+ids[399]+"' ORDER BY Id") {
+		t.Fatalf("queries %q, want the first, then again after %s and after %s", soql, ids[199], ids[399])
+	}
+
+	// Every cursor dropped right after its first page: each page still comes once.
+	n := 0
+	err = e.c.Records(context.Background(), "", func(p []massupdate.Record) error {
+		n++
+		e.emu.ExpireQueryLocators()
+		return nil
+	})
+	if err != nil || n != 4 {
+		t.Fatalf("expiring after every page: %v after %d pages, want 4 pages", err, n)
+	}
+}
+
 func TestRecordsStopsOnPageError(t *testing.T) {
 	e := setup(t, sfemu.Options{}, func(o *salesforce.Options) { o.PageSize = 200 })
 	e.add(500, optedIn)

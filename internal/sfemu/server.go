@@ -59,6 +59,7 @@ type Server struct {
 	objects    map[string]*object // lower-case name → object
 	tokens     map[string]bool
 	cursors    map[string]*cursor
+	open       []string // locators of the open cursors, oldest first
 	nextID     int64
 	nextCursor int64
 	apiUsed    int64
@@ -81,6 +82,7 @@ type cursor struct {
 	total    int
 	batch    int
 	locator  string    // "" until a second page is needed
+	used     time.Time // the last page served: a locator idle for 15 minutes expires
 	sorted   []*record // other orders: the whole sorted result, taken at query time
 }
 
@@ -243,6 +245,16 @@ func (s *Server) APIUsage() (used, max int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.apiUsed, s.apiMax
+}
+
+// ExpireQueryLocators drops every open query cursor, as Salesforce does after 15 minutes without a
+// nextRecordsUrl call or when the user opens an eleventh: the next nextRecordsUrl answers 400
+// INVALID_QUERY_LOCATOR.
+func (s *Server) ExpireQueryLocators() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cursors = map[string]*cursor{}
+	s.open = nil
 }
 
 // FailNext answers the next n requests (any endpoint, the token endpoint included) with status and the body
@@ -631,6 +643,10 @@ func batchSize(h string) int {
 func (s *Server) queryMore(w http.ResponseWriter, locator string) {
 	id, off, ok := strings.Cut(locator, "-")
 	c := s.cursors[id]
+	if c != nil && s.opts.Now().Sub(c.used) > cursorIdle {
+		s.closeCursor(c)
+		c = nil
+	}
 	n, err := strconv.Atoi(off)
 	if !ok || c == nil || err != nil || n != c.returned {
 		writeErr(w, &apiError{400, "INVALID_QUERY_LOCATOR", "invalid query locator"})
@@ -669,10 +685,15 @@ func (s *Server) page(w http.ResponseWriter, c *cursor) {
 			s.nextCursor++
 			c.locator = fmt.Sprintf("01gRO%010dAA", s.nextCursor)
 			s.cursors[c.locator] = c
+			s.open = append(s.open, c.locator)
+			if len(s.open) > maxOpenCursors { // the oldest is released
+				s.closeCursor(s.cursors[s.open[0]])
+			}
 		}
+		c.used = s.opts.Now()
 		fmt.Fprintf(&b, `"nextRecordsUrl":"/services/data/v%s/query/%s-%d",`, c.version, c.locator, c.returned)
 	} else if c.locator != "" {
-		delete(s.cursors, c.locator)
+		s.closeCursor(c)
 	}
 	b.WriteString(`"records":[`)
 	for i, rec := range recs {
@@ -691,6 +712,27 @@ func (s *Server) page(w http.ResponseWriter, c *cursor) {
 	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
 	w.WriteHeader(200)
 	_, _ = w.Write(b.Bytes())
+}
+
+// Salesforce's limits on query cursors: each expires after 15 minutes without a call, and a user holds
+// at most 10 (the emulator counts them per org).
+const (
+	cursorIdle     = 15 * time.Minute
+	maxOpenCursors = 10
+)
+
+// closeCursor forgets a cursor. Called with s.mu held.
+func (s *Server) closeCursor(c *cursor) {
+	if c == nil || c.locator == "" {
+		return
+	}
+	delete(s.cursors, c.locator)
+	for i, l := range s.open {
+		if l == c.locator {
+			s.open = append(s.open[:i], s.open[i+1:]...)
+			break
+		}
+	}
 }
 
 // searchAfter returns the index of the first id greater than after.

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -446,4 +447,57 @@ func TestDescribe(t *testing.T) {
 			t.Errorf("%s: type %q, want %q", name, got[name], typ)
 		}
 	}
+}
+
+// Query cursors end as Salesforce's do: after 15 idle minutes, when an eleventh is opened (the oldest goes),
+// and on ExpireQueryLocators; nextRecordsUrl then answers 400 INVALID_QUERY_LOCATOR.
+func TestQueryLocatorsExpire(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Date(2026, 11, 29, 2, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	s := newEmu(t, sfemu.Options{Now: clock})
+	for i := 0; i < 2001; i++ {
+		s.AddRecord("Account", map[string]any{"Name": "n"})
+	}
+	tok := login(t, s)
+	open := func() string {
+		status, r, body := query(t, s, tok, "SELECT Id FROM Account ORDER BY Id")
+		if status != 200 || r.Done || r.NextRecordsURL == "" {
+			t.Fatalf("query: %d %s", status, body[:min(len(body), 200)])
+		}
+		return r.NextRecordsURL
+	}
+	more := func(next string) (int, string) {
+		status, body, _ := do(t, s, tok, http.MethodGet, next, "", "")
+		return status, string(body[:min(len(body), 200)])
+	}
+	invalid := func(what string, status int, body string) {
+		t.Helper()
+		if status != 400 || !strings.Contains(body, `"errorCode":"INVALID_QUERY_LOCATOR"`) {
+			t.Errorf("%s: %d %s, want 400 INVALID_QUERY_LOCATOR", what, status, body)
+		}
+	}
+
+	next := open()
+	advance(14 * time.Minute)
+	if status, body := more(next); status != 200 {
+		t.Fatalf("after 14 idle minutes: %d %s", status, body)
+	}
+	next = open()
+	advance(16 * time.Minute)
+	status, body := more(next)
+	invalid("after 16 idle minutes", status, body)
+
+	first := open()
+	for i := 0; i < 10; i++ {
+		open()
+	}
+	status, body = more(first)
+	invalid("the oldest of eleven cursors", status, body)
+
+	next = open()
+	s.ExpireQueryLocators()
+	status, body = more(next)
+	invalid("after ExpireQueryLocators", status, body)
 }
