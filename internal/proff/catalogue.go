@@ -315,8 +315,12 @@ func lookupPoint(root map[string]json.RawMessage, p DataPoint, now time.Time) (j
 			if !ok {
 				continue
 			}
-			if d, ok := typed(raw, mapping.Date); ok {
-				return json.RawMessage(strconv.Itoa(fullYears(d.(time.Time), now))), true
+			var s string
+			if json.Unmarshal(raw, &s) != nil {
+				continue
+			}
+			if d, ok := parseDate(s); ok {
+				return json.RawMessage(strconv.Itoa(fullYears(d, now))), true
 			}
 		}
 		return walk(root, []segment{{key: pointYears}}) // an older answer may still carry it
@@ -526,7 +530,9 @@ func typed(raw json.RawMessage, k mapping.Kind) (any, bool) {
 			return nil, false
 		}
 		d, ok := parseDate(s)
-		if !ok {
+		if !ok || d.Year() < minSalesforceYear || d.Year() > maxSalesforceYear {
+			// Salesforce holds dates from 1700-01-01 to 4000-12-31: anything else would fail the record's
+			// whole write, not only this field.
 			return nil, false
 		}
 		return d, true
@@ -593,7 +599,12 @@ func employeesNumber(raw json.RawMessage) (int64, bool) {
 	return 0, false
 }
 
+// The years of the dates Salesforce accepts.
+const minSalesforceYear, maxSalesforceYear = 1700, 4000
+
 // parseDate reads the date formats Proff uses: dd.MM.yyyy, yyyy-MM-dd (optionally with a time), ddMMyyyy.
+// .NET's DateTime.MinValue and MaxValue (0001-01-01, 9999-12-31), which a .NET API writes for "no date",
+// are no date.
 func parseDate(s string) (time.Time, bool) {
 	s = strings.TrimSpace(s)
 	layouts := []string{"02.01.2006", "2.1.2006", "2006-01-02", "02012006"}
@@ -602,6 +613,9 @@ func parseDate(s string) (time.Time, bool) {
 	}
 	for _, l := range layouts {
 		if t, err := time.Parse(l, s); err == nil {
+			if t.Year() <= 1 || t.Year() >= 9999 {
+				return time.Time{}, false
+			}
 			return mapping.DateValue(t.Year(), t.Month(), t.Day()), true
 		}
 	}

@@ -2,6 +2,7 @@ package proff_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -273,5 +274,23 @@ func TestResolvePointRefusesUnknownRoots(t *testing.T) {
 		if _, err := proff.ResolvePoint(name); err != nil {
 			t.Errorf("ResolvePoint(%q) = %v", name, err)
 		}
+	}
+}
+
+// TestDatesSalesforceCannotHold: .NET writes 0001-01-01 (DateTime.MinValue) or 9999-12-31 for "no date",
+// and Salesforce holds only 1700-01-01 to 4000-12-31; such a date in a write fails the whole record. None
+// of them is a value, and yearsInOperation falls back to the next date.
+func TestDatesSalesforceCannotHold(t *testing.T) {
+	doc := `{"establishedDate":"0001-01-01T00:00:00","foundationDate":"01.01.0001","registrationDate":"23.02.2000",
+		"liquidationDate":"31.12.9999","shareholdersLastUpdatedDate":"1650-01-01"}`
+	ps := points(t, "establishedDate", "foundationDate", "registrationDate", "liquidationDate", "yearsInOperation")
+	ps = append(ps, proff.DataPoint{Name: "shareholdersLastUpdatedDate", Kind: mapping.Date})
+	got, err := proff.ExtractAt([]byte(doc), ps, time.Date(2026, 2, 3, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{"registrationDate": mapping.DateValue(2000, 2, 23), "yearsInOperation": 25.0}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("got %v, want %v", got, want)
 	}
 }
