@@ -56,6 +56,19 @@ func (e *APIError) has(code string) bool {
 	return false
 }
 
+// concurrencyLimit says the answer is REQUEST_LIMIT_EXCEEDED for a concurrent-request limit
+// ("ConcurrentPerOrgLongTxn Limit exceeded.", "ConcurrentRequests (Concurrent API Requests) Limit
+// exceeded."), which Salesforce reports with the same code as the spent daily allocation ("TotalRequests
+// Limit exceeded.").
+func (e *APIError) concurrencyLimit() bool {
+	for _, it := range e.Errors {
+		if it.Code == "REQUEST_LIMIT_EXCEEDED" && strings.HasPrefix(strings.TrimSpace(it.Message), "Concurrent") {
+			return true
+		}
+	}
+	return false
+}
+
 // request is one REST call. Exactly one of soql and path is set: soql goes through simpleforce.Query (a
 // query or a nextRecordsUrl), path through simpleforce.ApexREST.
 type request struct {
@@ -123,6 +136,10 @@ func (c *Client) call(ctx context.Context, r request) (*response, error) {
 					return nil, err
 				}
 				continue
+			case resp.status == http.StatusForbidden && apiErr.concurrencyLimit():
+				// Too many long-running requests in the org at this moment (ConcurrentPerOrgLongTxn,
+				// ConcurrentRequests): it passes as they finish, unlike the daily allocation.
+				retry = true
 			case resp.status == http.StatusForbidden && apiErr.has("REQUEST_LIMIT_EXCEEDED"):
 				return nil, fmt.Errorf("salesforce %s: the org's daily API allocation is spent (REQUEST_LIMIT_EXCEEDED): %w", r.endpoint, massupdate.ErrQuotaExhausted)
 			case resp.status >= 500, resp.status == http.StatusTooManyRequests, apiErr.has("UNABLE_TO_LOCK_ROW"):

@@ -637,6 +637,30 @@ func TestQuotaExhausted(t *testing.T) {
 	}
 }
 
+// REQUEST_LIMIT_EXCEEDED also names the org's limit on concurrent long-running requests, which passes as
+// they finish: it is retried like a 503, not taken for the spent daily allocation (which would interrupt the
+// run until another day).
+func TestConcurrentRequestLimitRetried(t *testing.T) {
+	e := setup(t, sfemu.Options{}, nil)
+	ids := e.add(1, optedIn)
+	if err := e.c.Login(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	e.emu.FailNextWith(2, 403, "REQUEST_LIMIT_EXCEEDED", "ConcurrentPerOrgLongTxn Limit exceeded.")
+	res, err := e.c.Write(context.Background(), []massupdate.Update{{RecordID: ids[0], Fields: map[string]any{"Name": "x"}}})
+	if err != nil || len(res) != 1 || res[0].Err != nil {
+		t.Fatalf("Write = %+v, %v; want the record written after the limit passed", res, err)
+	}
+	if s := e.Sleeps(); !reflect.DeepEqual(s, []time.Duration{time.Second, 2 * time.Second}) {
+		t.Fatalf("sleeps %v, want 1s, 2s", s)
+	}
+	e.emu.FailNextWith(10, 403, "REQUEST_LIMIT_EXCEEDED", "ConcurrentRequests (Concurrent API Requests) Limit exceeded.")
+	_, err = e.c.Describe(context.Background())
+	if err == nil || errors.Is(err, massupdate.ErrQuotaExhausted) || !strings.Contains(err.Error(), "Concurrent") {
+		t.Fatalf("err %v, want the concurrent limit after the retries, not ErrQuotaExhausted", err)
+	}
+}
+
 func TestReserveStopsBeforeTheAllocationRunsLow(t *testing.T) {
 	e := setup(t, sfemu.Options{APIUsed: 8997, APIMax: 10000}, func(o *salesforce.Options) { o.PageSize = 200 })
 	e.add(1000, optedIn)

@@ -67,6 +67,7 @@ type Server struct {
 	limitHit   bool
 	failN      int
 	failStatus int
+	failErr    *apiError // FailNextWith's answer, nil for FailNext's
 	latency    time.Duration
 	locks      map[string]int
 	validation map[string]string
@@ -262,7 +263,16 @@ func (s *Server) ExpireQueryLocators() {
 func (s *Server) FailNext(n, status int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.failN, s.failStatus = n, status
+	s.failN, s.failStatus, s.failErr = n, status, nil
+}
+
+// FailNextWith answers the next n requests with status and a Salesforce error array of one element, e.g.
+// 403 REQUEST_LIMIT_EXCEEDED "ConcurrentPerOrgLongTxn Limit exceeded." (too many long requests at once,
+// not the daily allocation).
+func (s *Server) FailNextWith(n, status int, errorCode, message string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failN, s.failStatus, s.failErr = n, status, &apiError{status, errorCode, message}
 }
 
 // SetLatency delays every answer by d (cut short when the client goes away).
@@ -318,9 +328,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, RawQuery: r.URL.RawQuery, Header: r.Header.Clone(), Body: body})
 	latency := s.latency
 	fail := 0
+	var failErr *apiError
 	if s.failN > 0 {
 		s.failN--
-		fail = s.failStatus
+		fail, failErr = s.failStatus, s.failErr
 	}
 	s.mu.Unlock()
 
@@ -332,6 +343,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			t.Stop()
 			return
 		}
+	}
+	if failErr != nil {
+		writeErr(w, failErr)
+		return
 	}
 	if fail != 0 {
 		writeFault(w, fail)
