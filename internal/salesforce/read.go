@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -133,12 +134,29 @@ func (c *Client) Records(ctx context.Context, afterID string, page func([]massup
 			return nil
 		}
 		// The next page's URL comes from the network: follow it only within this API's query resource.
-		next := qr.NextRecordsURL
+		// Salesforce sends a path; an absolute URL is followed only on the instance itself.
+		next := c.samePath(qr.NextRecordsURL)
 		if !strings.HasPrefix(next, "/services/data/v") || !strings.Contains(next, "/query/") || strings.ContainsAny(next, "?#@\\") || strings.Contains(next, "..") {
 			return fmt.Errorf("read %s: refusing to follow nextRecordsUrl %q", c.o.Object, next)
 		}
 		r = request{endpoint: epQueryMore, method: http.MethodGet, soql: next, header: c.queryHeader()}
 	}
+}
+
+// samePath turns an absolute URL on the session's instance into its path; anything else is returned as it
+// is, for the caller's checks to judge.
+func (c *Client) samePath(next string) string {
+	u, err := url.Parse(next)
+	if err != nil || !u.IsAbs() || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return next
+	}
+	c.mu.Lock()
+	inst := c.sess.instance
+	c.mu.Unlock()
+	if inst == "" || !strings.EqualFold(u.Scheme+"://"+u.Host, inst) {
+		return next
+	}
+	return u.EscapedPath()
 }
 
 // record turns one queried record into the engine's Record. Salesforce answers with its own spelling of

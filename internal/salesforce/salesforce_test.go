@@ -267,6 +267,56 @@ func TestRecordsGoOnWhenTheQueryLocatorExpires(t *testing.T) {
 	}
 }
 
+// nextRecordsUrl is a path in Salesforce's answers; an absolute URL on the instance itself is followed too,
+// and one on any other host is refused (the token must not travel there).
+func TestRecordsFollowAnAbsoluteNextRecordsURLOnTheInstanceOnly(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		prefix func(self string) string
+		ok     bool
+	}{
+		{"same instance", func(self string) string { return self }, true},
+		{"other host", func(string) string { return "https://evil.example.com" }, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			emu := sfemu.New(sfemu.Options{ClientID: clientID, ClientSecret: clientSecret})
+			defer emu.Close()
+			var self string
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				rec := httptest.NewRecorder()
+				emu.Handler().ServeHTTP(rec, r)
+				body := rec.Body.String()
+				if strings.Contains(r.URL.Path, "/query") {
+					body = strings.ReplaceAll(body, `"nextRecordsUrl":"/services`, `"nextRecordsUrl":"`+tc.prefix(self)+`/services`)
+				}
+				for k, v := range rec.Header() {
+					w.Header()[k] = v
+				}
+				w.WriteHeader(rec.Code)
+				_, _ = io.WriteString(w, body)
+			}))
+			defer srv.Close()
+			self = srv.URL
+			for i := 0; i < 450; i++ {
+				emu.AddRecord("Account", optedIn(i))
+			}
+			c, err := salesforce.New(salesforce.Options{LoginURL: srv.URL, ClientID: clientID, ClientSecret: clientSecret, APIVersion: "62.0",
+				Object: "Account", OrgNumberField: "Org_Number__c", OptInField: "Proff_Mass_Update__c", PageSize: 200})
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := 0
+			err = c.Records(context.Background(), "", func(p []massupdate.Record) error { n += len(p); return nil })
+			if tc.ok && (err != nil || n != 450) {
+				t.Fatalf("read %d records, %v; want 450", n, err)
+			}
+			if !tc.ok && (err == nil || !strings.Contains(err.Error(), "refusing to follow nextRecordsUrl") || n != 200) {
+				t.Fatalf("read %d records, %v; want the first page, then the URL refused", n, err)
+			}
+		})
+	}
+}
+
 func TestRecordsStopsOnPageError(t *testing.T) {
 	e := setup(t, sfemu.Options{}, func(o *salesforce.Options) { o.PageSize = 200 })
 	e.add(500, optedIn)
