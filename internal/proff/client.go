@@ -141,6 +141,11 @@ func withDefaults(o Options) (Options, *url.URL, error) {
 	if base.RawQuery != "" || base.User != nil {
 		return o, nil, fmt.Errorf("proff base URL: must have no query and no user info")
 	}
+	// Proff's documentation shows the header as "Authorization: Token [YOUR_TOKEN]", and the scheme is
+	// often pasted with the token: sent twice ("Token Token …") it is refused with 401 and stops the run.
+	if scheme, rest, ok := strings.Cut(strings.TrimSpace(o.Token), " "); ok && strings.EqualFold(scheme, "Token") {
+		o.Token = strings.TrimSpace(rest)
+	}
 	if strings.TrimSpace(o.Token) == "" {
 		return o, nil, errors.New("proff: no API token given (PROFF_API_TOKEN)")
 	}

@@ -724,3 +724,15 @@ func TestRateLimitedForOverAMinuteIsASpentQuota(t *testing.T) {
 		t.Errorf("%d requests over %v; want %d over at least a minute", n, total, proff.DefaultMaxAttempts)
 	}
 }
+
+// TestTokenPastedWithItsScheme: the documentation writes the header as "Authorization : Token [YOUR_TOKEN]",
+// and people paste "Token …" as the token; the scheme goes once.
+func TestTokenPastedWithItsScheme(t *testing.T) {
+	f := setup(t, proffemu.Options{}, func(o *proff.Options) { o.Token = "Token  " + secret })
+	if _, err := f.c.Lookup(context.Background(), "NO", fjordlys); err != nil {
+		t.Fatalf("lookup: %v", err)
+	}
+	if h := f.emu.Requests()[0].Header.Get("Authorization"); h != "Token "+secret {
+		t.Errorf("Authorization %q", strings.Replace(h, secret, "<secret>", 1))
+	}
+}
