@@ -419,8 +419,13 @@ func (c *Client) get(ctx context.Context, path, endpoint, country string) ([]byt
 		last = *f
 		only429 = only429 && f.status == http.StatusTooManyRequests
 		if f.hasAfter && f.retryAfter > c.o.QuotaWait {
-			return nil, fmt.Errorf("Proff asked to wait %s before the next call: the token's quota is spent: %w",
-				f.retryAfter.Round(time.Second), massupdate.ErrQuotaExhausted)
+			why := "the token's quota is spent"
+			if f.status != http.StatusTooManyRequests {
+				why = fmt.Sprintf("Proff is unavailable (%d), e.g. for maintenance", f.status)
+			}
+			// Either way the run stops, to be resumed later (ErrQuotaExhausted), rather than wait that long.
+			return nil, fmt.Errorf("Proff asked to wait %s before the next call: %s: %w",
+				f.retryAfter.Round(time.Second), why, massupdate.ErrQuotaExhausted)
 		}
 	}
 	if only429 && c.o.Now().Sub(start) >= time.Minute {

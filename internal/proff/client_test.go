@@ -376,6 +376,14 @@ func TestQuotaSpent(t *testing.T) {
 	if n := len(f.emu.Requests()); n != 1 || len(f.clock.waits()) != 0 {
 		t.Errorf("%d requests, waits %v; a spent quota is not waited for", n, f.clock.waits())
 	}
+	// A long Retry-After on a 503 is maintenance, not quota: the run stops resumable all the same, and
+	// the reason says what happened.
+	f.emu.FailNext(1, http.StatusServiceUnavailable, "7200")
+	_, err = f.c.Lookup(context.Background(), "NO", fjordlys)
+	if !errors.Is(err, massupdate.ErrQuotaExhausted) || strings.Contains(err.Error(), "quota is spent") ||
+		!strings.Contains(err.Error(), "unavailable (503)") {
+		t.Errorf("503 with a two-hour Retry-After: %v", err)
+	}
 }
 
 func TestMalformedAndOversizedAnswersFailTheRecord(t *testing.T) {
