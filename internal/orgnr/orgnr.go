@@ -96,7 +96,14 @@ func Normalize(c Country, raw string) (string, error) {
 	if !c.Valid() {
 		return "", invalid("country %q is not one of NO, SE, DK, FI", string(c))
 	}
-	s := strings.ToUpper(strings.TrimSpace(raw))
+	// Invisible format characters (zero-width space, soft hyphen, BOM, word joiner) come along when a
+	// number is copied from a web page or a document: they are no part of it.
+	s := strings.ToUpper(strings.TrimSpace(strings.Map(func(r rune) rune {
+		if unicode.Is(unicode.Cf, r) {
+			return -1
+		}
+		return r
+	}, raw)))
 	if s == "" {
 		return "", fmt.Errorf("%w: the organisation number is blank", ErrMissing)
 	}

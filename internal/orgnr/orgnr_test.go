@@ -38,6 +38,12 @@ func TestNormalizeValid(t *testing.T) {
 		{FI, "112038-9", "01120389"}, // written without the leading zero
 		{FI, "1927400-1", "19274001"},
 		{FI, "1927400–1", "19274001"}, // en dash, as word processors write it
+		// Invisible characters copied along from web pages: zero-width space, soft hyphen, BOM, NBSP.
+		{NO, "923\u200b609\u200b016", "923609016"},
+		{NO, "\ufeff923609016", "923609016"},
+		{NO, "\u200bNO 923609016 MVA", "923609016"},
+		{SE, "556012\u00ad5790", "5560125790"},
+		{DK, "24\u00a025\u00a067\u00a090", "24256790"},
 	}
 	for _, tc := range cases {
 		got, err := Normalize(tc.c, tc.raw)
