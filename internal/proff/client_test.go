@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -742,5 +743,44 @@ func TestTokenPastedWithItsScheme(t *testing.T) {
 	}
 	if h := f.emu.Requests()[0].Header.Get("Authorization"); h != "Token "+secret {
 		t.Errorf("Authorization %q", strings.Replace(h, secret, "<secret>", 1))
+	}
+}
+
+// TestEveryPathSendsOnlyTheLookupValues (P2, P3) covers what the first P2 test does not: retries after
+// 5xx and 429, the token information call, a 404 and a 401. Every request the emulator saw is a GET of
+// one of the two path shapes, with no query, no body and only the expected headers.
+func TestEveryPathSendsOnlyTheLookupValues(t *testing.T) {
+	f := setup(t, proffemu.Options{}, nil)
+	ctx := context.Background()
+	f.emu.FailNext(1, http.StatusServiceUnavailable, "")
+	f.emu.FailNext(1, http.StatusTooManyRequests, "1")
+	f.emu.FailNext(1, http.StatusBadGateway, "")
+	if _, err := f.c.Lookup(ctx, "NO", fjordlys); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.c.TokenInfo(ctx); err != nil {
+		t.Fatal(err)
+	}
+	f.emu.FailNext(1, http.StatusServiceUnavailable, "")
+	f.c.TokenInfo(ctx)
+	f.c.Lookup(ctx, "SE", "SE 556012-5790 01") // unknown: 404
+	f.emu.RevokeToken()
+	f.c.Lookup(ctx, "FI", "0112038-9") // 401
+	shape := regexp.MustCompile(`^/api/(companies/register/(NO|SE|DK|FI)/[0-9]{8,10}|service/tokeninformation)$`)
+	allowed := map[string]bool{"Authorization": true, "Accept": true, "Correlation-Id": true, "User-Agent": true,
+		"Accept-Encoding": true}
+	reqs := f.emu.Requests()
+	if len(reqs) != 9 {
+		t.Errorf("%d requests, want 9 (4 tries, 1 + 2 token information, a 404, a 401)", len(reqs))
+	}
+	for i, r := range reqs {
+		if r.Method != http.MethodGet || !shape.MatchString(r.Path) || r.RawQuery != "" || len(r.Body) != 0 {
+			t.Errorf("request %d: %s %s?%s body %q", i, r.Method, r.Path, r.RawQuery, r.Body)
+		}
+		for h := range r.Header {
+			if !allowed[h] {
+				t.Errorf("request %d carries header %s", i, h)
+			}
+		}
 	}
 }
