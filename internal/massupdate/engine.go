@@ -241,6 +241,7 @@ type runner struct {
 	baseline APICalls
 	start    time.Time
 
+	lock       RunLock
 	fields     map[string]mapping.Field
 	lastSynced *mapping.Field
 
@@ -318,6 +319,7 @@ func (r *runner) stopOnError(op string, err error, hard bool) {
 }
 
 func (r *runner) execute(ctx context.Context, lock RunLock) (*Run, error) {
+	r.lock = lock
 	base := context.WithoutCancel(ctx) // keeps the run id; shutdown must not cut lookups in grace or the last writes
 	r.lookupCtx, r.cancelLook = context.WithCancel(base)
 	r.writeCtx, r.cancelWork = context.WithCancel(base)
@@ -798,6 +800,12 @@ func (r *runner) flush(b *batch) bool {
 		}
 		if closed(r.hard) {
 			return false
+		}
+		if lc, ok := r.lock.(LockChecker); ok {
+			if err := lc.Check(r.writeCtx); err != nil {
+				r.stop(fmt.Errorf("check the run lock before writing: %w", err), Interrupted, true)
+				return false
+			}
 		}
 		results, err := r.e.o.Writer.Write(r.writeCtx, updates)
 		if err == nil && len(results) != len(updates) {

@@ -76,6 +76,14 @@ type RunLock interface {
 	Release(ctx context.Context) error
 }
 
+// LockChecker is a RunLock that can confirm at once that it is still held. When the lock implements it, the
+// engine asks before every write to Salesforce: a lock lost between two of the lock's own liveness checks
+// must not let a write through, as another process may hold the lock by then.
+type LockChecker interface {
+	// Check returns nil while the lock is held, else an error wrapping ErrLockLost (and closes Lost).
+	Check(ctx context.Context) error
+}
+
 // RunStore keeps runs and their details.
 type RunStore interface {
 	// AcquireRunLock takes the lock at once or fails with a *LockedError.

@@ -62,9 +62,10 @@ func (s *Store) runningRun(ctx context.Context) string {
 }
 
 type runLock struct {
-	s    *Store
-	conn *pgx.Conn
-	sess session
+	s      *Store
+	connMu sync.Mutex // a pgx.Conn serves one caller at a time: the watcher, Check, Release
+	conn   *pgx.Conn
+	sess   session
 
 	lost     chan struct{}
 	lostOnce sync.Once
@@ -72,6 +73,8 @@ type runLock struct {
 	stopOnce sync.Once
 	done     chan struct{}
 }
+
+var _ massupdate.LockChecker = (*runLock)(nil)
 
 func (l *runLock) Lost() <-chan struct{} { return l.lost }
 
@@ -88,15 +91,44 @@ func (l *runLock) watch(every time.Duration) {
 			return
 		case <-t.C:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		err := l.conn.Ping(ctx)
-		cancel()
-		if err != nil {
-			l.s.log.Warn("lost the run lock: its database connection failed", "error", l.s.scrub(err).Error())
-			l.markLost()
+		if err := l.ping(context.Background(), timeout); err != nil {
 			return
 		}
 	}
+}
+
+// Check confirms the lock's session is alive, and so still holds the lock (a session advisory lock ends
+// only with its session or an unlock). It costs one round trip on the lock's own connection; the engine
+// calls it before every write to Salesforce, so that a session that died since the last ping is noticed
+// before the write rather than up to LockPingEvery after it.
+func (l *runLock) Check(ctx context.Context) error {
+	return l.ping(ctx, max(2*l.s.opts.LockPingEvery, 10*time.Second))
+}
+
+// ping pings the lock's connection; when that fails the lock is marked lost and the error wraps
+// massupdate.ErrLockLost.
+func (l *runLock) ping(ctx context.Context, timeout time.Duration) error {
+	l.connMu.Lock()
+	select {
+	case <-l.lost:
+		l.connMu.Unlock()
+		return massupdate.ErrLockLost
+	default:
+	}
+	pctx, cancel := context.WithTimeout(ctx, timeout)
+	err := l.conn.Ping(pctx)
+	cancel()
+	l.connMu.Unlock()
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		// The caller gave up (the run is stopping): that says nothing about the lock.
+		return fmt.Errorf("check the run lock: %w", ctx.Err())
+	}
+	l.s.log.Warn("lost the run lock: its database connection failed", "error", l.s.scrub(err).Error())
+	l.markLost()
+	return fmt.Errorf("%w: its database connection failed: %w", massupdate.ErrLockLost, l.s.scrub(err))
 }
 
 func (l *runLock) markLost() {
@@ -104,7 +136,9 @@ func (l *runLock) markLost() {
 		close(l.lost)
 		l.forget()
 		// Make sure the session is gone so the lock is free for the next run and not held by a zombie.
+		l.connMu.Lock()
 		l.conn.Close(context.Background())
+		l.connMu.Unlock()
 	})
 }
 
@@ -126,6 +160,8 @@ func (l *runLock) Release(ctx context.Context) error {
 	default:
 	}
 	l.forget()
+	l.connMu.Lock()
+	defer l.connMu.Unlock()
 	defer l.conn.Close(context.WithoutCancel(ctx))
 	if _, err := l.conn.Exec(ctx, "SELECT pg_advisory_unlock($1)", runLockKey); err != nil {
 		return fmt.Errorf("release run lock: %w", l.s.scrub(err))
