@@ -2,6 +2,7 @@ package proff_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -782,5 +784,39 @@ func TestEveryPathSendsOnlyTheLookupValues(t *testing.T) {
 				t.Errorf("request %d carries header %s", i, h)
 			}
 		}
+	}
+}
+
+// TestCompressedAnswers: Go's transport asks for gzip, and Proff's front end compresses (chunked, with no
+// Content-Length). The document is read decompressed, and the size cap holds for the decompressed size,
+// so a small compressed answer cannot blow up memory.
+func TestCompressedAnswers(t *testing.T) {
+	var big atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+			t.Errorf("Accept-Encoding %q", r.Header.Get("Accept-Encoding"))
+		}
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.Header().Set("Content-Encoding", "gzip")
+		gz := gzip.NewWriter(w)
+		defer gz.Close()
+		gz.Write([]byte(`{"name":"EQUINOR ASA","padding":"`))
+		if big.Load() {
+			gz.Write(bytes.Repeat([]byte(" "), 2<<20)) // 2 MiB that compress to a few KB
+		}
+		gz.Write([]byte(`"}`))
+	}))
+	defer srv.Close()
+	c, err := proff.New(proff.Options{BaseURL: srv.URL, Token: secret, Points: points(t, "name"), MaxBody: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.Lookup(context.Background(), "NO", "923609016")
+	if err != nil || got["name"] != "EQUINOR ASA" {
+		t.Fatalf("gzip answer: %v, %v", got, err)
+	}
+	big.Store(true)
+	if _, err := c.Lookup(context.Background(), "NO", "923609016"); err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Errorf("2 MiB decompressed: %v", err)
 	}
 }
