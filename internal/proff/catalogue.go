@@ -71,7 +71,9 @@ var catalogue = []DataPoint{
 	{"sectorCode", mapping.Text, "institutional sector code"},
 	{"companyPurpose", mapping.Text, "registered purpose"},
 	{"numberOfEmployees", mapping.Text, "employees as Proff sends it: a number, a range (10-19) or text"},
-	{pointEmployees, mapping.Integer, "employees as a number (derived: a range gives its lower bound, text its first number)"},
+	{pointEmployees, mapping.Integer, "employees as a number (derived: a range gives its lower bound, text its first number; empMin when numberOfEmployees has none)"},
+	{"empMin", mapping.Integer, "fewest employees (the range's lower bound; equals empMax when the number is known)"},
+	{"empMax", mapping.Integer, "most employees (the range's upper bound; equals empMin when the number is known)"},
 	{"revenue", mapping.Number, "revenue of the newest accounts (account code SDI), most likely in thousands"},
 	{"profit", mapping.Number, "profit before tax of the newest accounts (account code DR), most likely in thousands"},
 	{"shareCapital", mapping.Number, "share capital"},
@@ -300,15 +302,14 @@ func lookupPoint(root map[string]json.RawMessage, p DataPoint, now time.Time) (j
 	case pointNaceCode, pointNaceText:
 		return naceValue(root, 0, strings.TrimPrefix(strings.ToLower(p.Name), "nace."))
 	case strings.ToLower(pointEmployees):
-		raw, ok := walk(root, []segment{{key: "numberOfEmployees"}})
-		if !ok {
-			return nil, false
+		if raw, ok := walk(root, []segment{{key: "numberOfEmployees"}}); ok {
+			if n, ok := employeesNumber(raw); ok {
+				return json.RawMessage(strconv.FormatInt(n, 10)), true
+			}
 		}
-		n, ok := employeesNumber(raw)
-		if !ok {
-			return nil, false
-		}
-		return json.RawMessage(strconv.FormatInt(n, 10)), true
+		// Proff's OpenAPI description also gives the range as integers: its lower bound is the figure
+		// that numberOfEmployees' free text ("ukjent") or absence does not give.
+		return walk(root, []segment{{key: "empMin"}})
 	case strings.ToLower(pointYears):
 		for _, k := range []string{"establishedDate", "foundationDate", "registrationDate"} {
 			raw, ok := walk(root, []segment{{key: k}})

@@ -166,6 +166,36 @@ func TestEmployees(t *testing.T) {
 	}
 }
 
+// TestEmployeesFromTheRange: the OpenAPI description carries empMin and empMax (integers) beside the
+// free-text numberOfEmployees; both are mappable as numbers, and employees falls back to empMin.
+func TestEmployeesFromTheRange(t *testing.T) {
+	for _, name := range []string{"empMin", "empMax", "EMPMAX"} {
+		if p, err := proff.ResolvePoint(name); err != nil || p.Kind != mapping.Integer {
+			t.Errorf("ResolvePoint(%q) = %+v, %v; want an Integer point", name, p, err)
+		}
+	}
+	cases := map[string]any{
+		`{"numberOfEmployees":"ukjent","empMin":5,"empMax":9}`: 5.0,
+		`{"empMin":"20","empMax":"49"}`:                        20.0,
+		`{"numberOfEmployees":"10-19","empMin":12}`:            10.0, // numberOfEmployees goes first
+		`{"numberOfEmployees":null,"empMin":null}`:             nil,
+	}
+	ps := points(t, "employees", "empMax")
+	for doc, want := range cases {
+		got, err := proff.Extract([]byte(doc), ps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, ok := got["employees"]; (want == nil && ok) || (want != nil && v != want) {
+			t.Errorf("%s → employees %#v (present %v), want %#v", doc, v, ok, want)
+		}
+	}
+	got, _ := proff.Extract([]byte(`{"empMax":"49"}`), ps)
+	if got["empMax"] != 49.0 {
+		t.Errorf("empMax %#v, want 49", got["empMax"])
+	}
+}
+
 func TestExtractMalformed(t *testing.T) {
 	ps := points(t, "name")
 	for _, doc := range []string{`{"name": "X"`, `{"name": "X",}`, ``, `null`, `[]`, `"x"`, `{"name": "X"} trailing`} {
