@@ -531,6 +531,10 @@ func (x *companyIndex) put(country, org string, co *company) {
 
 var errLimit = errors.New("limit reached")
 
+// maxRereads bounds how often one run reads its records again after a read failed part-way (each time only
+// after the failed read handed over at least one record).
+const maxRereads = 100
+
 // pipeline streams the records, looks companies up concurrently and writes and records batches in Id order.
 func (r *runner) pipeline(ctx context.Context) {
 	queue := make(chan *item, 1024)
@@ -568,7 +572,8 @@ func (r *runner) read(ctx context.Context, queue chan<- *item, jobs chan<- job) 
 	}()
 	companies := newCompanyIndex()
 	n := 0
-	err := r.e.o.Source.Records(readCtx, r.run.Checkpoint, func(page []Record) error {
+	last, progressed := "", false // the last record handed to the committer; whether this read handed one
+	pageFn := func(page []Record) error {
 		for i := range page {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -594,6 +599,7 @@ func (r *runner) read(ctx context.Context, queue chan<- *item, jobs chan<- job) 
 			// the lookup in flight may finish within the grace period, and then the record is finished too.
 			select {
 			case queue <- &it:
+				last, progressed = it.rec.ID, true
 			case <-r.hard:
 				return errAbandoned
 			}
@@ -603,7 +609,25 @@ func (r *runner) read(ctx context.Context, queue chan<- *item, jobs chan<- job) 
 			}
 		}
 		return nil
-	})
+	}
+	after := r.run.Checkpoint
+	var err error
+	for rereads := 0; ; rereads++ {
+		progressed = false
+		err = r.e.o.Source.Records(readCtx, after, pageFn)
+		// A read that fails after handing over records is read again after the last of them, in Id order as
+		// before: a long query's server-side cursor expires (Salesforce: INVALID_QUERY_LOCATOR after 15 minutes
+		// without a fetch, or when the user opens too many cursors), and a run reads a page only as fast as
+		// Proff lets it look the page's companies up. A read that fails again at once is not retried.
+		if err == nil || !progressed || rereads >= maxRereads || ctx.Err() != nil || closed(r.soft) ||
+			errors.Is(err, errLimit) || errors.Is(err, errAbandoned) ||
+			errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrQuotaExhausted) {
+			break
+		}
+		r.log.Warn("the read of the selected records failed part-way; reading on after the last record read",
+			slog.String("after", last), slog.String("error", err.Error()))
+		after = last
+	}
 	switch {
 	case err == nil, errors.Is(err, errLimit), errors.Is(err, errAbandoned):
 	case ctx.Err() != nil:

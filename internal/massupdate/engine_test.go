@@ -728,7 +728,8 @@ func TestStoreFailureInterrupts(t *testing.T) {
 func TestReadFailureKeepsWhatFinished(t *testing.T) {
 	records, answers := many(10)
 	h := newHarness(t, records, answers, nil)
-	h.src.readErrAt, h.src.readErr = 2, errors.New("query: 500 after 5 attempts")
+	// The failure lasts: the read made again after the last record read fails too.
+	h.src.readErrAfter, h.src.readErr = id(6), errors.New("query: 500 after 5 attempts")
 	run, err := h.e.Run(context.Background(), RunRequest{})
 	if err == nil || run.Status != StatusFail || run.Counts.Selected != 6 || len(h.w.written()) != 1 {
 		t.Fatalf("run %+v err %v", run, err)

@@ -27,6 +27,11 @@ type fakeSource struct {
 	onPage    func(n int) // called before page n (0-based) is handed out
 	readErrAt int         // page index that fails with readErr (when readErr is set)
 	readErr   error
+	// readErrOnce: readErr fails one read only (a query cursor that expired); later reads go through.
+	readErrOnce bool
+	// readErrAfter, when set, makes readErr fail every page that would hand out a record after this Id.
+	readErrAfter string
+	readFailed   bool
 }
 
 func (s *fakeSource) Describe(context.Context) (map[string]mapping.Field, error) {
@@ -52,7 +57,14 @@ func (s *fakeSource) Records(ctx context.Context, afterID string, page func([]Re
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("query: %w", err)
 		}
-		if s.readErr != nil && n == s.readErrAt {
+		s.mu.Lock()
+		fail := s.readErr != nil && !(s.readErrOnce && s.readFailed) &&
+			((s.readErrAfter == "" && n == s.readErrAt) || (s.readErrAfter != "" && rest[0].ID > s.readErrAfter))
+		if fail {
+			s.readFailed = true
+		}
+		s.mu.Unlock()
+		if fail {
 			return s.readErr
 		}
 		if s.onPage != nil {
