@@ -374,12 +374,20 @@ func naceValue(root map[string]json.RawMessage, index int, part string) (json.Ra
 	return b, true
 }
 
-var naceCodeRe = regexp.MustCompile(`^\s*(\d{2}(?:\.\d{1,3})*)\s*(.*?)\s*$`)
+// A code is two digits and then more digits, with or without dots: NACE "62.020" (NO), but the Swedish
+// SNI, Danish DB07 and Finnish TOL codes are commonly written without dots ("62010", "620100").
+var (
+	naceCodeRe     = regexp.MustCompile(`^\s*(\d{2}(?:\.?\d+)*)(?:\s*[-–:]\s*|\s+|$)(.*?)\s*$`)
+	naceCodeLastRe = regexp.MustCompile(`^\s*(.*?)\s*\((\d{2}(?:\.?\d+)*)\)\s*$`)
+)
 
-// splitNace splits "62.020 Konsulentvirksomhet …" into its code and text.
+// splitNace splits "62.020 Konsulentvirksomhet …" (or "Dataprogrammering (62010)") into its code and text.
 func splitNace(s string) (code, text string) {
 	if m := naceCodeRe.FindStringSubmatch(s); m != nil {
 		return m[1], m[2]
+	}
+	if m := naceCodeLastRe.FindStringSubmatch(s); m != nil {
+		return m[2], m[1]
 	}
 	return "", strings.TrimSpace(s)
 }

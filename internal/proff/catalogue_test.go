@@ -1,6 +1,7 @@
 package proff_test
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -193,6 +194,34 @@ func TestEmployeesFromTheRange(t *testing.T) {
 	got, _ := proff.Extract([]byte(`{"empMax":"49"}`), ps)
 	if got["empMax"] != 49.0 {
 		t.Errorf("empMax %#v, want 49", got["empMax"])
+	}
+}
+
+// TestNaceCodeAndText: NO writes "62.020 Konsulent…"; Swedish SNI, Danish DB07 and Finnish TOL codes are
+// commonly written without dots, and a code may come last in parentheses. A code is never cut in two.
+func TestNaceCodeAndText(t *testing.T) {
+	cases := map[string][2]string{
+		"62.020 Konsulentvirksomhet tilknyttet informasjonsteknologi": {"62.020", "Konsulentvirksomhet tilknyttet informasjonsteknologi"},
+		"62010 Dataprogrammering":                                     {"62010", "Dataprogrammering"},
+		"620100 Computerprogrammering":                                {"620100", "Computerprogrammering"},
+		"62010 - Ohjelmistojen suunnittelu":                           {"62010", "Ohjelmistojen suunnittelu"},
+		"Dataprogrammering (62010)":                                   {"62010", "Dataprogrammering"},
+		" 70.220  Bedriftsrådgivning ":                                {"70.220", "Bedriftsrådgivning"},
+		"62.020":                                                      {"62.020", ""},
+		"Konsulentvirksomhet uten kode":                               {"", "Konsulentvirksomhet uten kode"},
+	}
+	ps := points(t, "nace.code", "nace.text")
+	for in, want := range cases {
+		doc, _ := json.Marshal(map[string]any{"naceCategories": []string{in}})
+		got, err := proff.Extract(doc, ps)
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, _ := got["nace.code"].(string)
+		text, _ := got["nace.text"].(string)
+		if code != want[0] || text != want[1] {
+			t.Errorf("%q → code %q, text %q; want %q, %q", in, code, text, want[0], want[1])
+		}
 	}
 }
 
