@@ -813,6 +813,7 @@ func (r *runner) flush(b *batch) bool {
 	if len(b.records) == 0 {
 		return true
 	}
+	wrote := false // Salesforce answered a write for this batch: it must be recorded, even if the run is stopping
 	if b.updates > 0 && !r.req.DryRun {
 		updates := make([]Update, 0, b.updates)
 		idx := make([]int, 0, b.updates)
@@ -841,7 +842,8 @@ func (r *runner) flush(b *batch) bool {
 			}
 		}
 		switch {
-		case closed(r.hard):
+		case err != nil && closed(r.hard):
+			// The stop may have cut the write: not known to be written, so unfinished for the resumed run.
 			return false
 		case err != nil && (errors.Is(err, ErrUnauthorized) || errors.Is(err, ErrQuotaExhausted) ||
 			errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)):
@@ -854,6 +856,7 @@ func (r *runner) flush(b *batch) bool {
 				d.res.Outcome, d.res.Reason = Failed, joinReason("write failed: "+err.Error(), d.res.Reason)
 			}
 		default:
+			wrote = true
 			for k, i := range idx {
 				d := &b.records[i]
 				if results[k].Err != nil {
@@ -881,10 +884,18 @@ func (r *runner) flush(b *batch) bool {
 		}
 	}
 	out.Counts, out.APICalls = counts, r.calls()
-	if closed(r.hard) {
+	sctx := r.writeCtx
+	if wrote {
+		// What Salesforce took is recorded whatever stops the run meanwhile (a lost lock, PostgreSQL away for
+		// a moment: the store retries), so that `changes` lists every field written. The store refuses the
+		// batch if another process has closed the run since.
+		var cancel context.CancelFunc
+		sctx, cancel = context.WithTimeout(context.WithoutCancel(r.writeCtx), 2*time.Minute)
+		defer cancel()
+	} else if closed(r.hard) {
 		return false
 	}
-	if err := r.e.o.Store.SaveBatch(r.writeCtx, r.run.ID, out); err != nil {
+	if err := r.e.o.Store.SaveBatch(sctx, r.run.ID, out); err != nil {
 		if closed(r.hard) {
 			return false
 		}
@@ -892,6 +903,9 @@ func (r *runner) flush(b *batch) bool {
 		return false
 	}
 	r.run.Counts, r.run.Checkpoint, r.run.APICalls = counts, out.Checkpoint, out.APICalls
+	if closed(r.hard) {
+		return false
+	}
 	if p := r.e.o.Progress; p != nil {
 		for _, d := range b.records {
 			if d.update != nil {
