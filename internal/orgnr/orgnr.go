@@ -9,6 +9,7 @@ package orgnr
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"unicode"
 )
@@ -107,6 +108,9 @@ func Normalize(c Country, raw string) (string, error) {
 	if s == "" {
 		return "", fmt.Errorf("%w: the organisation number is blank", ErrMissing)
 	}
+	// A leading label, as numbers are written on letterheads and in signatures: "Org.nr. 923 609 016",
+	// "CVR-nr. 24256790", "Y-tunnus 0112038-9". It holds no digit, and the rest must still pass its check.
+	s = label.ReplaceAllString(s, "")
 	// A leading country prefix, e.g. the VAT forms NO…MVA, SE…01, DK…, FI….
 	hadPrefix := false
 	if len(s) >= 2 {
@@ -180,6 +184,11 @@ func Valid(c Country, canonical string) bool {
 	n, err := Normalize(c, canonical)
 	return err == nil && n == canonical
 }
+
+// label matches a leading "Org.nr."/"Organisasjonsnummer"/"Organisationsnummer"/"Org. no." (NO, SE), "CVR"/
+// "CVR-nr." (DK) or "Y-tunnus"/"FO-nummer"/"Business ID" (FI), with a following colon; s is upper case.
+var label = regexp.MustCompile(`^(?:ORG(?:ANISASJONS|ANISATIONS|ANISATION|ANIZATION)?\s*\.?\s*-?\s*(?:NR|NUMMER|NO|NUMBER)\.?` +
+	`|CVR(?:\s*-?\s*NR\.?)?|Y\s*-?\s*TUNNUS|FO\s*-?\s*NUMMER|BUSINESS\s+ID)\s*[:#]?\s*`)
 
 func isLetter(b byte) bool { return b >= 'A' && b <= 'Z' || b >= 'a' && b <= 'z' }
 

@@ -43,6 +43,19 @@ func TestNormalizeValid(t *testing.T) {
 		{NO, "\ufeff923609016", "923609016"},
 		{NO, "\u200bNO 923609016 MVA", "923609016"},
 		{SE, "556012\u00ad5790", "5560125790"},
+		// A label in front, as on letterheads.
+		{NO, "Org.nr. 923 609 016", "923609016"},
+		{NO, "Org nr: 923609016 MVA", "923609016"},
+		{NO, "orgnr 923609016", "923609016"},
+		{NO, "Organisasjonsnummer: 984 851 006", "984851006"},
+		{NO, "Org. no. NO 923 609 016 MVA", "923609016"},
+		{SE, "Org.nr 556012-5790", "5560125790"},
+		{SE, "Organisationsnummer 556012-5790", "5560125790"},
+		{DK, "CVR-nr. 24256790", "24256790"},
+		{DK, "CVR: 24 25 67 90", "24256790"},
+		{FI, "Y-tunnus 0112038-9", "01120389"},
+		{FI, "FO-nummer: 1927400-1", "19274001"},
+		{FI, "Business ID 0112038-9", "01120389"},
 		{DK, "24\u00a025\u00a067\u00a090", "24256790"},
 	}
 	for _, tc := range cases {
@@ -67,6 +80,9 @@ func TestNormalizeInvalid(t *testing.T) {
 		{NO, "SE923609016", "country prefix SE, but the record's country is NO"},
 		{NO, "923609016X", `contains 'X'`},
 		{NO, "9", "has 1 digit,"},
+		{NO, "Org.nr. 923609017", "check digit does not match"}, // a label excuses no digit
+		{NO, "Organisasjon 923609016", "contains 'O'"},
+		{DK, "CVR-nr. SE 24256790", "country prefix SE"},
 		{SE, "5560125791", "check digit does not match"},
 		{SE, "556012579", "has 9 digits, a Swedish organisation number has 10"},
 		{SE, "8112189876", "personal identity number"}, // Luhn-valid, third digit 1
