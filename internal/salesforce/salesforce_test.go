@@ -381,7 +381,7 @@ func TestRecordsRejectsBadAfterID(t *testing.T) {
 
 func TestValidateFieldsListsEveryProblem(t *testing.T) {
 	e := setup(t, sfemu.Options{}, func(o *salesforce.Options) {
-		o.Fields = []string{"Name", "Missing__c", "CreatedDate", "Hidden__c"}
+		o.Fields = []string{"Name", "Missing__c", "CreatedDate", "Hidden__c", "BillingAddress"}
 		o.LastSyncedField = "Proff_Last_Synced__c"
 		o.OptInField = "Org_Number__c" // a string, not a checkbox
 		o.CountryField = "No_Country__c"
@@ -398,7 +398,8 @@ func TestValidateFieldsListsEveryProblem(t *testing.T) {
 	if !errors.As(err, &fe) {
 		t.Fatalf("err %v, want *FieldsError", err)
 	}
-	want := []string{"Missing__c does not exist", "CreatedDate is not updateable", "Hidden__c does not exist",
+	// BillingAddress is a compound field: it exists, read-only; it is written through BillingStreet, ….
+	want := []string{"Missing__c does not exist", "CreatedDate is not updateable", "Hidden__c does not exist", "BillingAddress is not updateable",
 		"Org_Number__c is a string, not a checkbox", "No_Country__c does not exist",
 		"Proff_Last_Synced__c is a string, not a datetime", "Proff_Last_Synced__c is not updateable"}
 	for _, w := range want {

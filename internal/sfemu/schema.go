@@ -93,6 +93,12 @@ func fNum(typ, name, label string, precision, scale int) *fieldDef {
 func fPick(name, label string, values ...string) *fieldDef {
 	return &fieldDef{Field: mapping.Field{Name: name, Type: "picklist", Length: 255, Updateable: true, Nillable: true, PicklistValues: values}, Label: label}
 }
+
+// fAddress is a compound address field: read-only, its value built from its components (Billing… for
+// BillingAddress, the unprefixed Street, City… for a Lead's Address); it is written through them.
+func fAddress(name, label string) *fieldDef {
+	return &fieldDef{Field: mapping.Field{Name: name, Type: "address", Nillable: true}, Label: label}
+}
 func fBool(name, label string) *fieldDef {
 	return &fieldDef{Field: mapping.Field{Name: name, Type: "boolean", Updateable: true}, Label: label, Default: false}
 }
@@ -125,10 +131,12 @@ func newAccount() *object {
 		fStr("BillingState", "Billing State/Province", 80),
 		fStr("BillingPostalCode", "Billing Zip/Postal Code", 20),
 		fStr("BillingCountry", "Billing Country", 80),
+		fAddress("BillingAddress", "Billing Address"),
 		fTyped("textarea", "ShippingStreet", "Shipping Street", 255),
 		fStr("ShippingCity", "Shipping City", 40),
 		fStr("ShippingPostalCode", "Shipping Zip/Postal Code", 20),
 		fStr("ShippingCountry", "Shipping Country", 80),
+		fAddress("ShippingAddress", "Shipping Address"),
 		fTyped("phone", "Phone", "Account Phone", 40),
 		fTyped("phone", "Fax", "Account Fax", 40),
 		fStr("AccountNumber", "Account Number", 40),
@@ -159,6 +167,7 @@ func newLead() *object {
 		fStr("State", "State/Province", 80),
 		fStr("PostalCode", "Zip/Postal Code", 20),
 		fStr("Country", "Country", 80),
+		fAddress("Address", "Address"),
 		fTyped("phone", "Phone", "Phone", 40),
 		fTyped("email", "Email", "Email", 80),
 		fTyped("url", "Website", "Website", 255),
@@ -190,6 +199,28 @@ func newObject(name, label, prefix string, fs []*fieldDef) *object {
 	return o
 }
 
+// value is a field's value as a query or a record read returns it: a compound address is an object of its
+// components, or null when they are all empty.
+func (o *object) value(rec *record, f *fieldDef) any {
+	if f.Type != "address" {
+		return rec.values[f.Name]
+	}
+	prefix := strings.TrimSuffix(f.Name, "Address")
+	out := map[string]any{"geocodeAccuracy": nil, "latitude": nil, "longitude": nil}
+	empty := true
+	for _, part := range []string{"Street", "City", "State", "PostalCode", "Country"} {
+		v := rec.values[prefix+part]
+		if v != nil {
+			empty = false
+		}
+		out[strings.ToLower(part[:1])+part[1:]] = v
+	}
+	if empty {
+		return nil
+	}
+	return out
+}
+
 // soapType is the describe soapType of a field type.
 func soapType(t string) string {
 	switch t {
@@ -201,6 +232,8 @@ func soapType(t string) string {
 		return "xsd:int"
 	case "double", "currency", "percent":
 		return "xsd:double"
+	case "address":
+		return "urn:address"
 	case "date":
 		return "xsd:date"
 	case "datetime":
@@ -230,7 +263,7 @@ func (o *object) describeJSON(version string) map[string]any {
 			"length": f.Length, "byteLength": f.Length * 3, "precision": precision, "scale": scale,
 			"digits": f.Digits, "updateable": f.Updateable, "createable": f.Updateable, "nillable": f.Nillable,
 			"custom": f.Custom, "calculated": false, "autoNumber": false, "unique": false, "externalId": false,
-			"idLookup": isID, "filterable": true, "sortable": f.Type != "textarea", "groupable": f.Type != "textarea",
+			"idLookup": isID, "filterable": f.Type != "address", "sortable": f.Type != "textarea" && f.Type != "address", "groupable": f.Type != "textarea" && f.Type != "address",
 			"defaultedOnCreate": isID || f.Type == "boolean", "picklistValues": pl,
 			"restrictedPicklist": f.RestrictedPicklist, "referenceTo": []string{}, "relationshipName": nil,
 			"inlineHelpText": nil, "htmlFormatted": false, "encrypted": false, "deprecatedAndHidden": false,

@@ -718,7 +718,7 @@ func (s *Server) page(w http.ResponseWriter, c *cursor) {
 		id, _ := rec.values["Id"].(string)
 		fmt.Fprintf(&b, `{"attributes":{"type":%q,"url":"/services/data/v%s/sobjects/%s/%s"}`, c.q.obj.name, c.version, c.q.obj.name, id)
 		for _, f := range c.q.fields {
-			v, _ := json.Marshal(rec.values[f.Name])
+			v, _ := json.Marshal(c.q.obj.value(rec, f))
 			fmt.Fprintf(&b, `,%q:%s`, f.Name, v)
 		}
 		b.WriteByte('}')
@@ -772,7 +772,7 @@ func (s *Server) getRecord(w http.ResponseWriter, o *object, id, version string)
 	}
 	out := map[string]any{"attributes": map[string]string{"type": o.name, "url": "/services/data/v" + version + "/sobjects/" + o.name + "/" + id}}
 	for _, f := range o.fields {
-		out[f.Name] = rec.values[f.Name]
+		out[f.Name] = o.value(rec, f)
 	}
 	writeJSON(w, 200, out)
 }

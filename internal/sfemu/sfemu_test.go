@@ -434,6 +434,10 @@ func TestDescribe(t *testing.T) {
 			if f.Digits != 8 || f.Precision != 0 || f.Scale != 0 {
 				t.Errorf("int field %+v, want digits 8, precision 0, scale 0", f)
 			}
+		case "Address": // compound: read-only, written through Street, City, …
+			if f.Updateable {
+				t.Error("Address updateable")
+			}
 		case "AnnualRevenue":
 			if f.Precision != 18 || f.Digits != 0 {
 				t.Errorf("currency field %+v, want precision 18, digits 0", f)
@@ -442,7 +446,8 @@ func TestDescribe(t *testing.T) {
 	}
 	for name, typ := range map[string]string{"Id": "id", "Company": "string", "PostalCode": "string", "NumberOfEmployees": "int",
 		"AnnualRevenue": "currency", "Org_Number__c": "string", "Country_Code__c": "string", "Proff_Mass_Update__c": "boolean",
-		"Proff_Last_Synced__c": "datetime", "Website": "url", "Phone": "phone", "Description": "textarea", "Industry": "picklist"} {
+		"Proff_Last_Synced__c": "datetime", "Website": "url", "Phone": "phone", "Description": "textarea", "Industry": "picklist",
+		"Address": "address"} {
 		if got[name] != typ {
 			t.Errorf("%s: type %q, want %q", name, got[name], typ)
 		}
@@ -500,4 +505,27 @@ func TestQueryLocatorsExpire(t *testing.T) {
 	s.ExpireQueryLocators()
 	status, body = more(next)
 	invalid("after ExpireQueryLocators", status, body)
+}
+
+// A compound address reads as an object of its components, or null when they are all empty.
+func TestCompoundAddress(t *testing.T) {
+	s := newEmu(t, sfemu.Options{})
+	s.AddRecord("Account", map[string]any{"Name": "a", "BillingCity": "Oslo", "BillingPostalCode": "0150"})
+	s.AddRecord("Account", map[string]any{"Name": "b"})
+	tok := login(t, s)
+	status, r, body := query(t, s, tok, "SELECT Id, BillingAddress, ShippingAddress FROM Account ORDER BY Id")
+	if status != 200 || len(r.Records) != 2 {
+		t.Fatalf("query: %d %s", status, body)
+	}
+	want := map[string]any{"city": "Oslo", "postalCode": "0150", "street": nil, "state": nil, "country": nil,
+		"geocodeAccuracy": nil, "latitude": nil, "longitude": nil}
+	if got := r.Records[0]["BillingAddress"]; !reflect.DeepEqual(got, want) {
+		t.Errorf("BillingAddress %v, want %v", got, want)
+	}
+	if v, ok := r.Records[1]["BillingAddress"]; !ok || v != nil {
+		t.Errorf("empty BillingAddress %v (present %v), want null", v, ok)
+	}
+	if v := r.Records[0]["ShippingAddress"]; v != nil {
+		t.Errorf("ShippingAddress %v, want null", v)
+	}
 }
