@@ -172,3 +172,58 @@ func TestRateLimitStorm(t *testing.T) {
 		t.Logf("%d looked up, %d gave up, %d requests, %v (bound %v)", ok, failed, total, took, bound)
 	})
 }
+
+// TestTokenLimitEnforced: a Proff that enforces the token's per-minute limit with 429s and no Retry-After,
+// and a client configured well above it that never read the limit. Every lookup still succeeds: after a
+// 429 no request leaves for 5 s (every worker held back), and the run costs time, not records.
+func TestTokenLimitEnforced(t *testing.T) {
+	ck := newClock()
+	emu := proffemu.New(proffemu.Options{Token: secret, Empty: true, CallLimitPerMinute: 30, EnforceLimit: true, Now: ck.Now})
+	defer emu.Close()
+	nrs := companies(emu, 45)
+	c, err := proff.New(proff.Options{BaseURL: emu.URL(), Token: secret, RatePerSecond: 5, Concurrency: 1,
+		Points: points(t, "name"), Sleep: ck.Sleep, Now: ck.Now, Rand: func() float64 { return 0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, nr := range nrs {
+		if _, err := c.Lookup(context.Background(), "NO", nr); err != nil {
+			t.Fatalf("lookup %s: %v", nr, err)
+		}
+	}
+	reqs := emu.Requests()
+	limited := 0
+	for i := 1; i < len(reqs); i++ {
+		if reqs[i].At.Sub(reqs[i-1].At) >= 5*time.Second {
+			limited++
+		}
+	}
+	if limited == 0 || len(reqs) <= len(nrs) {
+		t.Errorf("%d requests for %d lookups, %d pauses: the limit was never hit", len(reqs), len(nrs), limited)
+	}
+	// Once the client reads the limit, it stays under it: no 429 at all.
+	ck2 := newClock()
+	emu2 := proffemu.New(proffemu.Options{Token: secret, Empty: true, CallLimitPerMinute: 30, EnforceLimit: true, Now: ck2.Now})
+	defer emu2.Close()
+	nrs = companies(emu2, 45)
+	rec := &calls{}
+	c2, err := proff.New(proff.Options{BaseURL: emu2.URL(), Token: secret, RatePerSecond: 5, Concurrency: 1,
+		Recorder: rec, Points: points(t, "name"), Sleep: ck2.Sleep, Now: ck2.Now, Rand: func() float64 { return 0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c2.FitRateToToken(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, nr := range nrs {
+		if _, err := c2.Lookup(context.Background(), "NO", nr); err != nil {
+			t.Fatalf("lookup %s: %v", nr, err)
+		}
+	}
+	for _, call := range rec.all() {
+		if call.Status == http.StatusTooManyRequests {
+			t.Errorf("a 429 after the rate was fitted to the token's limit (%v)", c2.Rate())
+			break
+		}
+	}
+}

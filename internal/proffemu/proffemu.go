@@ -35,7 +35,11 @@ type Options struct {
 	TLS bool
 	// CallLimitPerMinute is what tokeninformation reports; 600 when 0.
 	CallLimitPerMinute int
-	Now                func() time.Time
+	// EnforceLimit answers 429, without Retry-After (Proff documents none), to an authorised request when
+	// more than CallLimitPerMinute requests arrived in the minute before it, as a per-token limit does.
+	// Off by default: the limit is only reported.
+	EnforceLimit bool
+	Now          func() time.Time
 }
 
 // Request is one request as the emulator received it.
@@ -70,13 +74,14 @@ type Server struct {
 	next      []fault
 	perOrg    map[key]*fault
 	limit     int
+	enforce   bool
 	requests  []Request
 }
 
 // New starts an emulator on a loopback port.
 func New(o Options) *Server {
 	s := &Server{token: o.Token, countries: map[string]bool{}, docs: map[key][]byte{}, perOrg: map[key]*fault{},
-		limit: o.CallLimitPerMinute, now: o.Now}
+		limit: o.CallLimitPerMinute, enforce: o.EnforceLimit, now: o.Now}
 	if s.token == "" {
 		s.token = "test-token"
 	}
@@ -247,6 +252,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnauthorized, "invalid token")
 		return
 	}
+	if s.overLimit() {
+		writeError(w, http.StatusTooManyRequests, "call limit per minute exceeded")
+		return
+	}
 	switch {
 	case r.URL.Path == "/api/service/tokeninformation":
 		if s.fault(w, key{}) {
@@ -283,6 +292,21 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeError(w, http.StatusNotFound, "not found")
 	}
+}
+
+// overLimit reports whether more than the per-minute limit of requests (this one included) arrived in the
+// last minute, when the limit is enforced.
+func (s *Server) overLimit() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.enforce {
+		return false
+	}
+	since, n := s.now().Add(-time.Minute), 0
+	for i := len(s.requests) - 1; i >= 0 && s.requests[i].At.After(since); i-- {
+		n++
+	}
+	return n > s.limit
 }
 
 // fault answers with an injected failure when one is due; per-company faults go first.

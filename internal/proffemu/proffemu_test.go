@@ -2,6 +2,7 @@ package proffemu_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -179,5 +180,33 @@ func TestTokenInformation(t *testing.T) {
 	}
 	if st, _, _ := get(t, s.URL()+"/api/service/tokeninformation", "Token nope"); st != 401 {
 		t.Errorf("wrong token: %d", st)
+	}
+}
+
+func TestEnforcedLimit(t *testing.T) {
+	now := time.Date(2026, 11, 29, 2, 0, 0, 0, time.UTC)
+	s := proffemu.New(proffemu.Options{Token: "tok", CallLimitPerMinute: 3, EnforceLimit: true, Now: func() time.Time { return now }})
+	defer s.Close()
+	var got []int
+	for i := 0; i < 4; i++ {
+		st, h, _ := get(t, s.URL()+"/api/companies/register/NO/912345688", "Token tok")
+		got = append(got, st)
+		if st == 429 && h.Get("Retry-After") != "" {
+			t.Errorf("Retry-After %q; the enforced limit sends none", h.Get("Retry-After"))
+		}
+	}
+	now = now.Add(61 * time.Second)
+	st, _, _ := get(t, s.URL()+"/api/companies/register/NO/912345688", "Token tok")
+	got = append(got, st)
+	if fmt.Sprint(got) != "[200 200 200 429 200]" {
+		t.Errorf("statuses %v; want three answered, the fourth refused, and one after the minute", got)
+	}
+	// Not enforced (the default), the limit is only reported.
+	u := proffemu.New(proffemu.Options{Token: "tok", CallLimitPerMinute: 1})
+	defer u.Close()
+	for i := 0; i < 3; i++ {
+		if st, _, _ := get(t, u.URL()+"/api/companies/register/NO/912345688", "Token tok"); st != 200 {
+			t.Errorf("unenforced limit answered %d", st)
+		}
 	}
 }
