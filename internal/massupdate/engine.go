@@ -975,7 +975,15 @@ func (r *runner) finish(ctx context.Context) (*Run, error) {
 	}
 	if ferr != nil {
 		r.log.Error("record the end of the run", slog.String("error", ferr.Error()))
-		return r.run, errors.Join(stopErr, fmt.Errorf("record the end of the run: %w", ferr))
+		// The database still holds the run as running, with the checkpoint of its last recorded batch: the next
+		// start marks it interrupted (its lock's session is gone) and it can be resumed from there. Say so
+		// now, as history will (exit 4: PostgreSQL lost), rather than report an end nobody recorded.
+		ferr = fmt.Errorf("record the end of the run: %w", ferr)
+		if r.run.Status != Interrupted {
+			r.run.Error = joinReason(ferr.Error(), r.run.Error)
+		}
+		r.run.Status = Interrupted
+		return r.run, errors.Join(stopErr, ferr)
 	}
 	return r.run, stopErr
 }

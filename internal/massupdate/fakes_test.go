@@ -214,6 +214,8 @@ type fakeStore struct {
 	saveErr  func(runID string, n int) error // error for the n-th SaveBatch of a run (1-based)
 	finished map[string]int
 	resumed  [][2]string
+	// finishErr, when set, fails every FinishRun.
+	finishErr error
 }
 
 func newFakeStore() *fakeStore {
@@ -300,6 +302,9 @@ func (s *fakeStore) SaveBatch(_ context.Context, runID string, b Batch) error {
 func (s *fakeStore) FinishRun(_ context.Context, r *Run) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.finishErr != nil {
+		return s.finishErr
+	}
 	cp := *r
 	cp.ResumedBy = s.get(r.ID).ResumedBy
 	*s.get(r.ID) = cp
