@@ -313,9 +313,14 @@ func checkFilter(f string) error {
 	return nil
 }
 
-// where is the condition every read shares: opted in, and the admin's filter.
+// where is the condition every read shares: opted in, and the admin's filter. A converted lead stays in
+// the Lead table, opt-in and all, but Salesforce refuses every write to it (CANNOT_UPDATE_CONVERTED_LEAD):
+// selecting it would fail it again on every run, so it is not selected.
 func (c *Client) where() string {
 	w := c.o.OptInField + " = true"
+	if c.o.Object == "Lead" {
+		w = "IsConverted = false AND " + w
+	}
 	if strings.TrimSpace(c.o.Filter) != "" {
 		w += " AND (" + c.o.Filter + ")"
 	}

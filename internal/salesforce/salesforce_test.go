@@ -317,6 +317,33 @@ func TestRecordsFollowAnAbsoluteNextRecordsURLOnTheInstanceOnly(t *testing.T) {
 	}
 }
 
+// A converted lead keeps its opt-in but can never be written (CANNOT_UPDATE_CONVERTED_LEAD): it is neither
+// read nor counted, so it does not fail again on every run.
+func TestConvertedLeadsAreNotSelected(t *testing.T) {
+	e := setup(t, sfemu.Options{}, func(o *salesforce.Options) {
+		o.Object = "Lead"
+		o.Fields = []string{"Company", "PostalCode"}
+	})
+	var ids []string
+	for i := 0; i < 3; i++ {
+		ids = append(ids, e.emu.AddRecord("Lead", map[string]any{"LastName": fmt.Sprintf("L%d", i), "Company": fmt.Sprintf("Company %d", i),
+			"Org_Number__c": fmt.Sprintf("9%08d", i), "Proff_Mass_Update__c": true}))
+	}
+	e.emu.ConvertLead(ids[1])
+	recs, _ := readAll(t, e.c, "")
+	if len(recs) != 2 || recs[0].ID != ids[0] || recs[1].ID != ids[2] {
+		t.Fatalf("read %+v, want the two leads not converted", recs)
+	}
+	if n, err := e.c.Count(context.Background()); err != nil || n != 2 {
+		t.Fatalf("Count = %d, %v; want 2", n, err)
+	}
+	// What selecting it would cost: a failed record on every run.
+	res, err := e.c.Write(context.Background(), []massupdate.Update{{RecordID: ids[1], Fields: map[string]any{"Company": "x"}}})
+	if err != nil || len(res) != 1 || res[0].Err == nil || !strings.Contains(res[0].Err.Error(), "CANNOT_UPDATE_CONVERTED_LEAD") {
+		t.Fatalf("write to a converted lead: %+v, %v", res, err)
+	}
+}
+
 func TestRecordsStopsOnPageError(t *testing.T) {
 	e := setup(t, sfemu.Options{}, func(o *salesforce.Options) { o.PageSize = 200 })
 	e.add(500, optedIn)

@@ -173,6 +173,7 @@ func newLead() *object {
 		fTyped("url", "Website", "Website", 255),
 		fTyped("textarea", "Description", "Description", 32000),
 		fPick("LeadSource", "Lead Source", "Web", "Phone Inquiry", "Partner Referral", "Purchased List", "Other"),
+		{Field: mapping.Field{Name: "IsConverted", Type: "boolean"}, Label: "Converted", Default: false},
 		{Field: mapping.Field{Name: "Status", Type: "picklist", Length: 255, Updateable: true,
 			PicklistValues:     []string{"Open - Not Contacted", "Working - Contacted", "Closed - Converted", "Closed - Not Converted"},
 			RestrictedPicklist: true}, Label: "Status", Default: "Open - Not Contacted"},

@@ -180,6 +180,16 @@ func (s *Server) DeleteRecord(object, id string) {
 	}
 }
 
+// ConvertLead converts a lead, as the Convert button does: the record stays, queryable, with IsConverted
+// true, and every write to it fails with CANNOT_UPDATE_CONVERTED_LEAD.
+func (s *Server) ConvertLead(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rec := s.objects["lead"].recs[id]; rec != nil {
+		rec.values["IsConverted"] = true
+	}
+}
+
 // SetField adds a field to an object's schema or replaces what describe says about it (e.g. Updateable
 // false for a field the integration user may not edit).
 func (s *Server) SetField(object string, f mapping.Field) {
@@ -882,6 +892,9 @@ func (s *Server) apply(o *object, id string, vals map[string]any) []recordError 
 	}
 	if rec.deleted {
 		return []recordError{{"ENTITY_IS_DELETED", "entity is deleted", []string{}}}
+	}
+	if rec.values["IsConverted"] == true {
+		return []recordError{{"CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead", []string{}}}
 	}
 	if n := s.locks[id]; n > 0 {
 		s.locks[id] = n - 1

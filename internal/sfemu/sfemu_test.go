@@ -529,3 +529,26 @@ func TestCompoundAddress(t *testing.T) {
 		t.Errorf("ShippingAddress %v, want null", v)
 	}
 }
+
+// A converted lead stays queryable with IsConverted true, and refuses every write.
+func TestConvertedLead(t *testing.T) {
+	s := newEmu(t, sfemu.Options{})
+	id := s.AddRecord("Lead", map[string]any{"LastName": "Nordmann", "Company": "Acme"})
+	other := s.AddRecord("Lead", map[string]any{"LastName": "Hansen", "Company": "Beta"})
+	s.ConvertLead(id)
+	tok := login(t, s)
+	status, r, body := query(t, s, tok, "SELECT Id FROM Lead WHERE IsConverted = true")
+	if status != 200 || len(r.Records) != 1 || r.Records[0]["Id"] != id {
+		t.Fatalf("converted: %d %s", status, body)
+	}
+	status, r, body = query(t, s, tok, "SELECT Id FROM Lead WHERE IsConverted = false")
+	if status != 200 || len(r.Records) != 1 || r.Records[0]["Id"] != other {
+		t.Fatalf("not converted: %d %s", status, body)
+	}
+	status, body, _ = do(t, s, tok, http.MethodPatch, "/services/data/v62.0/composite/sobjects", "application/json",
+		`{"allOrNone":false,"records":[{"attributes":{"type":"Lead"},"id":"`+id+`","Company":"X"},{"attributes":{"type":"Lead"},"id":"`+other+`","Company":"Y"}]}`)
+	if status != 200 || !strings.Contains(string(body), `"statusCode":"CANNOT_UPDATE_CONVERTED_LEAD"`) || s.Record("Lead", id)["Company"] != "Acme" ||
+		s.Record("Lead", other)["Company"] != "Y" {
+		t.Fatalf("write: %d %s", status, body)
+	}
+}
