@@ -31,6 +31,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -115,6 +116,9 @@ type session struct {
 	gen             int
 }
 
+// minAPIVersion is the first REST API version with sObject Collections, the resource every write uses.
+const minAPIVersion = 42.0
+
 var (
 	apiName    = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,79}$`)
 	apiVersion = regexp.MustCompile(`^[0-9]{2,3}\.[0-9]$`)
@@ -160,6 +164,8 @@ func New(o Options) (*Client, error) {
 	}
 	if !apiVersion.MatchString(o.APIVersion) {
 		bad("API version %q must be digits like 62.0", o.APIVersion)
+	} else if v, _ := strconv.ParseFloat(o.APIVersion, 64); v < minAPIVersion {
+		bad("API version %s is too old: writes use sObject Collections (composite/sobjects), which need %.1f or later", o.APIVersion, minAPIVersion)
 	}
 	if o.Object != "Account" && o.Object != "Lead" {
 		bad("object %q is not supported (Account or Lead)", o.Object)

@@ -362,21 +362,22 @@ func TestNewRejectsInjection(t *testing.T) {
 	base := salesforce.Options{LoginURL: "https://example.my.salesforce.com", ClientID: "id", ClientSecret: "s", APIVersion: "62.0",
 		Object: "Account", OrgNumberField: "Org_Number__c", OptInField: "Proff_Mass_Update__c"}
 	cases := map[string]func(o *salesforce.Options){
-		"field with quote":     func(o *salesforce.Options) { o.Fields = []string{"Name'"} },
-		"field with SOQL":      func(o *salesforce.Options) { o.Fields = []string{"Name FROM Account WHERE Id != null --"} },
-		"field with comma":     func(o *salesforce.Options) { o.Fields = []string{"Name,Phone"} },
-		"org field relation":   func(o *salesforce.Options) { o.OrgNumberField = "Owner.Name" },
-		"opt-in OR":            func(o *salesforce.Options) { o.OptInField = "Proff_Mass_Update__c = true OR Id" },
-		"filter breaks out":    func(o *salesforce.Options) { o.Filter = "Type = 'x') OR (Name != null" },
-		"filter open string":   func(o *salesforce.Options) { o.Filter = "Name = 'x" },
-		"filter semicolon":     func(o *salesforce.Options) { o.Filter = "Name = 'x'; DELETE" },
-		"object":               func(o *salesforce.Options) { o.Object = "Account WHERE" },
-		"version with v":       func(o *salesforce.Options) { o.APIVersion = "v62.0" },
-		"plain http":           func(o *salesforce.Options) { o.LoginURL = "http://login.salesforce.com" },
-		"page size":            func(o *salesforce.Options) { o.PageSize = 5000 },
-		"jwt without key":      func(o *salesforce.Options) { o.Flow = "jwt"; o.Username = "u" },
-		"unknown flow":         func(o *salesforce.Options) { o.Flow = "soap" },
-		"last synced bad name": func(o *salesforce.Options) { o.LastSyncedField = "x y" },
+		"field with quote":                   func(o *salesforce.Options) { o.Fields = []string{"Name'"} },
+		"field with SOQL":                    func(o *salesforce.Options) { o.Fields = []string{"Name FROM Account WHERE Id != null --"} },
+		"field with comma":                   func(o *salesforce.Options) { o.Fields = []string{"Name,Phone"} },
+		"org field relation":                 func(o *salesforce.Options) { o.OrgNumberField = "Owner.Name" },
+		"opt-in OR":                          func(o *salesforce.Options) { o.OptInField = "Proff_Mass_Update__c = true OR Id" },
+		"filter breaks out":                  func(o *salesforce.Options) { o.Filter = "Type = 'x') OR (Name != null" },
+		"filter open string":                 func(o *salesforce.Options) { o.Filter = "Name = 'x" },
+		"filter semicolon":                   func(o *salesforce.Options) { o.Filter = "Name = 'x'; DELETE" },
+		"object":                             func(o *salesforce.Options) { o.Object = "Account WHERE" },
+		"version with v":                     func(o *salesforce.Options) { o.APIVersion = "v62.0" },
+		"version before sObject Collections": func(o *salesforce.Options) { o.APIVersion = "41.0" },
+		"plain http":                         func(o *salesforce.Options) { o.LoginURL = "http://login.salesforce.com" },
+		"page size":                          func(o *salesforce.Options) { o.PageSize = 5000 },
+		"jwt without key":                    func(o *salesforce.Options) { o.Flow = "jwt"; o.Username = "u" },
+		"unknown flow":                       func(o *salesforce.Options) { o.Flow = "soap" },
+		"last synced bad name":               func(o *salesforce.Options) { o.LastSyncedField = "x y" },
 	}
 	for name, mod := range cases {
 		o := base
@@ -387,6 +388,13 @@ func TestNewRejectsInjection(t *testing.T) {
 	}
 	if _, err := salesforce.New(base); err != nil {
 		t.Fatalf("base options rejected: %v", err)
+	}
+	for _, v := range []string{"42.0", "66.0", "100.0"} {
+		o := base
+		o.APIVersion = v
+		if _, err := salesforce.New(o); err != nil {
+			t.Errorf("API version %s rejected: %v", v, err)
+		}
 	}
 	o := base
 	o.Filter = "(Type = 'a (b' OR Name LIKE 'x\\'y%') AND NOT (Phone = null)"

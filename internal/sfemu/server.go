@@ -568,7 +568,7 @@ func (s *Server) data(w http.ResponseWriter, r *http.Request, body []byte) {
 		default:
 			writeErr(w, &apiError{405, "METHOD_NOT_ALLOWED", fmt.Sprintf("HTTP Method '%s' not allowed. Allowed are GET,PATCH", r.Method)})
 		}
-	case segs[0] == "composite" && len(segs) == 2 && segs[1] == "sobjects":
+	case segs[0] == "composite" && len(segs) == 2 && segs[1] == "sobjects" && !versionBelow(version, 42):
 		if r.Method != http.MethodPatch {
 			writeErr(w, &apiError{405, "METHOD_NOT_ALLOWED", fmt.Sprintf("HTTP Method '%s' not allowed. Allowed are PATCH", r.Method)})
 			return
@@ -577,6 +577,14 @@ func (s *Server) data(w http.ResponseWriter, r *http.Request, body []byte) {
 	default:
 		writeErr(w, &apiError{404, "NOT_FOUND", "The requested resource does not exist"})
 	}
+}
+
+// versionBelow says the API version (digits like 62.0) is older than major.0: a resource that came later is
+// not there (sObject Collections came with 42.0).
+func versionBelow(version string, major int) bool {
+	a, _, _ := strings.Cut(version, ".")
+	n, err := strconv.Atoi(a)
+	return err == nil && n < major
 }
 
 func validVersion(v string) bool {

@@ -296,6 +296,11 @@ func TestAuthAndLimits(t *testing.T) {
 	if status != 404 {
 		t.Fatalf("version without v: %d", status)
 	}
+	// sObject Collections came with 42.0.
+	status, body, _ = do(t, s, login(t, s), http.MethodPatch, "/services/data/v41.0/composite/sobjects", "application/json", `{"records":[]}`)
+	if status != 404 || !strings.Contains(string(body), "NOT_FOUND") {
+		t.Fatalf("collections in v41.0: %d %s", status, body)
+	}
 }
 
 func TestWrites(t *testing.T) {
