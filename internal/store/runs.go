@@ -85,11 +85,16 @@ const lockHoldersSQL = `SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pi
 			AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
 			AND ((l.classid::bigint << 32) | l.objid::bigint) = $3`
 
+// notContinuedSQL holds for a run (aliased r) that no other run names as the run it continues: the link
+// resumed_by is written just after the continuing run is created, and a process that died in between left
+// only the continuing run's resumed_from.
+const notContinuedSQL = `NOT EXISTS (SELECT 1 FROM runs c WHERE c.resumed_from = r.id AND c.id <> $1)`
+
 // LatestInterrupted returns the newest interrupted run that may be resumed: not a dry run, not resumed yet.
 func (s *Store) LatestInterrupted(ctx context.Context) (*massupdate.Run, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+runColumns+` FROM runs
-		WHERE status = 'interrupted' AND resumed_by IS NULL AND NOT dry_run
-		ORDER BY started_at DESC, id DESC LIMIT 1`)
+	rows, err := s.pool.Query(ctx, `SELECT `+runColumns+` FROM runs r
+		WHERE status = 'interrupted' AND resumed_by IS NULL AND NOT dry_run AND `+notContinuedSQL+`
+		ORDER BY started_at DESC, id DESC LIMIT 1`, "")
 	if err != nil {
 		return nil, fmt.Errorf("find interrupted run: %w", s.scrub(err))
 	}
@@ -105,8 +110,9 @@ func (s *Store) LatestInterrupted(ctx context.Context) (*massupdate.Run, error) 
 
 // MarkResumed links an interrupted run to the run that continues it. A run is resumed once only.
 func (s *Store) MarkResumed(ctx context.Context, interruptedID, byID string) error {
-	tag, err := s.pool.Exec(ctx, `UPDATE runs SET resumed_by = $2
-		WHERE id = $1 AND status = 'interrupted' AND resumed_by IS NULL AND NOT dry_run`, interruptedID, byID)
+	tag, err := s.pool.Exec(ctx, `UPDATE runs r SET resumed_by = $2
+		WHERE id = $3 AND status = 'interrupted' AND resumed_by IS NULL AND NOT dry_run AND `+notContinuedSQL,
+		byID, byID, interruptedID)
 	if err != nil {
 		return fmt.Errorf("mark run %s resumed: %w", interruptedID, s.scrub(err))
 	}
@@ -117,9 +123,19 @@ func (s *Store) MarkResumed(ctx context.Context, interruptedID, byID string) err
 	if err != nil {
 		return fmt.Errorf("mark run %s resumed: %w", interruptedID, err)
 	}
+	var by string
+	if r.ResumedBy == "" {
+		err := s.pool.QueryRow(ctx, `SELECT id FROM runs WHERE resumed_from = $1 AND id <> $2 ORDER BY started_at LIMIT 1`,
+			interruptedID, byID).Scan(&by)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("mark run %s resumed: %w", interruptedID, s.scrub(err))
+		}
+	}
 	switch {
 	case r.ResumedBy != "":
 		return fmt.Errorf("mark run %s resumed: it was resumed already by run %s", interruptedID, r.ResumedBy)
+	case by != "":
+		return fmt.Errorf("mark run %s resumed: it was resumed already by run %s", interruptedID, by)
 	case r.DryRun:
 		return fmt.Errorf("mark run %s resumed: a dry run is never resumed", interruptedID)
 	default:
