@@ -22,6 +22,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -920,6 +921,10 @@ func (s *Server) apply(o *object, id string, vals map[string]any) []recordError 
 			continue
 		}
 		nv := normalize(f, v)
+		if str, ok := nv.(string); ok && f.Type == "email" && !emailAddress.MatchString(str) {
+			errs = append(errs, recordError{"INVALID_EMAIL_ADDRESS", fmt.Sprintf("%s: invalid email address: %s", f.Label, str), []string{f.Name}})
+			continue
+		}
 		switch {
 		case nv == nil && !f.Nillable:
 			errs = append(errs, recordError{"REQUIRED_FIELD_MISSING", "Required fields are missing: [" + f.Name + "]", []string{f.Name}})
@@ -957,6 +962,10 @@ func (s *Server) apply(o *object, id string, vals map[string]any) []recordError 
 	}
 	return nil
 }
+
+// emailAddress is what an email field accepts: Salesforce refuses anything else with INVALID_EMAIL_ADDRESS
+// (url and phone fields take any text).
+var emailAddress = regexp.MustCompile(`^[A-Za-z0-9.!#$%&'*+/=?^_{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$`)
 
 func contains(list []string, s string) bool {
 	for _, x := range list {

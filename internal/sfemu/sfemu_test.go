@@ -557,3 +557,21 @@ func TestConvertedLead(t *testing.T) {
 		t.Fatalf("write: %d %s", status, body)
 	}
 }
+
+// An email field takes only an email address: anything else fails the record with INVALID_EMAIL_ADDRESS,
+// and none of its fields is written.
+func TestEmailFieldValidated(t *testing.T) {
+	s := newEmu(t, sfemu.Options{})
+	id := s.AddRecord("Lead", map[string]any{"LastName": "Nordmann", "Company": "Acme"})
+	tok := login(t, s)
+	for email, ok := range map[string]bool{"post@firma.no": true, "ola.nordmann+crm@sub.firma-as.no": true,
+		"post@firma": false, "post firma@firma.no": false, "www.firma.no": false, "post@@firma.no": false} {
+		status, body, _ := do(t, s, tok, http.MethodPatch, "/services/data/v62.0/composite/sobjects", "application/json",
+			`{"allOrNone":false,"records":[{"attributes":{"type":"Lead"},"id":"`+id+`","Email":"`+email+`","City":"`+email+`"}]}`)
+		written := s.Record("Lead", id)["Email"] == email && s.Record("Lead", id)["City"] == email
+		refused := strings.Contains(string(body), `"statusCode":"INVALID_EMAIL_ADDRESS"`)
+		if status != 200 || written != ok || refused == ok {
+			t.Errorf("%q: %d %s (written %v), want accepted %v", email, status, body, written, ok)
+		}
+	}
+}
