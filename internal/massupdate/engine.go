@@ -195,7 +195,9 @@ func (e *Engine) Run(ctx context.Context, req RunRequest) (*Run, error) {
 		slog.Int("limit", req.Limit), slog.String("resumed_from", r.run.ResumedFrom))
 	if prev != nil {
 		if err := st.MarkResumed(ctx, prev.ID, r.run.ID); err != nil {
-			r.stop(fmt.Errorf("link the resumed run %s: %w", prev.ID, err), StatusFail, true)
+			// This run names prev as the run it continues and has done nothing yet: it stands in for prev,
+			// interrupted at prev's checkpoint, so that the next resume continues from there.
+			r.stop(fmt.Errorf("link the resumed run %s: %w", prev.ID, err), Interrupted, true)
 			return r.finish(ctx)
 		}
 	}

@@ -216,6 +216,8 @@ type fakeStore struct {
 	resumed  [][2]string
 	// finishErr, when set, fails every FinishRun.
 	finishErr error
+	// markErr, when set, fails every MarkResumed.
+	markErr error
 }
 
 func newFakeStore() *fakeStore {
@@ -280,6 +282,9 @@ func (s *fakeStore) LatestInterrupted(context.Context) (*Run, error) {
 func (s *fakeStore) MarkResumed(_ context.Context, old, by string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.markErr != nil {
+		return s.markErr
+	}
 	s.get(old).ResumedBy = by
 	s.resumed = append(s.resumed, [2]string{old, by})
 	return nil

@@ -25,3 +25,30 @@ func TestUnrecordedEndIsInterrupted(t *testing.T) {
 		t.Errorf("counts %+v", run.Counts)
 	}
 }
+
+// A resumed run is created naming the run it continues (resumed_from), then the old run is linked to it.
+// When the link cannot be written (PostgreSQL away for a moment), the new run has done nothing yet and
+// stands in for the old one: it ends interrupted at the old checkpoint, so that the next --resume continues
+// from there, rather than failed, which would leave the old run's remaining records resumable by no one.
+func TestResumeWhoseLinkFailsIsInterruptedAtTheOldCheckpoint(t *testing.T) {
+	records, answers := many(5)
+	h := newHarness(t, records, answers, nil)
+	h.st.runs = append(h.st.runs, &Run{ID: "run-0", Status: Interrupted, Checkpoint: id(2)})
+	h.st.markErr = errors.New("mark run run-0 resumed: read tcp 127.0.0.1:5432: connection reset by peer")
+	run, err := h.e.Run(context.Background(), RunRequest{Resume: true})
+	if run == nil || err == nil {
+		t.Fatalf("run %v err %v", run, err)
+	}
+	if run.Status != Interrupted || ExitCode(run, err) != 4 || run.ResumedFrom != "run-0" || run.Checkpoint != id(2) {
+		t.Errorf("run %s exit %d from %q checkpoint %q, want interrupted 4 from run-0 at %s",
+			run.Status, ExitCode(run, err), run.ResumedFrom, run.Checkpoint, id(2))
+	}
+	if total, _ := h.look.count(); total != 0 || len(h.w.written()) != 0 {
+		t.Errorf("the run went on without its link")
+	}
+	h.st.markErr = nil
+	next, err := h.e.Run(context.Background(), RunRequest{Resume: true})
+	if err != nil || next == nil || next.ResumedFrom != run.ID || next.Counts.Selected != 3 {
+		t.Fatalf("next resume: %+v %v", next, err)
+	}
+}
