@@ -147,6 +147,13 @@ func (c *Client) call(ctx context.Context, r request) (*response, error) {
 			}
 		}
 		if !retry || tries >= c.o.MaxAttempts {
+			var api *APIError
+			if retry && errors.As(err, &api) && api.Status == http.StatusForbidden && api.concurrencyLimit() {
+				// Still at the org's limit after every try: stop so the run can be resumed, as for the daily
+				// allocation, rather than fail records that are only waiting for other requests to end.
+				return nil, fmt.Errorf("salesforce %s: the org's concurrent request limit is still reached after %d tries (%s): %w",
+					r.endpoint, tries, api.Errors[0].Message, massupdate.ErrQuotaExhausted)
+			}
 			return nil, err
 		}
 		c.log.LogAttrs(ctx, slog.LevelWarn, "salesforce call failed, retrying", attrEndpoint(r.endpoint), attrAttempt(attempt), attrErr(err))

@@ -724,8 +724,7 @@ func TestQuotaExhausted(t *testing.T) {
 }
 
 // REQUEST_LIMIT_EXCEEDED also names the org's limit on concurrent long-running requests, which passes as
-// they finish: it is retried like a 503, not taken for the spent daily allocation (which would interrupt the
-// run until another day).
+// they finish: it is retried like a 503, not taken at once for the spent daily allocation.
 func TestConcurrentRequestLimitRetried(t *testing.T) {
 	e := setup(t, sfemu.Options{}, nil)
 	ids := e.add(1, optedIn)
@@ -740,10 +739,12 @@ func TestConcurrentRequestLimitRetried(t *testing.T) {
 	if s := e.Sleeps(); !reflect.DeepEqual(s, []time.Duration{time.Second, 2 * time.Second}) {
 		t.Fatalf("sleeps %v, want 1s, 2s", s)
 	}
+	// Still there after every try: the run stops, resumable, saying which limit it was.
 	e.emu.FailNextWith(10, 403, "REQUEST_LIMIT_EXCEEDED", "ConcurrentRequests (Concurrent API Requests) Limit exceeded.")
 	_, err = e.c.Describe(context.Background())
-	if err == nil || errors.Is(err, massupdate.ErrQuotaExhausted) || !strings.Contains(err.Error(), "Concurrent") {
-		t.Fatalf("err %v, want the concurrent limit after the retries, not ErrQuotaExhausted", err)
+	if !errors.Is(err, massupdate.ErrQuotaExhausted) || !strings.Contains(err.Error(), "concurrent request limit") ||
+		!strings.Contains(err.Error(), "ConcurrentRequests") || strings.Contains(err.Error(), "daily") {
+		t.Fatalf("err %v, want ErrQuotaExhausted naming the concurrent limit", err)
 	}
 }
 
