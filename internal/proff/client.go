@@ -461,6 +461,10 @@ func (c *Client) backoff(ctx context.Context, attempt int, last failure) error {
 	var d time.Duration
 	rateLimited := last.status == http.StatusTooManyRequests
 	switch {
+	case last.hasAfter && rateLimited:
+		// "Retry-After: 0" (or a date already past) on a 429 is a server rounding down the rest of its
+		// second: retrying at once would meet the same full window, up to the last try.
+		d = max(last.retryAfter, time.Second)
 	case last.hasAfter:
 		d = last.retryAfter
 	case rateLimited:

@@ -820,3 +820,30 @@ func TestCompressedAnswers(t *testing.T) {
 		t.Errorf("2 MiB decompressed: %v", err)
 	}
 }
+
+// TestRateLimitedRetryAfterZero: a 429 with "Retry-After: 0" (a window rounded down) is not retried at
+// once, where every try would meet the same full second.
+func TestRateLimitedRetryAfterZero(t *testing.T) {
+	ck := newClock()
+	start := ck.Now()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ck.Now().Sub(start) < 900*time.Millisecond {
+			w.Header().Set("Retry-After", "0")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		w.Write([]byte(`{"name":"EQUINOR ASA"}`))
+	}))
+	defer srv.Close()
+	c, err := proff.New(proff.Options{BaseURL: srv.URL, Token: secret, RatePerSecond: 1000, Points: points(t, "name"),
+		Sleep: ck.Sleep, Now: ck.Now, Rand: func() float64 { return 0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Lookup(context.Background(), "NO", "923609016"); err != nil {
+		t.Fatalf("lookup: %v (waits %v)", err, ck.waits())
+	}
+	if w := ck.waits(); len(w) != 1 || w[0] != time.Second {
+		t.Errorf("waits %v, want one of 1s", w)
+	}
+}
