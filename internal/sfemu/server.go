@@ -27,7 +27,7 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
+	"unicode/utf16"
 
 	"github.com/proffconnect/proffsync/internal/mapping"
 )
@@ -929,7 +929,7 @@ func (s *Server) apply(o *object, id string, vals map[string]any) []recordError 
 		case nv == nil && !f.Nillable:
 			errs = append(errs, recordError{"REQUIRED_FIELD_MISSING", "Required fields are missing: [" + f.Name + "]", []string{f.Name}})
 		case f.Length > 0 && isText(f.Type) && f.Type != "picklist":
-			if str, ok := nv.(string); ok && utf8.RuneCountInString(str) > f.Length {
+			if str, ok := nv.(string); ok && utf16Len(str) > f.Length {
 				errs = append(errs, recordError{"STRING_TOO_LONG", fmt.Sprintf("%s: data value too large: %s (max length=%d)", f.Label, str, f.Length), []string{f.Name}})
 			}
 		case f.Type == "picklist" && f.RestrictedPicklist:
@@ -966,6 +966,17 @@ func (s *Server) apply(o *object, id string, vals map[string]any) []recordError 
 // emailAddress is what an email field accepts: Salesforce refuses anything else with INVALID_EMAIL_ADDRESS
 // (url and phone fields take any text).
 var emailAddress = regexp.MustCompile(`^[A-Za-z0-9.!#$%&'*+/=?^_{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$`)
+
+// utf16Len is a text's length as Salesforce measures it against a field's length: in UTF-16 code units, as
+// Java counts, so a character outside the Basic Multilingual Plane (an emoji, a rare CJK ideograph) counts
+// as two.
+func utf16Len(s string) int {
+	n := 0
+	for _, r := range s {
+		n += utf16.RuneLen(r)
+	}
+	return n
+}
 
 func contains(list []string, s string) bool {
 	for _, x := range list {

@@ -575,3 +575,20 @@ func TestEmailFieldValidated(t *testing.T) {
 		}
 	}
 }
+
+// A field's length is counted in UTF-16 code units, as Salesforce (Java) counts: a character outside the
+// Basic Multilingual Plane takes two of a 20-character field's places, Nordic letters one.
+func TestFieldLengthInUTF16Units(t *testing.T) {
+	s := newEmu(t, sfemu.Options{})
+	id := s.AddRecord("Account", map[string]any{"Name": "a"})
+	tok := login(t, s)
+	for value, ok := range map[string]bool{strings.Repeat("ø", 20): true, strings.Repeat("😀", 10): true,
+		strings.Repeat("😀", 10) + "x": false, strings.Repeat("𠮟", 11): false} {
+		status, body, _ := do(t, s, tok, http.MethodPatch, "/services/data/v62.0/composite/sobjects", "application/json",
+			`{"allOrNone":false,"records":[{"attributes":{"type":"Account"},"id":"`+id+`","BillingPostalCode":"`+value+`"}]}`)
+		refused := strings.Contains(string(body), `"statusCode":"STRING_TOO_LONG"`)
+		if status != 200 || refused == ok || (s.Record("Account", id)["BillingPostalCode"] == value) != ok {
+			t.Errorf("%q: %d %s, want accepted %v", value, status, body, ok)
+		}
+	}
+}
