@@ -28,9 +28,11 @@ func TestKilledProcessThenResume(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	dsn := storetest.URL(t)
-	sb := sandbox.Start(sandbox.Options{Companies: 400})
+	// Slow enough that the first batch (about 400 records) is recorded long before the run could end,
+	// even on a loaded machine.
+	sb := sandbox.Start(sandbox.Options{Companies: 1200})
 	defer sb.Close()
-	sb.Proff.SetLatency(20 * time.Millisecond)
+	sb.Proff.SetLatency(50 * time.Millisecond)
 	env := sb.Env(dsn)
 	env["PROFFSYNC_CONFIG"] = writeFile(t, "proffsync.yaml", sandbox.DemoConfig)
 
