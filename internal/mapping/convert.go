@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // family groups the Salesforce field types by how a value is written into them.
@@ -200,7 +199,14 @@ func Convert(v any, k Kind, f Field) (any, error) {
 		if err != nil {
 			return nil, err
 		}
-		return s, checkLength(s, f)
+		if err := checkLength(s, f); err != nil {
+			return nil, err
+		}
+		if strings.EqualFold(f.Type, "email") && !plausibleEmail(s) {
+			// Salesforce refuses the whole record (INVALID_EMAIL_ADDRESS); leaving the field out keeps the rest.
+			return nil, errors.New("the value is not an e-mail address Salesforce accepts")
+		}
+		return s, nil
 	case famPicklist:
 		s, err := textOf(v)
 		if err != nil {
@@ -256,13 +262,33 @@ func textOf(v any) (string, error) {
 	return "", fmt.Errorf("a %T value cannot be written as text", v)
 }
 
+// checkLength counts as Salesforce does, in UTF-16 code units: a character outside the Basic Multilingual
+// Plane (an emoji, a rare CJK character) takes two places.
 func checkLength(s string, f Field) error {
 	if f.Length > 0 {
-		if n := utf8.RuneCountInString(s); n > f.Length {
+		n := 0
+		for _, r := range s {
+			n++
+			if r > 0xFFFF {
+				n++
+			}
+		}
+		if n > f.Length {
 			return fmt.Errorf("the value has %d characters, the field holds at most %d", n, f.Length)
 		}
 	}
 	return nil
+}
+
+// plausibleEmail is the shape Salesforce's e-mail fields insist on: one @, a local part, a domain with a
+// dot, no spaces.
+func plausibleEmail(s string) bool {
+	local, domain, ok := strings.Cut(s, "@")
+	if !ok || local == "" || strings.Contains(domain, "@") || strings.ContainsAny(s, " \t,;<>()[]\"") {
+		return false
+	}
+	dot := strings.LastIndexByte(domain, '.')
+	return dot > 0 && dot < len(domain)-1
 }
 
 // picklistValue accepts any value into an unrestricted picklist, and into a restricted one only a value it

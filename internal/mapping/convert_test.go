@@ -302,3 +302,29 @@ func TestPlain(t *testing.T) {
 		t.Errorf("Plain(string) = %#v", got)
 	}
 }
+
+// Salesforce counts text length in UTF-16 code units and refuses malformed e-mail addresses for the whole
+// record: both are caught here, so only that field is left out.
+func TestConvertMatchesSalesforceTextRules(t *testing.T) {
+	short := Field{Name: "Sic", Type: "string", Length: 4, Updateable: true}
+	if _, err := Convert("ab😀", Text, short); err != nil {
+		t.Errorf("3 characters, 4 UTF-16 units into 4: %v", err)
+	}
+	if _, err := Convert("abc😀", Text, short); err == nil {
+		t.Error("5 UTF-16 units accepted into a field of 4")
+	}
+	if _, err := Convert("æøåé", Text, short); err != nil {
+		t.Errorf("4 BMP characters into 4: %v", err)
+	}
+	email := Field{Name: "Email__c", Type: "email", Length: 80, Updateable: true}
+	for _, ok := range []string{"post@fjordlys.example", " firma.post@example.no "} {
+		if _, err := Convert(ok, Text, email); err != nil {
+			t.Errorf("Convert(%q) into email: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"post at fjordlys.example", "post@", "@example.no", "a@b", "a@@b.no", "two words@example.no"} {
+		if _, err := Convert(bad, Text, email); err == nil {
+			t.Errorf("Convert(%q) into an email field accepted", bad)
+		}
+	}
+}
