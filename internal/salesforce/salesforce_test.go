@@ -501,6 +501,9 @@ func TestWriteSendsOnlyTheGivenFields(t *testing.T) {
 		if r.Path != "/services/data/v62.0/composite/sobjects" {
 			t.Fatalf("write to %s", r.Path)
 		}
+		if got := r.Header.Get("Sforce-Duplicate-Rule-Header"); got != "allowSave=true" {
+			t.Errorf("Sforce-Duplicate-Rule-Header = %q: duplicate rules set to Allow would fail every write", got)
+		}
 		var body struct {
 			AllOrNone *bool                        `json:"allOrNone"`
 			Records   []map[string]json.RawMessage `json:"records"`

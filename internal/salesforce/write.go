@@ -78,7 +78,8 @@ func (c *Client) Write(ctx context.Context, updates []massupdate.Update) ([]mass
 		if err != nil {
 			return nil, err
 		}
-		resp, err := c.call(ctx, request{endpoint: epComposite, method: http.MethodPatch, path: c.dataPath("composite/sobjects"), body: body})
+		resp, err := c.call(ctx, request{endpoint: epComposite, method: http.MethodPatch, path: c.dataPath("composite/sobjects"), body: body,
+			header: writeHeader})
 		if err != nil {
 			var api *APIError
 			if errors.As(err, &api) && api.Status == http.StatusBadRequest {
@@ -175,3 +176,9 @@ func (c *Client) wireValue(field string, v any) any {
 	}
 	return t.UTC().Format("2006-01-02T15:04:05.000Z")
 }
+
+// writeHeader honours the org's duplicate rules as the admin set them: a rule whose action is "Allow" (with
+// an alert) lets an API update through only with allowSave; a "Block" rule still blocks, and the record
+// fails with DUPLICATES_DETECTED. Without the header every company whose name matched an alerting rule
+// would fail every night.
+var writeHeader = http.Header{"Sforce-Duplicate-Rule-Header": {"allowSave=true"}}
