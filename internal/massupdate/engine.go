@@ -266,7 +266,12 @@ type runner struct {
 
 // stop records why the run stops (the first reason is kept; failed outranks interrupted) and closes soft,
 // and hard when hard is true.
-func (r *runner) stop(err error, status Status, hard bool) {
+func (r *runner) stop(err error, status Status, hard bool) { r.halt(err, status, hard, hard) }
+
+// halt is stop, where a hard stop cuts a write in flight only when cutWrite is true. A stop that has nothing
+// to do with Salesforce or the lock (the Proff token rejected) lets the write on the wire finish and be
+// recorded: cutting it would not unsend it, only leave its records written but unknown.
+func (r *runner) halt(err error, status Status, hard, cutWrite bool) {
 	r.setReason(err, status)
 	r.softOnce.Do(func() { close(r.soft) })
 	if hard {
@@ -275,10 +280,10 @@ func (r *runner) stop(err error, status Status, hard bool) {
 			if r.cancelLook != nil {
 				r.cancelLook()
 			}
-			if r.cancelWork != nil {
-				r.cancelWork()
-			}
 		})
+	}
+	if cutWrite && r.cancelWork != nil {
+		r.cancelWork()
 	}
 }
 
@@ -656,7 +661,7 @@ func (r *runner) work(jobs <-chan job) {
 		case err != nil && r.lookupCtx.Err() != nil:
 			err = errAbandoned
 		case errors.Is(err, ErrUnauthorized):
-			r.stop(fmt.Errorf("look up a company in Proff: %w", err), StatusFail, true)
+			r.halt(fmt.Errorf("look up a company in Proff: %w", err), StatusFail, true, false)
 		case errors.Is(err, ErrQuotaExhausted):
 			r.stop(fmt.Errorf("look up a company in Proff: %w", err), Interrupted, false)
 		}
