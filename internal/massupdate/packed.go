@@ -10,7 +10,7 @@ import (
 
 // packed holds one company's mapped values, one slot per rule, in a single byte slice: a run keeps one per
 // distinct company, and a map of interfaces costs several times as much (an allocation per value, the map's
-// buckets). Tags: 0 no value, 1 text, 2 number, 3 true, 4 false, 5 date.
+// buckets). Tags: 0 no value, 1 text, 2 number, 3 true, 4 false, 5 date (its calendar date, as midnight UTC).
 type packed []byte
 
 const (
@@ -56,8 +56,10 @@ func pack(rules []mapping.Rule, vals map[string]any) packed {
 				b = append(b, tagFalse)
 			}
 		case time.Time:
+			// A data point's time is a date (mapping.Date): keep its own calendar date, not the UTC instant.
+			y, m, d := x.Date()
 			b = append(b, tagDate)
-			b = binary.AppendVarint(b, x.Unix())
+			b = binary.AppendVarint(b, mapping.DateValue(y, m, d).Unix())
 		default:
 			b = append(b, tagNone)
 		}

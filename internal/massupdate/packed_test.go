@@ -48,3 +48,14 @@ func TestPackKeyTellsNumbersApart(t *testing.T) {
 		t.Error("companyIndex lost or mixed up companies")
 	}
 }
+
+// A date is a calendar date wherever it was made (mapping's rule): packing must not move it to UTC first,
+// or a date made at local midnight east of Greenwich is written as the day before.
+func TestPackKeepsTheCalendarDate(t *testing.T) {
+	rules := []mapping.Rule{{Point: "established"}}
+	oslo := time.FixedZone("CET", 3600)
+	got := pack(rules, map[string]any{"established": time.Date(1998, 6, 30, 0, 0, 0, 0, oslo)}).unpack(1)
+	if want := time.Date(1998, 6, 30, 0, 0, 0, 0, time.UTC); got[0] != want {
+		t.Errorf("unpacked %v, want %v", got[0], want)
+	}
+}
