@@ -45,3 +45,15 @@ func TestARunContinuedIsNotResumedAgainWhenTheLinkWasLost(t *testing.T) {
 		t.Fatal("r1 was resumed a second time")
 	}
 }
+
+// `run --limit N` takes any N a Go int holds; a limit beyond what the column holds means no limit in
+// practice, and must not make the run fail to start.
+func TestCreateRunWithAHugeLimit(t *testing.T) {
+	t.Parallel()
+	s := storetest.New(t)
+	r := newRun(t, s, massupdate.Run{Limit: 3_000_000_000})
+	got, err := s.GetRun(ctxT(t), r.ID)
+	if err != nil || got.Limit < 1<<31-1 {
+		t.Fatalf("stored run %+v, %v", got, err)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -40,6 +41,9 @@ func (s *Store) CreateRun(ctx context.Context, r *massupdate.Run) error {
 		}
 		settings = r.Settings
 	}
+	// record_limit is an integer column: a larger limit (any int `run --limit` takes) is no limit in
+	// practice, and is kept as the column's largest value; the engine goes by the limit it was asked for.
+	limit := min(max(r.Limit, 0), math.MaxInt32)
 	var pid *uint32
 	var start *time.Time
 	s.mu.Lock()
@@ -50,7 +54,7 @@ func (s *Store) CreateRun(ctx context.Context, r *massupdate.Run) error {
 	_, err := s.pool.Exec(ctx, `INSERT INTO runs (id, trigger, status, dry_run, record_limit, started_at,
 		resumed_from, checkpoint, settings, scheduled_for, lock_pid, lock_backend_start)
 		VALUES ($1, $2, 'running', $3, $4, $5, NULLIF($6, ''), $7, $8, $9, $10, $11)`,
-		id, string(r.Trigger), r.DryRun, r.Limit, r.StartedAt, r.ResumedFrom, r.Checkpoint, settings,
+		id, string(r.Trigger), r.DryRun, limit, r.StartedAt, r.ResumedFrom, r.Checkpoint, settings,
 		r.ScheduledFor, pid, start)
 	if err != nil {
 		var pgErr *pgconn.PgError
