@@ -244,9 +244,9 @@ func TestIntegrationDryRunWritesNothing(t *testing.T) {
 func TestIntegrationFaults429And5xxSessionExpiry(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, nil, nil)
-	// Bursts the retries absorb: 8 lookups are in flight, each tries 5 times, so 16 failures in a row
-	// cost each lookup about two tries.
-	w.sb.Proff.FailNext(16, 429, "1")
+	// Bursts the retries absorb whichever lookups draw them: a lookup tries 5 times, and no burst has more
+	// than 4 failures, so none can use up its tries however the workers interleave.
+	w.sb.Proff.FailNext(4, 429, "1")
 	w.sb.SF.FailNext(2, 503)
 	// Expire the session mid-run, and a burst of 5xx from Proff later on.
 	w.hook = func(n int64) {
