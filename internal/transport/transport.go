@@ -357,8 +357,10 @@ func classifyError(ctx context.Context, err error) string {
 	var re tls.RecordHeaderError
 	switch {
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(ctx.Err(), context.DeadlineExceeded),
-		errors.As(err, &ne) && ne.Timeout(), strings.Contains(err.Error(), "Client.Timeout"):
-		// http.Client.Timeout cancels the request: it must read as the timeout it is, not a cancellation.
+		errors.As(err, &ne) && ne.Timeout(), strings.Contains(err.Error(), "Client.Timeout"),
+		isTimeout(context.Cause(ctx)), pastDeadline(ctx):
+		// http.Client.Timeout cancels the request with a timeout as the cause ("net/http: request
+		// canceled" is all the transport says): it must read as the timeout it is, not a cancellation.
 		return ClassTimeout
 	case errors.Is(err, context.Canceled) || errors.Is(ctx.Err(), context.Canceled):
 		return ClassCanceled
@@ -367,6 +369,18 @@ func classifyError(ctx context.Context, err error) string {
 	default:
 		return ClassNetwork
 	}
+}
+
+// pastDeadline: http.Client.Timeout on a RoundTripper it does not know cancels the request from a timer of
+// its own, which can fire a moment before the request context's deadline does.
+func pastDeadline(ctx context.Context) bool {
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl.Add(-5*time.Millisecond))
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return err != nil && (errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout())
 }
 
 // NewCorrelationID returns a fresh random UUID (version 4).
