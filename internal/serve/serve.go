@@ -169,7 +169,9 @@ func (s *Server) Run(ctx context.Context) error {
 		}()
 	}
 
-	loopCtx, stopLoop := context.WithCancel(ctx)
+	// The loop (and a run in progress) is cancelled by stopLoop only, after readiness has gone to 503: were
+	// it derived from ctx, a run could see the cancellation while /readyz still said ready.
+	loopCtx, stopLoop := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopLoop()
 	loopDone := make(chan struct{})
 	go func() {
