@@ -204,11 +204,7 @@ func TestDemoWithoutPostgresSaysWhatToDo(t *testing.T) {
 // Another run holding the lock: exit 3 at once, naming it, nothing on stdout, nothing done.
 func TestRunWhileAnotherHoldsTheLock(t *testing.T) {
 	t.Parallel()
-	dsn := storetest.URL(t)
-	sb := sandbox.Start(sandbox.Options{Companies: 8})
-	defer sb.Close()
-	env := sb.Env(dsn)
-	env["PROFFSYNC_CONFIG"] = writeFile(t, "proffsync.yaml", sandbox.DemoConfig)
+	sb, env, dsn := sandboxRun(t, sandbox.Options{Companies: 8})
 	if r := proffsync(t, env, "migrate"); r.code != 0 {
 		t.Fatal(r)
 	}
@@ -235,4 +231,16 @@ func TestRunWhileAnotherHoldsTheLock(t *testing.T) {
 	if len(runs) != 1 {
 		t.Errorf("a locked-out run recorded something: %d runs", len(runs))
 	}
+}
+
+// sandboxRun starts a sandbox for one test, with a fresh database and the demo's config: the environment a
+// `run` against it needs.
+func sandboxRun(t *testing.T, o sandbox.Options) (*sandbox.Sandbox, map[string]string, string) {
+	t.Helper()
+	dsn := storetest.URL(t)
+	sb := sandbox.Start(o)
+	t.Cleanup(sb.Close)
+	env := sb.Env(dsn)
+	env["PROFFSYNC_CONFIG"] = writeFile(t, "proffsync.yaml", sandbox.DemoConfig)
+	return sb, env, dsn
 }

@@ -27,14 +27,10 @@ func TestKilledProcessThenResume(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	dsn := storetest.URL(t)
 	// Slow enough that the first batch (about 400 records) is recorded long before the run could end,
 	// even on a loaded machine.
-	sb := sandbox.Start(sandbox.Options{Companies: 1200})
-	defer sb.Close()
+	sb, env, dsn := sandboxRun(t, sandbox.Options{Companies: 1200})
 	sb.Proff.SetLatency(50 * time.Millisecond)
-	env := sb.Env(dsn)
-	env["PROFFSYNC_CONFIG"] = writeFile(t, "proffsync.yaml", sandbox.DemoConfig)
 
 	cmd := exec.Command(bin, "run", "--log-level", "error")
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/proffconnect/proffsync/internal/mapping"
 	"github.com/proffconnect/proffsync/internal/sandbox"
-	"github.com/proffconnect/proffsync/internal/store/storetest"
 	"github.com/proffconnect/proffsync/internal/transport"
 )
 
@@ -21,11 +20,7 @@ import (
 // change history holds only mapped fields.
 func TestTechnicalLogAndChangeHistory(t *testing.T) {
 	t.Parallel()
-	dsn := storetest.URL(t)
-	sb := sandbox.Start(sandbox.Options{Companies: 40})
-	defer sb.Close()
-	env := sb.Env(dsn)
-	env["PROFFSYNC_CONFIG"] = writeFile(t, "proffsync.yaml", sandbox.DemoConfig)
+	sb, env, dsn := sandboxRun(t, sandbox.Options{Companies: 40})
 	// Some turbulence, so that error rows and retries are in the log too.
 	sb.Proff.FailNext(2, http.StatusServiceUnavailable, "0")
 	r := proffsync(t, env, "run", "--json", "--log-level", "warn")
@@ -130,11 +125,8 @@ func TestTechnicalLogAndChangeHistory(t *testing.T) {
 // before any write, naming every bad mapping.
 func TestBadMappingStopsBeforeAnyWrite(t *testing.T) {
 	t.Parallel()
-	dsn := storetest.URL(t)
-	sb := sandbox.Start(sandbox.Options{Companies: 12})
-	defer sb.Close()
+	sb, env, _ := sandboxRun(t, sandbox.Options{Companies: 12})
 	sb.SF.SetField("Account", mapping.Field{Name: "BillingCity", Type: "string", Length: 40, Updateable: false})
-	env := sb.Env(dsn)
 	env["PROFFSYNC_CONFIG"] = writeFile(t, "proffsync.yaml", strings.Replace(sandbox.DemoConfig,
 		"mapping:\n", "mapping:\n  - proff: revenue\n    field: Revenue_Missing__c\n", 1))
 	r := proffsync(t, env, "run", "--json", "--log-level", "error")
@@ -176,11 +168,7 @@ func resolveMappingFromYAML(t *testing.T, yaml string) ([]mapping.Rule, error) {
 // A configured rate above the token's per-minute limit is lowered to it before the first lookup.
 func TestRateFitsTheTokensLimit(t *testing.T) {
 	t.Parallel()
-	dsn := storetest.URL(t)
-	sb := sandbox.Start(sandbox.Options{Companies: 8, ProffCallsPerMinute: 1200})
-	defer sb.Close()
-	env := sb.Env(dsn)
-	env["PROFFSYNC_CONFIG"] = writeFile(t, "proffsync.yaml", sandbox.DemoConfig)
+	_, env, _ := sandboxRun(t, sandbox.Options{Companies: 8, ProffCallsPerMinute: 1200})
 	r := proffsync(t, env, "run", "--json", "--log-format", "json")
 	if r.code != ExitPartial {
 		t.Fatalf("run: %+v", r)
