@@ -104,18 +104,21 @@ func skipWS(b []byte, i int) int {
 func skipString(b []byte, i int) (int, error) {
 	j := i + 1
 	for {
-		k := bytes.IndexAny(b[j:], "\"\\")
+		// IndexByte is vectorised; escapes are rare, so look for the quote and count the backslashes
+		// before it only when one is found.
+		k := bytes.IndexByte(b[j:], '"')
 		if k < 0 {
 			return 0, errors.New("unexpected end of JSON input")
 		}
 		j += k
-		if b[j] == '"' {
+		n := 0
+		for p := j - 1; p > i && b[p] == '\\'; p-- {
+			n++
+		}
+		if n%2 == 0 {
 			return j + 1, nil
 		}
-		j += 2 // an escape: skip the backslash and the byte it escapes
-		if j > len(b) {
-			return 0, errors.New("unexpected end of JSON input")
-		}
+		j++ // an escaped quote
 	}
 }
 
@@ -129,28 +132,20 @@ func skipValue(b []byte, i int) (int, error) {
 		return skipString(b, i)
 	case '{', '[':
 		depth := 0
-		for i < len(b) {
-			k := bytes.IndexAny(b[i:], "\"{}[]")
-			if k < 0 {
-				break
-			}
-			i += k
+		for ; i < len(b); i++ {
 			switch b[i] {
 			case '"':
 				end, err := skipString(b, i)
 				if err != nil {
 					return 0, err
 				}
-				i = end
-				continue
+				i = end - 1
 			case '{', '[':
 				depth++
-			default:
-				depth--
-			}
-			i++
-			if depth == 0 {
-				return i, nil
+			case '}', ']':
+				if depth--; depth == 0 {
+					return i + 1, nil
+				}
 			}
 		}
 		return 0, errors.New("unexpected end of JSON input")

@@ -49,7 +49,7 @@ func TestSplitObjectAgreesWithEncodingJSON(t *testing.T) {
 		`{}`, ` { } `, `null`, `{"a":1}`, `{"a":-1.5e3,"b":true,"c":null,"d":"x"}`,
 		`{"a":{"b":[1,{"c":"}]"}],"d":"\"{"},"e":[]}`, `{"k\u00e9y":"v","k\"q":"\\"}`,
 		`{"a":1,"a":2}`, "{\n\t\"a\" : [ 1 , 2 ] ,\r\n \"b\" : { } \n}",
-		`{"ø":"æ","emoji":"😀"}`,
+		`{"ø":"æ","emoji":"😀"}`, `{"a":"\\\"]}","b":"\\","c":["\\\\\"x"]}`,
 	}
 	for _, d := range docs {
 		checkSplit(t, []byte(d))
