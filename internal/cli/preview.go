@@ -64,7 +64,7 @@ configured rate. Needs the Salesforce credentials, not the Proff token.`}
 		fmt.Fprintf(a.stdout, "Selected records        %d\n", p.Selected)
 		fmt.Fprintf(a.stdout, "  missing org number    %d\n", p.MissingOrgNumber)
 		fmt.Fprintf(a.stdout, "  invalid org number    %d (check digit, length or unsupported country)\n", p.InvalidOrgNumber)
-		fmt.Fprintf(a.stdout, "  sharing an org number %d (looked up once)\n", p.Duplicates)
+		fmt.Fprintf(a.stdout, "  sharing an org number %d (with another record; each company is looked up once)\n", p.Duplicates)
 		fmt.Fprintf(a.stdout, "Proff lookups           %d\n", p.Lookups)
 		fmt.Fprintf(a.stdout, "Estimated time          %s at %g lookups/s\n",
 			(time.Duration(p.EstimatedSeconds * float64(time.Second))).Round(time.Second), cfg.Proff.RateLimitPerSecond)

@@ -785,8 +785,8 @@ func TestPreview(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 15 records: 1 missing, 2 invalid, record 5 shares Equinor with record 1, 11 distinct companies.
-	want := Preview{Selected: 15, MissingOrgNumber: 1, InvalidOrgNumber: 2, Duplicates: 1, Lookups: 11, EstimatedSeconds: 11.0 / 5}
+	// 15 records: 1 missing, 2 invalid, records 1 and 5 share Equinor (2 sharing), 11 distinct companies.
+	want := Preview{Selected: 15, MissingOrgNumber: 1, InvalidOrgNumber: 2, Duplicates: 2, Lookups: 11, EstimatedSeconds: 11.0 / 5}
 	if p != want {
 		t.Errorf("preview %+v\nwant %+v", p, want)
 	}
@@ -794,7 +794,7 @@ func TestPreview(t *testing.T) {
 		t.Errorf("preview looked up or recorded")
 	}
 	b, _ := json.Marshal(p)
-	if string(b) != `{"selected":15,"missing_org_number":1,"invalid_org_number":2,"duplicates":1,"lookups":11,"estimated_seconds":2.2}` {
+	if string(b) != `{"selected":15,"missing_org_number":1,"invalid_org_number":2,"duplicates":2,"lookups":11,"estimated_seconds":2.2}` {
 		t.Errorf("preview JSON %s", b)
 	}
 }

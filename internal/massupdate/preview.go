@@ -10,7 +10,8 @@ type Preview struct {
 	Selected         int `json:"selected"`
 	MissingOrgNumber int `json:"missing_org_number"`
 	InvalidOrgNumber int `json:"invalid_org_number"`
-	// Duplicates counts records whose (country, org number) an earlier record already has: they cost no call.
+	// Duplicates counts the records that share their (country, org number) with another record, as
+	// contract.md words it: two records with one number count 2. Their company is looked up once.
 	Duplicates int `json:"duplicates"`
 	// Lookups is the Proff calls a run would make: one per distinct valid (country, org number).
 	Lookups int `json:"lookups"`
@@ -22,7 +23,7 @@ type Preview struct {
 // nothing. Its memory grows with the distinct org numbers only.
 func (e *Engine) Preview(ctx context.Context) (Preview, error) {
 	var p Preview
-	seen := map[companyKey]struct{}{}
+	seen := map[companyKey]int32{}
 	err := e.o.Source.Records(ctx, "", func(page []Record) error {
 		for _, rec := range page {
 			p.Selected++
@@ -33,12 +34,7 @@ func (e *Engine) Preview(ctx context.Context) (Preview, error) {
 			case InvalidOrgNumber:
 				p.InvalidOrgNumber++
 			default:
-				k := companyKey{it.country, it.org}
-				if _, dup := seen[k]; dup {
-					p.Duplicates++
-				} else {
-					seen[k] = struct{}{}
-				}
+				seen[companyKey{it.country, it.org}]++
 			}
 		}
 		return nil
@@ -47,6 +43,11 @@ func (e *Engine) Preview(ctx context.Context) (Preview, error) {
 		return Preview{}, fmt.Errorf("read the selected records: %w", err)
 	}
 	p.Lookups = len(seen)
+	for _, n := range seen {
+		if n > 1 {
+			p.Duplicates += int(n)
+		}
+	}
 	if e.o.RatePerSecond > 0 {
 		p.EstimatedSeconds = float64(p.Lookups) / e.o.RatePerSecond
 	}
