@@ -180,6 +180,7 @@ func (e *Engine) Run(ctx context.Context, req RunRequest) (*Run, error) {
 	}
 	r := &runner{e: e, req: req, log: e.log, baseline: e.calls(), start: e.o.Now(),
 		soft: make(chan struct{}), hard: make(chan struct{}), lookedUp: make(chan struct{}, 1)}
+	r.lastLog = r.start // the first progress line comes one interval into the run, not at its first batch
 	r.run = &Run{Trigger: req.Trigger, Status: Running, DryRun: req.DryRun, Limit: req.Limit, StartedAt: r.start,
 		Settings: e.o.Settings, ScheduledFor: req.ScheduledFor}
 	if prev != nil {
