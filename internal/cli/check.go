@@ -46,7 +46,7 @@ points with their types (and needs nothing else).`}
 		if err != nil {
 			return err
 		}
-		return a.check(ctx, cfg, res, endpoints{}, offline)
+		return a.check(ctx, cfg, res, offline)
 	}
 	return c
 }
@@ -65,7 +65,7 @@ procuration..., signatories, person shareholders) is never mappable.`)
 }
 
 // check runs every check it can and reports each; it fails (exit 1, or 78 for configuration) when any did.
-func (a *app) check(ctx context.Context, cfg *config.Config, res resolved, ep endpoints, offline bool) error {
+func (a *app) check(ctx context.Context, cfg *config.Config, res resolved, offline bool) error {
 	w := a.stdout
 	schedule := "disabled"
 	if cfg.Schedule.Enabled {
@@ -124,10 +124,10 @@ func (a *app) check(ctx context.Context, cfg *config.Config, res resolved, ep en
 	report("postgresql", err, pgNote)
 
 	if cfg.Env.RequireSalesforce() == nil {
-		report("salesforce", a.checkSalesforce(cctx, cfg, res, rec, ep), "logged in ("+cfg.Env.SFAuthFlow+"); every mapped field exists, is editable and can hold its data point")
+		report("salesforce", a.checkSalesforce(cctx, cfg, res, rec), "logged in ("+cfg.Env.SFAuthFlow+"); every mapped field exists, is editable and can hold its data point")
 	}
 	if cfg.Env.RequireProff() == nil {
-		quota, err := a.checkProff(cctx, cfg, res, rec, ep)
+		quota, err := a.checkProff(cctx, cfg, res, rec)
 		report("proff", err, "token accepted; "+quota)
 	}
 	if failed {
@@ -137,8 +137,8 @@ func (a *app) check(ctx context.Context, cfg *config.Config, res resolved, ep en
 	return nil
 }
 
-func (a *app) checkSalesforce(ctx context.Context, cfg *config.Config, res resolved, rec transport.Recorder, ep endpoints) error {
-	sf, err := a.newSalesforce(cfg, rec, ep)
+func (a *app) checkSalesforce(ctx context.Context, cfg *config.Config, res resolved, rec transport.Recorder) error {
+	sf, err := a.newSalesforce(cfg, rec)
 	if err != nil {
 		return err
 	}
@@ -170,8 +170,8 @@ func (a *app) checkSalesforce(ctx context.Context, cfg *config.Config, res resol
 	return nil
 }
 
-func (a *app) checkProff(ctx context.Context, cfg *config.Config, res resolved, rec transport.Recorder, ep endpoints) (string, error) {
-	pc, err := a.newProff(cfg, res, rec, ep)
+func (a *app) checkProff(ctx context.Context, cfg *config.Config, res resolved, rec transport.Recorder) (string, error) {
+	pc, err := a.newProff(cfg, res, rec)
 	if err != nil {
 		return "", err
 	}

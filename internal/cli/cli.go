@@ -83,12 +83,7 @@ func (a *app) main(ctx context.Context, args []string) int {
 	if err != nil {
 		var ee *ExitError
 		if !errors.As(err, &ee) || ee.Err != nil {
-			msg := err.Error()
-			for _, s := range a.secrets {
-				if len(s) >= 4 {
-					msg = strings.ReplaceAll(msg, s, "****")
-				}
-			}
+			msg := a.scrub(err.Error())
 			fmt.Fprintf(stderr, "proffsync: %s\n", strings.ReplaceAll(msg, "\n", " "))
 		}
 		if code == ExitUsage {
@@ -329,7 +324,7 @@ func (a *app) loadConfig() (*config.Config, error) {
 	return cfg, nil
 }
 
-// secretsOf lists values a command must never print.
+// scrub removes every secret the command has seen from s.
 func (a *app) scrub(s string) string { return transport.Scrub(s, a.secrets) }
 
 func versionCommand() command {

@@ -60,7 +60,7 @@ what that looks like: the demo still exits 0 when exactly those failed.`}
 			fmt.Fprintf(a.stdout, "  %d opted-in accounts (%d opted out) over %d fictional companies in NO, SE, DK and FI\n\n",
 				exp.Selected, exp.OptedOut, companies)
 		}
-		return a.executeRun(ctx, cfg, endpoints{}, runOptions{trigger: massupdate.Demo, json: asJSON},
+		return a.executeRun(ctx, cfg, runOptions{trigger: massupdate.Demo, json: asJSON},
 			func(ctx context.Context, st *store.Store, run *massupdate.Run, code int) (int, error) {
 				if !asJSON {
 					d, err := st.RunDetail(ctx, run.ID)

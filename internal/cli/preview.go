@@ -42,7 +42,7 @@ configured rate. Needs the Salesforce credentials, not the Proff token.`}
 			defer st.Close()
 			rec = st.CallLog()
 		}
-		sf, err := a.newSalesforce(cfg, rec, endpoints{})
+		sf, err := a.newSalesforce(cfg, rec)
 		if err != nil {
 			return configErr(err)
 		}

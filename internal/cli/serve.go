@@ -49,13 +49,13 @@ With the schedule disabled no Proff token is needed.`}
 		if err != nil {
 			return err
 		}
-		return a.serve(ctx, cfg, res, endpoints{}, serve.SystemClock{}, shutdown, nil)
+		return a.serve(ctx, cfg, res, serve.SystemClock{}, shutdown, nil)
 	}
 	return c
 }
 
 // serve runs the worker. listening, when set, is told the HTTP address once it is bound (tests).
-func (a *app) serve(ctx context.Context, cfg *config.Config, res resolved, ep endpoints, clock serve.Clock,
+func (a *app) serve(ctx context.Context, cfg *config.Config, res resolved, clock serve.Clock,
 	shutdown time.Duration, listening func(net.Addr)) error {
 	st, err := a.openStore(ctx, cfg.Env, true)
 	if err != nil {
@@ -74,10 +74,10 @@ func (a *app) serve(ctx context.Context, cfg *config.Config, res resolved, ep en
 		// Fresh adapters per run: a token revoked yesterday must not poison tonight's run.
 		s := &session{cfg: cfg, st: st, res: res, tally: &transport.Tally{Next: rec}}
 		var err error
-		if s.sf, err = a.newSalesforce(cfg, s.tally, ep); err != nil {
+		if s.sf, err = a.newSalesforce(cfg, s.tally); err != nil {
 			return nil, err
 		}
-		if s.proff, err = a.newProff(cfg, res, s.tally, ep); err != nil {
+		if s.proff, err = a.newProff(cfg, res, s.tally); err != nil {
 			return nil, err
 		}
 		eng, err := a.engine(s, nil)

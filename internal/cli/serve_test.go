@@ -60,7 +60,7 @@ func startServe(t *testing.T, a *app, yaml string, env map[string]string) (base 
 	addrc := make(chan net.Addr, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- a.serve(ctx, cfg, res, endpoints{}, serve.SystemClock{}, 20*time.Second, func(ad net.Addr) { addrc <- ad })
+		done <- a.serve(ctx, cfg, res, serve.SystemClock{}, 20*time.Second, func(ad net.Addr) { addrc <- ad })
 	}()
 	select {
 	case ad := <-addrc:

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"time"
@@ -47,11 +46,6 @@ func resolveMapping(cfg *config.Config) (resolved, error) {
 	return res, nil
 }
 
-// endpoints are what the adapters dial: the real services, or the sandbox's emulators.
-type endpoints struct {
-	roots *x509.CertPool // nil: the system's
-}
-
 // session is one command's wired adapters.
 type session struct {
 	cfg   *config.Config
@@ -68,7 +62,7 @@ func (s *session) calls() massupdate.APICalls {
 }
 
 // newSalesforce builds the Salesforce adapter from the config.
-func (a *app) newSalesforce(cfg *config.Config, rec transport.Recorder, ep endpoints) (*salesforce.Client, error) {
+func (a *app) newSalesforce(cfg *config.Config, rec transport.Recorder) (*salesforce.Client, error) {
 	e := cfg.Env
 	return salesforce.New(salesforce.Options{
 		LoginURL: e.SFLoginURL, Flow: e.SFAuthFlow, ClientID: e.SFClientID, ClientSecret: e.SFClientSecret,
@@ -77,16 +71,16 @@ func (a *app) newSalesforce(cfg *config.Config, rec transport.Recorder, ep endpo
 		CountryField: cfg.Salesforce.CountryField, OptInField: cfg.Salesforce.OptInField,
 		Filter: cfg.Salesforce.Filter, Fields: cfg.Fields(), LastSyncedField: cfg.Salesforce.LastSyncedField,
 		ReservePercent: cfg.Salesforce.APIReservePercent,
-		Recorder:       rec, RootCAs: ep.roots, Logger: a.log,
+		Recorder:       rec, Logger: a.log,
 	})
 }
 
 // newProff builds the Proff client from the config.
-func (a *app) newProff(cfg *config.Config, res resolved, rec transport.Recorder, ep endpoints) (*proff.Client, error) {
+func (a *app) newProff(cfg *config.Config, res resolved, rec transport.Recorder) (*proff.Client, error) {
 	return proff.New(proff.Options{
 		BaseURL: cfg.Env.ProffAPIURL, Token: cfg.Env.ProffAPIToken,
 		RatePerSecond: cfg.Proff.RateLimitPerSecond, Concurrency: cfg.Proff.Concurrency,
-		Points: res.points, Recorder: rec, RootCAs: ep.roots, Logger: a.log,
+		Points: res.points, Recorder: rec, Logger: a.log,
 	})
 }
 
@@ -121,7 +115,7 @@ type runOptions struct {
 //
 // after, when set, is called with the store and the recorded run once the summary is printed; it may
 // replace the exit code (the demo does, for the failures it causes on purpose).
-func (a *app) executeRun(ctx context.Context, cfg *config.Config, ep endpoints, o runOptions,
+func (a *app) executeRun(ctx context.Context, cfg *config.Config, o runOptions,
 	after func(ctx context.Context, st *store.Store, run *massupdate.Run, code int) (int, error)) error {
 	res, err := resolveMapping(cfg)
 	if err != nil {
@@ -134,10 +128,10 @@ func (a *app) executeRun(ctx context.Context, cfg *config.Config, ep endpoints, 
 	defer st.Close()
 	calllog := st.CallLog()
 	s := &session{cfg: cfg, st: st, res: res, tally: &transport.Tally{Next: calllog}}
-	if s.sf, err = a.newSalesforce(cfg, s.tally, ep); err != nil {
+	if s.sf, err = a.newSalesforce(cfg, s.tally); err != nil {
 		return configErr(err)
 	}
-	if s.proff, err = a.newProff(cfg, res, s.tally, ep); err != nil {
+	if s.proff, err = a.newProff(cfg, res, s.tally); err != nil {
 		return configErr(err)
 	}
 	var bar *progressBar
@@ -225,7 +219,7 @@ lock, 4 interrupted (resume with --resume), 64 usage, 78 configuration.`}
 		if err := firstErr(cfg.Env.RequireProff(), cfg.Env.RequireSalesforce()); err != nil {
 			return err
 		}
-		return a.executeRun(ctx, cfg, endpoints{}, o, nil)
+		return a.executeRun(ctx, cfg, o, nil)
 	}
 	return c
 }
