@@ -70,6 +70,11 @@ type Schedule struct {
 	Timezone string `yaml:"timezone"`
 }
 
+// MaxRetentionDays caps logs.retention_days at a hundred years. The cap is far below the 106752 days at
+// which the retention overflows time.Duration: an overflowed cut-off lands in the future and a prune would
+// delete every run and log row.
+const MaxRetentionDays = 36500
+
 // Logs sets retention.
 type Logs struct {
 	RetentionDays int `yaml:"retention_days"`
@@ -388,8 +393,8 @@ func (c *Config) validate() []string {
 	if _, err := time.LoadLocation(c.Schedule.Timezone); err != nil || c.Schedule.Timezone == "" {
 		add("schedule.timezone: %q is not a known time zone (for example Europe/Oslo)", c.Schedule.Timezone)
 	}
-	if c.Logs.RetentionDays < 1 {
-		add("logs.retention_days: %d must be at least 1", c.Logs.RetentionDays)
+	if c.Logs.RetentionDays < 1 || c.Logs.RetentionDays > MaxRetentionDays {
+		add("logs.retention_days: %d is out of range (1 to %d)", c.Logs.RetentionDays, MaxRetentionDays)
 	}
 	if _, port, err := net.SplitHostPort(c.Serve.HTTPAddr); err != nil {
 		add("serve.http_addr: %q is not host:port", c.Serve.HTTPAddr)
@@ -427,9 +432,15 @@ func (c *Config) Location() *time.Location {
 	return loc
 }
 
-// Retention is logs.retention_days as a duration.
+// Retention is logs.retention_days as a duration (validation keeps it far from overflowing).
 func (c *Config) Retention() time.Duration {
 	return time.Duration(c.Logs.RetentionDays) * 24 * time.Hour
+}
+
+// RetentionCutoff is the instant before which a prune deletes: logs.retention_days calendar days before now,
+// counted in now's location so that a daylight-saving change does not shift it by an hour.
+func (c *Config) RetentionCutoff(now time.Time) time.Time {
+	return now.AddDate(0, 0, -c.Logs.RetentionDays)
 }
 
 // Fields returns the Salesforce fields a run reads besides Id, the org number and the country: every mapped

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 const minimal = `
@@ -109,6 +110,10 @@ func TestParseBadConfig(t *testing.T) {
 		{"rate zero", minimal + "proff:\n  rate_limit_per_second: 0\n", []string{"proff.rate_limit_per_second"}},
 		{"concurrency too high", minimal + "proff:\n  concurrency: 1000\n", []string{"proff.concurrency"}},
 		{"retention zero", minimal + "logs:\n  retention_days: 0\n", []string{"logs.retention_days"}},
+		{"retention negative", minimal + "logs:\n  retention_days: -5\n", []string{"logs.retention_days", "-5"}},
+		// 106752 days overflow time.Duration: the cut-off would land in the future and a prune delete everything.
+		{"retention overflowing a duration", minimal + "logs:\n  retention_days: 106752\n", []string{"logs.retention_days", "106752", "36500"}},
+		{"retention above the cap", minimal + "logs:\n  retention_days: 36501\n", []string{"logs.retention_days"}},
 		{"enabled not a bool", minimal + "schedule:\n  enabled: sometimes\n", []string{"schedule.enabled", "true or false"}},
 		{"field name injection", strings.Replace(minimal, "field: Name", "field: \"Name FROM User --\"", 1), []string{"mapping[0].field", "not a Salesforce field API name"}},
 		{"opt-in field mapped", minimal + "  - proff: registeredForVat\n    field: Proff_Mass_Update__c\n", []string{"salesforce.opt_in_field and cannot be mapped"}},
@@ -219,5 +224,26 @@ func TestSecretsNeverInMessagesOrDescribe(t *testing.T) {
 	}
 	if err := e.RequireSalesforce(); err == nil || strings.Contains(err.Error(), "sf-password") {
 		t.Errorf("RequireSalesforce: %v", err)
+	}
+}
+
+// The largest accepted retention still gives a cut-off in the past, and Retention agrees with it.
+func TestRetentionAtTheCapIsInThePast(t *testing.T) {
+	t.Parallel()
+	c, err := Parse("p.yaml", []byte(minimal+"logs:\n  retention_days: 36500\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 3, 29, 12, 0, 0, 0, time.UTC)
+	cut := c.RetentionCutoff(now)
+	if !cut.Before(now) || now.Sub(cut) != c.Retention() || c.Retention() <= 0 {
+		t.Errorf("cut-off %v, retention %v at the cap: want both 36500 days in the past", cut, c.Retention())
+	}
+	// Calendar days in the schedule's zone: across a daylight-saving change a day is 23 hours.
+	oslo, _ := time.LoadLocation("Europe/Oslo")
+	c.Logs.RetentionDays = 1
+	at := time.Date(2026, 3, 29, 12, 0, 0, 0, oslo)
+	if got, want := c.RetentionCutoff(at), time.Date(2026, 3, 28, 12, 0, 0, 0, oslo); !got.Equal(want) {
+		t.Errorf("RetentionCutoff = %v, want %v", got, want)
 	}
 }
