@@ -42,6 +42,32 @@ type Options struct {
 	APIUsed, APIMax int64
 	// Now is the clock for record timestamps and JWT expiry; time.Now when nil.
 	Now func() time.Time
+	// LimitInfo is the form of the Sforce-Limit-Info header (default LimitInfoBursts, a real org's form).
+	LimitInfo LimitInfoForm
+}
+
+// LimitInfoForm is one of the forms Salesforce gives Sforce-Limit-Info (spec/salesforce-api.md), so that
+// tests meet each of them: the pairs are separated by "; ", and a client that splits on "," alone misses
+// api-usage and with it the API reserve.
+type LimitInfoForm int
+
+const (
+	LimitInfoBursts LimitInfoForm = iota // "api-usage=U/M; api-bursts=1/750"
+	LimitInfoPerApp                      // "api-usage=U/M; per-app-api-usage=17/250(appName=proffsync)"
+	LimitInfoPlain                       // "api-usage=U/M"
+	LimitInfoComma                       // "api-usage=U/M, api-bursts=1/750": not Salesforce's, tolerated by clients
+)
+
+func (f LimitInfoForm) header(used, max int64) string {
+	switch f {
+	case LimitInfoPerApp:
+		return fmt.Sprintf("api-usage=%d/%d; per-app-api-usage=17/250(appName=proffsync)", used, max)
+	case LimitInfoPlain:
+		return fmt.Sprintf("api-usage=%d/%d", used, max)
+	case LimitInfoComma:
+		return fmt.Sprintf("api-usage=%d/%d, api-bursts=1/750", used, max)
+	}
+	return fmt.Sprintf("api-usage=%d/%d; api-bursts=1/750", used, max)
 }
 
 // Request is one request as the emulator received it, for assertions (bodies included: test data only).
@@ -250,6 +276,13 @@ func (s *Server) SetAPIUsage(used, max int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.apiUsed, s.apiMax = used, max
+}
+
+// SetLimitInfoForm changes the form of the Sforce-Limit-Info header from the next answer on.
+func (s *Server) SetLimitInfoForm(f LimitInfoForm) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.opts.LimitInfo = f
 }
 
 // APIUsage returns the calls counted against the daily allocation and the allocation.
@@ -532,13 +565,13 @@ func (s *Server) data(w http.ResponseWriter, r *http.Request, body []byte) {
 		return
 	}
 	if s.limitHit || s.apiMax > 0 && s.apiUsed >= s.apiMax {
-		w.Header().Set("Sforce-Limit-Info", fmt.Sprintf("api-usage=%d/%d", s.apiUsed, s.apiMax))
+		w.Header().Set("Sforce-Limit-Info", s.opts.LimitInfo.header(s.apiUsed, s.apiMax))
 		s.mu.Unlock()
 		writeErr(w, &apiError{403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded."})
 		return
 	}
 	s.apiUsed++
-	w.Header().Set("Sforce-Limit-Info", fmt.Sprintf("api-usage=%d/%d", s.apiUsed, s.apiMax))
+	w.Header().Set("Sforce-Limit-Info", s.opts.LimitInfo.header(s.apiUsed, s.apiMax))
 	defer s.mu.Unlock()
 
 	segs := strings.Split(strings.Trim(rest, "/"), "/")

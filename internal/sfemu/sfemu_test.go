@@ -274,7 +274,7 @@ func TestAuthAndLimits(t *testing.T) {
 
 	tok := login(t, s)
 	status, body, h := do(t, s, tok, http.MethodGet, "/services/data/v62.0/limits", "", "")
-	if status != 200 || h.Get("Sforce-Limit-Info") != "api-usage=11/12" || !strings.Contains(string(body), `"DailyApiRequests":{"Max":12,"Remaining":1}`) {
+	if status != 200 || h.Get("Sforce-Limit-Info") != "api-usage=11/12; api-bursts=1/750" || !strings.Contains(string(body), `"DailyApiRequests":{"Max":12,"Remaining":1}`) {
 		t.Fatalf("limits %d %s %s", status, h.Get("Sforce-Limit-Info"), body)
 	}
 	status, _, h = do(t, s, "bad", http.MethodGet, "/services/data/v62.0/limits", "", "")
@@ -589,6 +589,28 @@ func TestFieldLengthInUTF16Units(t *testing.T) {
 		refused := strings.Contains(string(body), `"statusCode":"STRING_TOO_LONG"`)
 		if status != 200 || refused == ok || (s.Record("Account", id)["BillingPostalCode"] == value) != ok {
 			t.Errorf("%q: %d %s, want accepted %v", value, status, body, ok)
+		}
+	}
+}
+
+// The emulator sends each documented form of Sforce-Limit-Info; the default is a real org's "; " form.
+func TestLimitInfoForms(t *testing.T) {
+	t.Parallel()
+	s := newEmu(t, sfemu.Options{APIUsed: 905, APIMax: 1000})
+	tok := login(t, s)
+	for _, tc := range []struct {
+		form sfemu.LimitInfoForm
+		want string
+	}{
+		{sfemu.LimitInfoBursts, "api-usage=906/1000; api-bursts=1/750"},
+		{sfemu.LimitInfoPerApp, "api-usage=907/1000; per-app-api-usage=17/250(appName=proffsync)"},
+		{sfemu.LimitInfoPlain, "api-usage=908/1000"},
+		{sfemu.LimitInfoComma, "api-usage=909/1000, api-bursts=1/750"},
+	} {
+		s.SetLimitInfoForm(tc.form)
+		_, _, h := do(t, s, tok, http.MethodGet, "/services/data/v62.0/limits", "", "")
+		if got := h.Get("Sforce-Limit-Info"); got != tc.want {
+			t.Errorf("form %d: Sforce-Limit-Info %q, want %q", tc.form, got, tc.want)
 		}
 	}
 }

@@ -395,11 +395,14 @@ func NewCorrelationID() string {
 	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
 }
 
-// ParseLimitInfo reads "api-usage=25/5000" from a Sforce-Limit-Info header value.
+// ParseLimitInfo reads the api-usage pair from a Sforce-Limit-Info header value. Salesforce separates its
+// pairs with "; " ("api-usage=110018/100000; api-bursts=1/750", "api-usage=25/5000;
+// per-app-api-usage=17/250(appName=x)"); "," and stray spaces are tolerated too, since a header missed here
+// silently switches the API reserve guard off.
 func ParseLimitInfo(v string) (used, max int64) {
-	for _, part := range strings.Split(v, ",") {
+	for _, part := range strings.FieldsFunc(v, func(r rune) bool { return r == ';' || r == ',' }) {
 		k, val, ok := strings.Cut(strings.TrimSpace(part), "=")
-		if !ok || !strings.EqualFold(k, "api-usage") {
+		if !ok || !strings.EqualFold(strings.TrimSpace(k), "api-usage") {
 			continue
 		}
 		u, m, ok := strings.Cut(val, "/")

@@ -176,7 +176,18 @@ func TestScrubAndMask(t *testing.T) {
 }
 
 func TestParseLimitInfo(t *testing.T) {
-	for in, want := range map[string][2]int64{"api-usage=25/5000": {25, 5000}, "api-usage=1/15000, per-app-api-usage=1/100(appName=x)": {1, 15000}, "": {0, 0}, "api-usage=x/5": {0, 0}} {
+	for in, want := range map[string][2]int64{
+		"api-usage=25/5000":                                       {25, 5000},
+		"api-usage=110018/100000; api-bursts=1/750":               {110018, 100000}, // usage beyond the allocation in a burst
+		"api-usage=25/5000; per-app-api-usage=17/250(appName=x)":  {25, 5000},
+		"per-app-api-usage=17/250(appName=x); api-usage=906/1000": {906, 1000},
+		"api-usage=906/1000;api-bursts=1/750":                     {906, 1000},
+		"  api-usage = 906 / 1000 ;  api-bursts=1/750 ":           {906, 1000},
+		"api-usage=1/15000, per-app-api-usage=1/100(appName=x)":   {1, 15000},
+		"per-app-api-usage=17/250(appName=x)":                     {0, 0},
+		"":                                                        {0, 0},
+		"api-usage=x/5":                                           {0, 0},
+	} {
 		u, m := ParseLimitInfo(in)
 		if u != want[0] || m != want[1] {
 			t.Errorf("ParseLimitInfo(%q) = %d/%d", in, u, m)
