@@ -168,39 +168,16 @@ func (e Env) RequireSalesforce() error {
 	return nil
 }
 
-// Secrets lists every secret value, for scrubbing.
+// Secrets lists every secret value, for scrubbing: every form in which DATABASE_URL carries its password
+// and sslpassword included.
 func (e Env) Secrets() []string {
 	var s []string
-	for _, v := range []string{e.ProffAPIToken, e.SFClientSecret, e.SFPassword, DatabasePassword(e.DatabaseURL)} {
-		if v != "" {
+	for _, v := range append([]string{e.ProffAPIToken, e.SFClientSecret, e.SFPassword}, DatabaseSecrets(e.DatabaseURL)...) {
+		if v != "" && !contains(s, v) {
 			s = append(s, v)
 		}
 	}
 	return s
-}
-
-// DatabasePassword returns the password in a PostgreSQL URL, or "".
-func DatabasePassword(dsn string) string {
-	u, err := url.Parse(dsn)
-	if err != nil || u.User == nil {
-		return ""
-	}
-	p, _ := u.User.Password()
-	return p
-}
-
-// MaskDatabaseURL shows a PostgreSQL URL with its password masked.
-func MaskDatabaseURL(dsn string) string {
-	u, err := url.Parse(dsn)
-	if err != nil {
-		return "****"
-	}
-	if u.User != nil {
-		if p, ok := u.User.Password(); ok {
-			return strings.Replace(u.String(), ":"+url.UserPassword("", p).String()[1:]+"@", ":"+transport.Mask(p)+"@", 1)
-		}
-	}
-	return u.String()
 }
 
 // Describe lists the environment for `check`, every secret masked.
