@@ -1,6 +1,7 @@
 // Package proffemu is a Proff API emulator for tests and the demo: a real HTTP server that answers the
-// register lookup and the token information endpoints in the shape of the real API (documents built on
-// proff-register-company-example.json), seeded with fictional companies in all four countries, with fault
+// register lookup, the token information and the change feed endpoints in the shape of the real API
+// (documents built on proff-register-company-example.json), seeded with fictional companies in all four
+// countries, with companies that change over simulated days (Mutate, Add, Remove, Noise: feed.go), fault
 // injection and a record of every request it received, so tests can assert what left proffsync (P2, P3, P7).
 //
 // What must never happen here: real company or person data (every seeded value is fictional), or anything
@@ -76,12 +77,25 @@ type Server struct {
 	limit     int
 	enforce   bool
 	requests  []Request
+
+	// The change feed (feed.go).
+	feed            []feedEntry
+	feedCountries   map[string]bool
+	feedUnsupported int
+	feedHref        HrefForm
+	feedPageSize    int
+	scrolls         map[string]scroll
+	patchSeq        int
+	scrollSeq       int
+	noiseSeq        int
 }
 
 // New starts an emulator on a loopback port.
 func New(o Options) *Server {
 	s := &Server{token: o.Token, countries: map[string]bool{}, docs: map[key][]byte{}, perOrg: map[key]*fault{},
-		limit: o.CallLimitPerMinute, enforce: o.EnforceLimit, now: o.Now}
+		limit: o.CallLimitPerMinute, enforce: o.EnforceLimit, now: o.Now,
+		feedCountries: map[string]bool{"NO": true}, feedUnsupported: http.StatusBadRequest,
+		feedPageSize: DefaultFeedPageSize, scrolls: map[string]scroll{}}
 	if s.token == "" {
 		s.token = "test-token"
 	}
@@ -262,6 +276,16 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		s.tokenInformation(w)
+	case strings.HasPrefix(r.URL.Path, feedPrefix):
+		cc := strings.TrimPrefix(r.URL.Path, feedPrefix)
+		if cc == "" || strings.Contains(cc, "/") {
+			writeError(w, http.StatusNotFound, "not found")
+			return
+		}
+		if s.fault(w, key{}) {
+			return
+		}
+		s.serveFeed(w, r)
 	case strings.HasPrefix(r.URL.Path, lookupPrefix):
 		cc, nr, ok := strings.Cut(strings.TrimPrefix(r.URL.Path, lookupPrefix), "/")
 		if !ok || nr == "" || strings.Contains(nr, "/") {
