@@ -24,6 +24,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -62,8 +63,12 @@ type options struct {
 }
 
 func main() {
-	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr); err != nil {
+	// Interrupted, the run still removes its copy of the module (deferred in run).
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "mutate:", err)
+		stop()
 		os.Exit(1)
 	}
 }
@@ -256,6 +261,9 @@ func mutatePackage(ctx context.Context, work, pkg string, o options) error {
 		if err := os.WriteFile(path, src, 0o644); err != nil {
 			return fmt.Errorf("restore %s: %w", m.file, err)
 		}
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("interrupted at mutant %d of %d: %w", i+1, len(all), err)
+		}
 		switch res {
 		case "pass":
 			m.outcome = "survived"
@@ -265,7 +273,8 @@ func mutatePackage(ctx context.Context, work, pkg string, o options) error {
 			m.outcome = res
 		}
 		m.duration = d
-		fmt.Fprintf(o.progress, "[%d/%d] %s %s:%d %s (%s)\n", i+1, len(all), m.outcome, m.file, m.line, m.op, d.Round(time.Millisecond))
+		fmt.Fprintf(o.progress, "[%d/%d] %s %s:%d\t%s\t%s\t%s → %s\t(%s)\n", i+1, len(all), m.outcome, m.file, m.line,
+			m.fn, m.op, short(m.orig), short(m.repl), d.Round(time.Millisecond))
 	}
 
 	count := map[string]int{}
