@@ -100,6 +100,7 @@ func (a *app) engine(s *session, progress massupdate.Progress) (*massupdate.Engi
 		LastSyncedEveryCheck: cfg.Salesforce.LastSyncedEveryCheck,
 		Concurrency:          cfg.Proff.Concurrency, RatePerSecond: cfg.Proff.RateLimitPerSecond,
 		Calls: s.calls, Now: a.now, Logger: a.log, Progress: progress, Settings: cfg.Settings(),
+		Scrub: a.scrub, // a panic's line becomes the run's error: it must not carry a configured secret
 	})
 }
 

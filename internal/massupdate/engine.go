@@ -70,6 +70,10 @@ type Options struct {
 	// record is read, with the run's context (so the calls it makes count for the run and are logged with
 	// its id). The CLI fits the Proff rate to the token's limit there.
 	BeforeLookups func(ctx context.Context)
+	// Scrub removes secrets from a text the engine writes on its own account: the first line of a panic an
+	// adapter raised, which becomes the run's error. Default: transport.Scrub without a secret list (the
+	// credential patterns only); the CLI passes its scrubber, which knows the configured secrets.
+	Scrub func(string) string
 }
 
 // Engine runs Mass Updates. One Engine may serve many runs, one at a time per database (the run lock).
@@ -116,6 +120,9 @@ func New(o Options) (*Engine, error) {
 	}
 	if o.ProgressEvery <= 0 {
 		o.ProgressEvery = 10 * time.Second
+	}
+	if o.Scrub == nil {
+		o.Scrub = func(s string) string { return transport.Scrub(s, nil) }
 	}
 	rules := make([]mapping.Rule, len(o.Rules))
 	for i, r := range o.Rules {
@@ -303,6 +310,26 @@ func (r *runner) stopped() (error, Status) {
 	return r.stopErr, r.stopStatus
 }
 
+// recoverPanic, deferred at the top of every goroutine of a run and around the adapter calls made on the
+// caller's goroutine, turns a panic (an adapter bug, a malformed answer a library chokes on) into the end of
+// the run: failed, with the panic's first line, scrubbed, as its error. A panic must neither kill the
+// process (`run` would exit 2, read as partial) nor leave the run `running` under `serve`. hard also stops
+// the writes; soft (the reader) ends the run as a failed read does: what was read and looked up is still
+// written and recorded. A write already on the wire is never cut: what Salesforce took must be recorded.
+func (r *runner) recoverPanic(where string, hard bool) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	msg, _, _ := strings.Cut(fmt.Sprint(p), "\n") // the first line only: a stack or a dump is no run error
+	msg = strings.Join(strings.Fields(r.e.o.Scrub(msg)), " ")
+	if len(msg) > 300 {
+		msg = strings.ToValidUTF8(msg[:300], "") + "…"
+	}
+	r.log.Error("internal error: panic in the run", slog.String("where", where), slog.String("panic", msg))
+	r.halt(fmt.Errorf("%s: internal error (panic): %s", where, msg), StatusFail, hard, false)
+}
+
 func closed(c <-chan struct{}) bool {
 	select {
 	case <-c:
@@ -339,6 +366,7 @@ func (r *runner) execute(ctx context.Context, lock RunLock) (*Run, error) {
 	watchers.Add(2)
 	go func() { // lock lost: stop at once, another process may take the lock
 		defer watchers.Done()
+		defer r.recoverPanic("watch the run lock", true)
 		select {
 		case <-lock.Lost():
 			r.stop(ErrLockLost, Interrupted, true)
@@ -347,6 +375,7 @@ func (r *runner) execute(ctx context.Context, lock RunLock) (*Run, error) {
 	}()
 	go func() { // shutdown: stop dispatching; lookups in flight get the grace period
 		defer watchers.Done()
+		defer r.recoverPanic("watch for shutdown", true)
 		select {
 		case <-ctx.Done():
 			r.stop(fmt.Errorf("run interrupted: %w", context.Cause(ctx)), Interrupted, false)
@@ -362,13 +391,19 @@ func (r *runner) execute(ctx context.Context, lock RunLock) (*Run, error) {
 	}()
 	defer func() { close(finished); watchers.Wait() }()
 
-	if r.prepare(ctx) {
+	if r.guardedPrepare(ctx) {
 		r.pipeline(ctx)
 	}
 	if p := r.e.o.Progress; p != nil {
 		p.Finish()
 	}
 	return r.finish(ctx)
+}
+
+// guardedPrepare is prepare, whose adapter calls run on the caller's goroutine: a panic in them fails the run.
+func (r *runner) guardedPrepare(ctx context.Context) (ok bool) {
+	defer r.recoverPanic("prepare the run", true)
+	return r.prepare(ctx)
 }
 
 // prepare reads describe and checks the mapping against it before anything is written.
@@ -550,12 +585,27 @@ func (r *runner) pipeline(ctx context.Context) {
 	var wg sync.WaitGroup
 	for range r.e.o.Concurrency {
 		wg.Add(1)
-		go func() { defer wg.Done(); r.work(jobs) }()
+		go func() {
+			defer wg.Done()
+			// A lookup that panicked never finishes its company: the hard stop releases the committer waiting
+			// for it, and the other workers drain the jobs until the reader closes them.
+			defer r.recoverPanic("look up a company in Proff", true)
+			r.work(jobs)
+		}()
 	}
 	wg.Add(1)
-	go func() { defer wg.Done(); r.read(ctx, queue, jobs) }()
+	go func() {
+		defer wg.Done()
+		defer r.recoverPanic("read the selected records", false)
+		r.read(ctx, queue, jobs)
+	}()
 
-	r.commit(queue)
+	func() {
+		// The writes and the store run on this goroutine; after a panic the code below still releases
+		// the reader and the workers.
+		defer r.recoverPanic("write and record a batch", true)
+		r.commit(queue)
+	}()
 	// Release the reader and the workers whatever ended the commit loop, and wait for them: nothing of
 	// this run may go on after Run returns.
 	r.softOnce.Do(func() { close(r.soft) })
@@ -572,6 +622,7 @@ func (r *runner) read(ctx context.Context, queue chan<- *item, jobs chan<- job) 
 	readCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
+		defer r.recoverPanic("watch the read", true)
 		select {
 		case <-r.soft:
 			cancel()

@@ -1,0 +1,72 @@
+package massupdate
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/proffconnect/proffsync/internal/transport"
+)
+
+// A panic in an adapter, on whichever goroutine of the run it happens, ends the run failed with the panic's
+// first line (scrubbed) as its error, recorded in the store: the test binary surviving is the process
+// surviving, and the stored status shows the run is not left running.
+func TestAdapterPanicFailsTheRun(t *testing.T) {
+	t.Parallel()
+	const secret = "tok-9f8e7d6c5b4a"
+	panicValue := "adapter exploded near " + secret + "\ngoroutine 7 [running]:\nmain.secondLine()"
+	cases := []struct {
+		name, where string
+		arm         func(h *harness)
+	}{
+		{"record source", "read the selected records", func(h *harness) {
+			h.src.onPage = func(n int) {
+				if n == 1 {
+					panic(panicValue)
+				}
+			}
+		}},
+		{"lookup", "look up a company in Proff", func(h *harness) {
+			h.look.hook = func(_ context.Context, _ string, n int) {
+				if n == 2 {
+					panic(panicValue)
+				}
+			}
+		}},
+		{"writer", "write and record a batch", func(h *harness) {
+			h.w.callErr = func(int, []Update) error { panic(panicValue) }
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			records, answers := many(9)
+			h := newHarness(t, records, answers, func(o *Options) {
+				o.Concurrency = 2
+				o.Scrub = func(s string) string { return transport.Scrub(s, []string{secret}) }
+			})
+			c.arm(h)
+			run, err := h.e.Run(context.Background(), RunRequest{})
+			if run == nil || err == nil {
+				t.Fatalf("Run = %+v, %v; want the failed run and its error", run, err)
+			}
+			if run.Status != StatusFail || ExitCode(run, err) != 1 {
+				t.Errorf("status %s exit %d, want failed 1", run.Status, ExitCode(run, err))
+			}
+			for _, got := range []string{run.Error, err.Error()} {
+				if !strings.Contains(got, c.where) || !strings.Contains(got, "adapter exploded near ****") {
+					t.Errorf("error %q: want where (%s) and the panic's first line, scrubbed", got, c.where)
+				}
+				if strings.Contains(got, secret) || strings.Contains(got, "goroutine") {
+					t.Errorf("error %q holds the secret or more than the panic's first line", got)
+				}
+			}
+			h.st.mu.Lock()
+			stored, finished := *h.st.get(run.ID), h.st.finished[run.ID]
+			h.st.mu.Unlock()
+			if finished != 1 || stored.Status != StatusFail || stored.Error != run.Error {
+				t.Errorf("stored run %s %q finished %d times, want failed with the panic's line, once", stored.Status, stored.Error, finished)
+			}
+		})
+	}
+}
