@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/proffconnect/proffsync/internal/massupdate"
+	"github.com/proffconnect/proffsync/internal/safetext"
 )
 
 func historyCommand() command {
@@ -82,10 +84,17 @@ was not updated or unchanged with its reason, and every field change (old -> new
 	return c
 }
 
+// writeJSON prints v as one JSON document. encoding/json escapes C0 controls but writes C1 controls raw;
+// safetext.JSON escapes those too, so JSON read on a terminal is as safe as the text output (contract.md).
 func writeJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
+	if err := enc.Encode(v); err != nil {
+		return fmt.Errorf("encode JSON: %w", err)
+	}
+	_, err := w.Write(safetext.JSON(buf.Bytes()))
+	return err
 }
 
 func printRuns(w io.Writer, runs []massupdate.Run) {
@@ -161,7 +170,7 @@ func printDetailCapped(w io.Writer, d massupdate.Detail, max int) {
 		sort.Strings(fields)
 		fmt.Fprintln(w, "\nField changes:")
 		for _, f := range fields {
-			fmt.Fprintf(w, "  %-30s %d\n", f, d.FieldChanges[f])
+			fmt.Fprintf(w, "  %-30s %d\n", safetext.Escape(f), d.FieldChanges[f])
 		}
 	}
 	if len(d.Records) > 0 {
@@ -177,7 +186,10 @@ func printDetailCapped(w io.Writer, d massupdate.Detail, max int) {
 				continue
 			}
 			shown[r.Outcome]++
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", r.RecordID, r.Country, r.OrgNumber, r.Outcome, oneLine(r.Reason))
+			// Every cell but the outcome comes from Salesforce or Proff: escaped, so a record cannot drive the
+			// operator's terminal (contract.md, "Text output").
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", safetext.Escape(r.RecordID), safetext.Escape(r.Country),
+				safetext.Escape(r.OrgNumber), r.Outcome, safetext.Escape(oneLine(r.Reason)))
 		}
 		if hidden > 0 {
 			fmt.Fprintf(tw, "  ... %d more (proffsync history show %s)\n", hidden, d.Run.RunID)
@@ -191,17 +203,19 @@ func printDetailCapped(w io.Writer, d massupdate.Detail, max int) {
 				fmt.Fprintf(w, "  ... %d more (proffsync history show %s)\n", len(d.Changes)-i, d.Run.RunID)
 				break
 			}
-			fmt.Fprintf(w, "  %s %s: %s -> %s\n", c.RecordID, c.Field, jsonValue(c.Old), jsonValue(c.New))
+			fmt.Fprintf(w, "  %s %s: %s -> %s\n", safetext.Escape(c.RecordID), safetext.Escape(c.Field),
+				jsonValue(c.Old), jsonValue(c.New))
 		}
 	}
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
+// jsonValue prints a field value as JSON, escaped for the terminal: encoding/json leaves C1 controls raw.
 func jsonValue(v any) string {
 	b, err := json.Marshal(v)
 	if err != nil {
-		return fmt.Sprint(v)
+		return safetext.Escape(fmt.Sprint(v))
 	}
-	return string(b)
+	return safetext.Escape(string(b))
 }
