@@ -210,7 +210,7 @@ func pageRecords(ctx context.Context, tx pgx.Tx, r massupdate.Run, limit int, of
 	return recs, nil
 }
 
-// Two statements rather than one with `$2 = ” OR field = $2`: a cached generic plan of the latter could
+// Two statements rather than one whose filter holds for an empty field: a cached generic plan of that could
 // not pick the field index.
 const (
 	pageChangesSQL = `SELECT fc.record_id, fc.field, fc.old_value::text, fc.new_value::text
