@@ -15,6 +15,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -161,9 +162,13 @@ func (c *Client) postToken(ctx context.Context, form url.Values, attempt int) (t
 	if err := json.Unmarshal(body, &ok); err != nil || ok.AccessToken == "" || ok.InstanceURL == "" {
 		return "", "", false, errors.New("salesforce login: the token answer has no access_token or instance_url")
 	}
-	// The instance URL comes from the network: it must pass the same policy as configured URLs (P6).
+	// The instance URL comes from the network: it must pass the same policy as configured URLs (P6), and
+	// every later request carries the access token there, so it must be a host Salesforce serves orgs from.
 	if err := transport.CheckURL(ok.InstanceURL); err != nil {
 		return "", "", false, fmt.Errorf("salesforce login: instance_url: %v", err)
+	}
+	if err := c.checkInstanceHost(ok.InstanceURL); err != nil {
+		return "", "", false, fmt.Errorf("salesforce login: instance_url: %w", err)
 	}
 	return ok.AccessToken, strings.TrimRight(ok.InstanceURL, "/"), false, nil
 }
@@ -224,3 +229,35 @@ func parseKey(pemBytes []byte) (*rsa.PrivateKey, error) {
 	}
 	return rk, nil
 }
+
+// salesforceDomains are the domains Salesforce serves orgs from; an instance_url elsewhere is refused unless
+// Options.AllowedInstanceHosts admits it.
+var salesforceDomains = []string{".salesforce.com", ".force.com", ".salesforce.mil", ".cloudforce.com"}
+
+// checkInstanceHost accepts the token answer's instance_url only on a Salesforce domain, the login host
+// itself, a loopback host (the emulator, tests) or a host the operator allowed: a login answer pointing
+// anywhere else would otherwise receive the access token with the first call.
+func (c *Client) checkInstanceHost(instanceURL string) error {
+	u, err := url.Parse(instanceURL)
+	if err != nil {
+		return fmt.Errorf("invalid URL: %w", err)
+	}
+	host := strings.ToLower(strings.TrimSuffix(u.Hostname(), "."))
+	login, _ := url.Parse(c.loginURL)
+	switch {
+	case host == "":
+		return errors.New("the URL has no host")
+	case transport.IsLoopback(host), login != nil && host == strings.ToLower(login.Hostname()):
+		return nil
+	}
+	for _, d := range append(append([]string(nil), salesforceDomains...), c.instanceHosts...) {
+		if strings.HasPrefix(d, ".") && strings.HasSuffix(host, d) || host == d {
+			return nil
+		}
+	}
+	return fmt.Errorf("refusing host %s: not a Salesforce domain (%s), the login host or loopback; "+
+		"an unusual setup can allow it with the allowed instance hosts setting", host, strings.Join(salesforceDomains, ", "))
+}
+
+// instanceHostEntry is one AllowedInstanceHosts entry: a host name, or a ".suffix" that admits its subdomains.
+var instanceHostEntry = regexp.MustCompile(`^\.?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$`)

@@ -3,8 +3,14 @@ package salesforce_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/proffconnect/proffsync/internal/massupdate"
 	"github.com/proffconnect/proffsync/internal/salesforce"
@@ -42,5 +48,81 @@ func TestReserveHoldsForEveryLimitInfoForm(t *testing.T) {
 				t.Fatalf("%d queries sent below the reserve", n)
 			}
 		})
+	}
+}
+
+// The token answer's instance_url receives the access token with every later call: a login answer that
+// points at another host (here evil.example.com) is refused before any request carries the token, unless
+// the operator allowed that host (AllowedInstanceHosts, a host name or a .suffix).
+func TestInstanceURLMustBeASalesforceHost(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		instURL string
+		allowed []string
+		ok      bool
+	}{
+		{"foreign host", "https://evil.example.com", nil, false},
+		{"look-alike suffix", "https://evilsalesforce.com", nil, false},
+		{"salesforce domain as a prefix", "https://acme.my.salesforce.com.evil.example.com", nil, false},
+		{"allowed by name", "https://evil.example.com", []string{"other.example.com", " Evil.Example.com "}, true},
+		{"allowed by suffix", "https://evil.example.com", []string{".example.com"}, true},
+		{"my domain", "https://acme.my.salesforce.com", nil, true},
+		{"force.com", "https://acme.lightning.force.com", nil, true},
+		{"government cloud", "https://acme.my.salesforce.mil", nil, true},
+		{"cloudforce", "https://acme.cloudforce.com", nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			login := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				fmt.Fprintf(w, `{"access_token":"00Dxx!tok-d0nt-send","instance_url":%q,"token_type":"Bearer"}`, tc.instURL)
+			}))
+			defer login.Close()
+			var mu sync.Mutex
+			var sent []string // what reached the instance host, with the Authorization it carried
+			c, err := salesforce.New(salesforce.Options{LoginURL: login.URL, ClientID: "id", ClientSecret: "secret-1234", APIVersion: "62.0",
+				Object: "Account", OrgNumberField: "Org_Number__c", OptInField: "Proff_Mass_Update__c", AllowedInstanceHosts: tc.allowed,
+				Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() },
+				Base: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+					if strings.HasPrefix(login.URL, "http://"+r.URL.Host) {
+						return http.DefaultTransport.RoundTrip(r)
+					}
+					mu.Lock()
+					sent = append(sent, r.URL.Host+" "+r.Header.Get("Authorization"))
+					mu.Unlock()
+					return &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"application/json"}}, Request: r,
+						Body: io.NopCloser(strings.NewReader(`{"fields":[]}`))}, nil
+				})})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = c.Describe(context.Background())
+			mu.Lock()
+			defer mu.Unlock()
+			if !tc.ok {
+				if err == nil || !strings.Contains(err.Error(), "instance_url") || !strings.Contains(err.Error(), "not a Salesforce domain") {
+					t.Fatalf("Describe: %v, want the instance_url refused", err)
+				}
+				if len(sent) != 0 {
+					t.Fatalf("the token went to the instance host anyway: %q", sent)
+				}
+				return
+			}
+			if err != nil || len(sent) != 1 || !strings.HasSuffix(sent[0], "Bearer 00Dxx!tok-d0nt-send") {
+				t.Fatalf("Describe: %v, sent %q; want one call to the instance with the token", err, sent)
+			}
+		})
+	}
+}
+
+func TestAllowedInstanceHostsAreChecked(t *testing.T) {
+	t.Parallel()
+	for _, h := range []string{"https://evil.example.com", "*.example.com", "evil.example.com:443", "evil.example.com/x"} {
+		_, err := salesforce.New(salesforce.Options{LoginURL: "https://login.salesforce.com", ClientID: "id", ClientSecret: "s", APIVersion: "62.0",
+			Object: "Account", OrgNumberField: "Org_Number__c", OptInField: "Proff_Mass_Update__c", AllowedInstanceHosts: []string{h}})
+		if err == nil || !strings.Contains(err.Error(), "allowed instance host") {
+			t.Errorf("AllowedInstanceHosts %q: %v, want it refused", h, err)
+		}
 	}
 }

@@ -70,6 +70,13 @@ type Options struct {
 	// LastSyncedField is the optional datetime (or date) field set on written records; read and writable too.
 	LastSyncedField string
 
+	// AllowedInstanceHosts admits instance_url hosts beyond the Salesforce domains (*.salesforce.com,
+	// *.force.com, *.salesforce.mil, *.cloudforce.com), the login host and loopback, which are always
+	// accepted: each entry is a host name ("sf.proxy.example.com") or a ".suffix" (".proxy.example.com")
+	// that admits every host under it. The token answer's instance_url receives the access token, so it is
+	// refused anywhere else. (SF_INSTANCE_HOSTS, comma-separated, sets it.)
+	AllowedInstanceHosts []string
+
 	PageSize       int // Sforce-Query-Options batchSize, 200–2000; default 2000
 	ReservePercent int // stop before the daily API allocation's remainder falls below this share of it
 
@@ -95,6 +102,8 @@ type Client struct {
 	loginURL string // scheme://host[:port] of LoginURL, no trailing slash
 	key      *rsa.PrivateKey
 	secrets  []string
+	// instanceHosts are AllowedInstanceHosts, lower-case, without blanks.
+	instanceHosts []string
 
 	soqlFields []string          // Id, org number, country, Fields…, last synced: deduplicated, as configured
 	valueKeys  map[string]string // lower-case name → the name as configured, for Record.Values
@@ -188,6 +197,17 @@ func New(o Options) (*Client, error) {
 	if err := checkFilter(o.Filter); err != nil {
 		bad("filter: %v", err)
 	}
+	var instanceHosts []string
+	for _, h := range o.AllowedInstanceHosts {
+		h = strings.ToLower(strings.TrimSpace(h))
+		switch {
+		case h == "":
+		case !instanceHostEntry.MatchString(h):
+			bad("allowed instance host %q must be a host name or a .suffix (no scheme, port, path or wildcard)", h)
+		default:
+			instanceHosts = append(instanceHosts, h)
+		}
+	}
 	if o.PageSize == 0 {
 		o.PageSize = 2000
 	}
@@ -217,13 +237,14 @@ func New(o Options) (*Client, error) {
 	}
 	u, _ := url.Parse(o.LoginURL)
 	c := &Client{
-		o:         o,
-		log:       o.Logger,
-		loginURL:  u.Scheme + "://" + u.Host,
-		key:       key,
-		loginSem:  make(chan struct{}, 1),
-		valueKeys: map[string]string{},
-		writable:  map[string]bool{},
+		o:             o,
+		log:           o.Logger,
+		loginURL:      u.Scheme + "://" + u.Host,
+		key:           key,
+		instanceHosts: instanceHosts,
+		loginSem:      make(chan struct{}, 1),
+		valueKeys:     map[string]string{},
+		writable:      map[string]bool{},
 	}
 	for _, s := range []string{o.ClientSecret, o.Password} {
 		if s != "" {
