@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"net/url"
 	"strings"
 
@@ -263,4 +264,27 @@ func MaskDatabaseURL(dsn string) string {
 	}
 	b.WriteString(dsn[last:])
 	return b.String()
+}
+
+// DatabaseTLSWarning says why the connection to a database that is not on this host is not protected by
+// verified TLS, or "" when it is (sslmode=verify-full or verify-ca, or require with a root certificate,
+// which libpq and pgx treat as verify-ca) or the database is local (loopback or a Unix socket). Without
+// verification, whoever sits between proffsync and the server can read the runs and the password.
+func DatabaseTLSWarning(dsn string) string {
+	c, err := pgconn.ParseConfig(dsn)
+	if err != nil {
+		return "" // connecting reports it
+	}
+	fallbacks := append([]*pgconn.FallbackConfig{{Host: c.Host, Port: c.Port, TLSConfig: c.TLSConfig}}, c.Fallbacks...)
+	for _, f := range fallbacks {
+		if strings.HasPrefix(f.Host, "/") || transport.IsLoopback(f.Host) {
+			continue
+		}
+		t := f.TLSConfig
+		if t == nil || t.InsecureSkipVerify && t.VerifyPeerCertificate == nil {
+			return fmt.Sprintf("DATABASE_URL: the connection to %s is not verified TLS: set sslmode=verify-full "+
+				"(with sslrootcert naming the server's CA) so that no one between here and the database can read it", f.Host)
+		}
+	}
+	return ""
 }

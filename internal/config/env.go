@@ -26,7 +26,14 @@ type Env struct {
 	SFJWTKeyFile   string
 	SFJWTKey       []byte
 	SFAPIVersion   string
-	ConfigPath     string // PROFFSYNC_CONFIG
+	// SFInstanceHosts (SF_INSTANCE_HOSTS) admits instance_url hosts beyond the Salesforce domains, for unusual
+	// setups: host names, or ".suffix" entries that admit every host under the suffix.
+	SFInstanceHosts []string
+	ConfigPath      string // PROFFSYNC_CONFIG
+
+	// Warnings are what proffsync runs with but an operator should fix (a secret file others can read, a
+	// database reached without verified TLS): check prints them, every command logs them at warn level.
+	Warnings []string
 }
 
 // Defaults of the environment.
@@ -46,6 +53,22 @@ const (
 
 var apiVersion = regexp.MustCompile(`^\d{2,3}\.\d$`)
 
+// instanceHost is a lower-case host name, or a suffix of one that starts with a dot.
+var instanceHost = regexp.MustCompile(`^\.?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$`)
+
+// warnOpenFile warns, as ssh does of a private key, when a file holding a secret can be read (or written) by
+// its group or by others: anyone else on the host could take the credential.
+func (e *Env) warnOpenFile(name, path string) {
+	fi, err := os.Stat(path)
+	if err != nil || !fi.Mode().IsRegular() {
+		return // reading it reports the problem
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		e.Warnings = append(e.Warnings, fmt.Sprintf("%s: permissions %04o for %s are too open: it holds a secret, "+
+			"so only its owner should read it (chmod 600 %s)", name, perm, path, path))
+	}
+}
+
 // LoadEnv reads the environment through getenv. It checks syntax (URLs, flow, version, _FILE pairs) but not
 // which credentials a command needs: see RequireProff and RequireSalesforce.
 func LoadEnv(getenv func(string) string) (Env, error) {
@@ -58,6 +81,7 @@ func LoadEnv(getenv func(string) string) (Env, error) {
 			issues = append(issues, fmt.Sprintf("%s and %s_FILE are both set: set one", name, name))
 			return ""
 		case file != "":
+			e.warnOpenFile(name+"_FILE", file)
 			b, err := os.ReadFile(file)
 			if err != nil {
 				issues = append(issues, fmt.Sprintf("%s_FILE: cannot read %s: %s", name, file, rootCause(err)))
@@ -110,6 +134,7 @@ func LoadEnv(getenv func(string) string) (Env, error) {
 	e.SFPassword = secret("SF_PASSWORD")
 	e.SFJWTKeyFile = strings.TrimSpace(getenv("SF_JWT_KEY_FILE"))
 	if e.SFJWTKeyFile != "" {
+		e.warnOpenFile("SF_JWT_KEY_FILE", e.SFJWTKeyFile)
 		b, err := os.ReadFile(e.SFJWTKeyFile)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
@@ -126,7 +151,22 @@ func LoadEnv(getenv func(string) string) (Env, error) {
 	} else if !apiVersion.MatchString(e.SFAPIVersion) {
 		issues = append(issues, fmt.Sprintf("SF_API_VERSION: %q is not a version like 62.0", e.SFAPIVersion))
 	}
+	for _, h := range strings.Split(getenv("SF_INSTANCE_HOSTS"), ",") {
+		h = strings.ToLower(strings.TrimSpace(h))
+		switch {
+		case h == "":
+		case !instanceHost.MatchString(h):
+			issues = append(issues, fmt.Sprintf("SF_INSTANCE_HOSTS: %q is not a host name or a .suffix (no scheme, port, path or wildcard)", h))
+		case strings.HasPrefix(h, ".") && strings.Count(h, ".") < 2:
+			issues = append(issues, fmt.Sprintf("SF_INSTANCE_HOSTS: %q would admit a whole top-level domain: name the domain (.example.com)", h))
+		default:
+			e.SFInstanceHosts = append(e.SFInstanceHosts, h)
+		}
+	}
 	e.ConfigPath = strings.TrimSpace(getenv("PROFFSYNC_CONFIG"))
+	if w := DatabaseTLSWarning(e.DatabaseURL); w != "" {
+		e.Warnings = append(e.Warnings, w)
+	}
 	if len(issues) > 0 {
 		return e, &Error{Source: "environment", Issues: issues}
 	}
@@ -194,6 +234,7 @@ func (e Env) Describe() [][2]string {
 		{"SF_PASSWORD", transport.Mask(e.SFPassword)},
 		{"SF_JWT_KEY_FILE", orNotSet(e.SFJWTKeyFile)},
 		{"SF_API_VERSION", e.SFAPIVersion},
+		{"SF_INSTANCE_HOSTS", orNotSet(strings.Join(e.SFInstanceHosts, ","))},
 	}
 	return rows
 }
