@@ -52,6 +52,7 @@ type options struct {
 	files       *regexp.Regexp
 	funcs       *regexp.Regexp
 	skipFuncs   *regexp.Regexp
+	lines       *regexp.Regexp
 	max         int
 	seed        uint64
 	factor      float64
@@ -79,6 +80,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	files := fs.String("files", "", "regexp on the file name (e.g. '^engine\\.go$'); empty: every non-test file")
 	funcs := fs.String("funcs", "", "regexp on the enclosing function (\"Type.Method\" or \"Func\"); empty: all")
 	skipFuncs := fs.String("skip-funcs", "", "regexp on the enclosing function to leave out")
+	lines := fs.String("lines", "", "regexp on \"file.go:line\" (e.g. 'orgnr\\.go:(152|237)$'), to try a few mutants by hand")
 	max := fs.Int("max", 0, "test at most this many mutants per package, sampled with -seed (0: all)")
 	seed := fs.Uint64("seed", 16, "seed of the -max sample, so a measurement can be repeated")
 	factor := fs.Float64("timeout-factor", 3, "a mutant's tests time out after this many times the baseline run")
@@ -101,6 +103,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	if o.skipFuncs, err = optRegexp(*skipFuncs); err != nil {
+		return err
+	}
+	if o.lines, err = optRegexp(*lines); err != nil {
 		return err
 	}
 
@@ -207,6 +212,9 @@ func mutatePackage(ctx context.Context, work, pkg string, o options) error {
 				continue
 			}
 			if o.skipFuncs != nil && o.skipFuncs.MatchString(m.fn) {
+				continue
+			}
+			if o.lines != nil && !o.lines.MatchString(fmt.Sprintf("%s:%d", filepath.Base(m.file), m.line)) {
 				continue
 			}
 			all = append(all, m)

@@ -7,6 +7,7 @@ import (
 )
 
 func TestNormalizeValid(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		c    Country
 		raw  string
@@ -26,6 +27,8 @@ func TestNormalizeValid(t *testing.T) {
 		{SE, "SE556012579001", "5560125790"}, // Swedish VAT number
 		{SE, "165560125790", "5560125790"},   // 16-prefixed 12-digit form
 		{SE, "se 556012-5790", "5560125790"},
+		// Third digit exactly 2 (Skatteverket): the lowest an organisation has; below it is a person.
+		{SE, "202100-5448", "2021005448"},
 		{DK, "24256790", "24256790"},
 		{DK, "DK24256790", "24256790"},
 		{DK, "24 25 67 90", "24256790"},
@@ -38,6 +41,7 @@ func TestNormalizeValid(t *testing.T) {
 		{FI, "112038-9", "01120389"}, // written without the leading zero
 		{FI, "1927400-1", "19274001"},
 		{FI, "1927400–1", "19274001"}, // en dash, as word processors write it
+		{FI, "1000002-0", "10000020"}, // remainder 0 → check digit 0, not 11
 		// Invisible characters copied along from web pages: zero-width space, soft hyphen, BOM, NBSP.
 		{NO, "923\u200b609\u200b016", "923609016"},
 		{NO, "\ufeff923609016", "923609016"},
@@ -67,6 +71,7 @@ func TestNormalizeValid(t *testing.T) {
 }
 
 func TestNormalizeInvalid(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		c      Country
 		raw    string
@@ -87,6 +92,8 @@ func TestNormalizeInvalid(t *testing.T) {
 		{SE, "556012579", "has 9 digits, a Swedish organisation number has 10"},
 		{SE, "8112189876", "personal identity number"}, // Luhn-valid, third digit 1
 		{SE, "SE556012579002", "has 12 digits"},
+		// The VAT form's trailing 01 is only read after the SE prefix: 12 bare digits are no number.
+		{SE, "556012579001", "has 12 digits"},
 		{DK, "24256791", "check digit does not match"},
 		{DK, "2425679", "has 7 digits, a Danish organisation number has 8"},
 		{DK, "04256790", "starts with 0"},
@@ -112,6 +119,7 @@ func TestNormalizeInvalid(t *testing.T) {
 }
 
 func TestNormalizeMissing(t *testing.T) {
+	t.Parallel()
 	for _, raw := range []string{"", "   ", " - ", "..", "MVA"} {
 		_, err := Normalize(NO, raw)
 		if !errors.Is(err, ErrMissing) {
@@ -121,6 +129,7 @@ func TestNormalizeMissing(t *testing.T) {
 }
 
 func TestParseCountry(t *testing.T) {
+	t.Parallel()
 	cases := map[string]Country{
 		"NO": NO, "no": NO, " No ": NO, "Norway": NO, "NORGE": NO, "noreg": NO, "NOR": NO,
 		"SE": SE, "se": SE, "Sweden": SE, "sverige": SE,
@@ -140,6 +149,7 @@ func TestParseCountry(t *testing.T) {
 }
 
 func TestDisplay(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		c         Country
 		canonical string
