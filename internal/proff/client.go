@@ -533,6 +533,11 @@ func (c *Client) try(parent context.Context, path, country string) ([]byte, *fai
 	}
 	defer resp.Body.Close()
 	switch {
+	case isFeedRequest(parent) && resp.StatusCode >= 400 && resp.StatusCode < 500 &&
+		resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusTooManyRequests &&
+		resp.StatusCode != http.StatusRequestTimeout:
+		// The change feed classifies its own 4xx (feed.go): there it means no feed for the country.
+		return nil, &failure{err: &feedStatusError{status: resp.StatusCode}}
 	case resp.StatusCode == http.StatusOK:
 		body, err := readBody(resp, c.o.MaxBody)
 		if err != nil {
