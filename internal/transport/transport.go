@@ -281,7 +281,7 @@ func (rt *RoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err := checkURL(req.URL); err != nil {
 		closeBody(req)
 		call.ErrorClass = ClassRefused
-		call.ErrorExcerpt = err.Error()
+		call.ErrorExcerpt = rt.excerpt(err.Error(), false)
 		rt.record(ctx, call)
 		return nil, fmt.Errorf("%w: %v", ErrRefused, err)
 	}
@@ -293,7 +293,7 @@ func (rt *RoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	call.Duration = rt.now().Sub(call.StartedAt)
 	if err != nil {
 		call.ErrorClass = classifyError(ctx, err)
-		call.ErrorExcerpt = Scrub(err.Error(), rt.Secrets)
+		call.ErrorExcerpt = rt.excerpt(err.Error(), false)
 		rt.record(ctx, call)
 		return nil, err
 	}
@@ -309,14 +309,14 @@ func (rt *RoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	if resp.StatusCode >= 400 && resp.Body != nil {
 		// Keep a short excerpt of the error body; give the caller the whole body back.
-		head := make([]byte, 512)
+		head := make([]byte, excerptHead)
 		n, _ := io.ReadFull(resp.Body, head)
 		head = head[:n]
 		resp.Body = struct {
 			io.Reader
 			io.Closer
 		}{io.MultiReader(strings.NewReader(string(head)), resp.Body), resp.Body}
-		call.ErrorExcerpt = Scrub(excerpt(head), rt.Secrets)
+		call.ErrorExcerpt = rt.excerpt(string(head), n == excerptHead)
 	}
 	rt.record(ctx, call)
 	return resp, nil
@@ -419,14 +419,39 @@ func ParseLimitInfo(v string) (used, max int64) {
 	return 0, 0
 }
 
-const maxExcerpt = 200
+// MaxExcerpt bounds Call.ErrorExcerpt: at most this many bytes of an error body or error text, secrets
+// scrubbed and white space collapsed, followed by "…" when cut. The technical log keeps a hint for the
+// operator, never a copy of what a server answered.
+const MaxExcerpt = 200
 
-func excerpt(b []byte) string {
-	s := strings.ToValidUTF8(string(b), "")
+// excerptHead is how much of an error body is read for its excerpt (the caller still gets all of it).
+const excerptHead = 512
+
+// excerpt makes the ErrorExcerpt of s. Secrets are scrubbed before anything is cut, so that a cut never
+// leaves half a secret that the scrub could no longer recognise; cut says s itself was cut off after
+// excerptHead bytes, and then a secret's beginning at its very end is dropped too.
+func (rt *RoundTripper) excerpt(s string, cut bool) string {
+	s = Scrub(strings.ToValidUTF8(s, ""), rt.Secrets)
+	if cut {
+		s = trimSecretStart(s, rt.Secrets)
+	}
 	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > maxExcerpt {
-		s = s[:maxExcerpt]
-		s = strings.ToValidUTF8(s, "") + "…"
+	if len(s) > MaxExcerpt {
+		s = strings.ToValidUTF8(s[:MaxExcerpt], "") + "…"
+	}
+	return s
+}
+
+// trimSecretStart removes from the end of s the beginning of any secret (four characters or more, as Scrub
+// matches), as a body cut off mid-secret ends.
+func trimSecretStart(s string, secrets []string) string {
+	for _, sec := range secrets {
+		for k := len(sec) - 1; k >= 4; k-- {
+			if strings.HasSuffix(s, sec[:k]) {
+				s = s[:len(s)-k] + "****"
+				break
+			}
+		}
 	}
 	return s
 }
