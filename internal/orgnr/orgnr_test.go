@@ -47,6 +47,12 @@ func TestNormalizeValid(t *testing.T) {
 		{NO, "\ufeff923609016", "923609016"},
 		{NO, "\u200bNO 923609016 MVA", "923609016"},
 		{SE, "556012\u00ad5790", "5560125790"},
+		// Every dash word processors put between the groups: hyphen, non-breaking hyphen, en and em dash.
+		{SE, "556012\u20105790", "5560125790"},
+		{SE, "556012\u20115790", "5560125790"},
+		{SE, "556012\u20135790", "5560125790"},
+		{SE, "556012\u20145790", "5560125790"},
+		{FI, "112038\u20149", "01120389"},
 		// A label in front, as on letterheads.
 		{NO, "Org.nr. 923 609 016", "923609016"},
 		{NO, "Org nr: 923609016 MVA", "923609016"},
@@ -94,6 +100,11 @@ func TestNormalizeInvalid(t *testing.T) {
 		{SE, "SE556012579002", "has 12 digits"},
 		// The VAT form's trailing 01 is only read after the SE prefix: 12 bare digits are no number.
 		{SE, "556012579001", "has 12 digits"},
+		// Only 16 marks the 12-digit form of an organisation number; 19 and 20 are a person's century.
+		{SE, "195560125790", "has 12 digits"},
+		// A country code followed by a letter is a word, not a prefix.
+		{FI, "FIN 0112038-9", "contains 'F'"},
+		{NO, "NO", "holds a country prefix but no digits"},
 		{DK, "24256791", "check digit does not match"},
 		{DK, "2425679", "has 7 digits, a Danish organisation number has 8"},
 		{DK, "04256790", "starts with 0"},
@@ -124,6 +135,42 @@ func TestNormalizeMissing(t *testing.T) {
 		_, err := Normalize(NO, raw)
 		if !errors.Is(err, ErrMissing) {
 			t.Errorf("Normalize(NO, %q) = %v; want ErrMissing", raw, err)
+		}
+	}
+}
+
+func TestValid(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		c         Country
+		canonical string
+		want      bool
+	}{
+		{NO, "923609016", true},
+		{NO, "923 609 016", false}, // valid, but not the canonical form
+		{NO, "923609017", false},
+		{SE, "556012-5790", false},
+		{FI, "01120389", true},
+	}
+	for _, tc := range cases {
+		if got := Valid(tc.c, tc.canonical); got != tc.want {
+			t.Errorf("Valid(%s, %q) = %v; want %v", tc.c, tc.canonical, got, tc.want)
+		}
+	}
+}
+
+// isLetter decides whether two letters are a country prefix or the start of a word ("FIN", "Norway"):
+// its bounds are the ASCII letters exactly.
+func TestIsLetter(t *testing.T) {
+	t.Parallel()
+	for _, b := range []byte("AZaz") {
+		if !isLetter(b) {
+			t.Errorf("isLetter(%q) = false", b)
+		}
+	}
+	for _, b := range []byte("@[`{0 -.") {
+		if isLetter(b) {
+			t.Errorf("isLetter(%q) = true", b)
 		}
 	}
 }
