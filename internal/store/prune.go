@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -16,12 +17,37 @@ type PruneResult struct {
 	Runs    int64 `json:"runs"`
 }
 
+// MaxRetentionDays is the longest retention proffsync accepts (a hundred years): the one bound that
+// logs.retention_days and `prune --retention-days` share. Far below the 106,751 days at which a retention
+// as a time.Duration overflows and the cut-off lands in the future.
+const MaxRetentionDays = 36500
+
+// ErrCutoffNotInPast is returned by Prune for a cut-off that is not before now: pruning up to it would
+// delete the whole history, which no retention means.
+var ErrCutoffNotInPast = errors.New("the prune cut-off is not in the past")
+
+// RetentionCutoff returns the instant before which a retention of days (1 to MaxRetentionDays) prunes:
+// the same time of day, days calendar days before now in now's location. Both `proffsync prune` and
+// serve's daily prune compute their cut-off here. Calendar arithmetic cannot overflow as a Duration does,
+// and keeps a day a day across a daylight-saving change.
+func RetentionCutoff(now time.Time, days int) (time.Time, error) {
+	if days < 1 || days > MaxRetentionDays {
+		return time.Time{}, fmt.Errorf("retention of %d days: must be from 1 to %d", days, MaxRetentionDays)
+	}
+	return now.AddDate(0, 0, -days), nil
+}
+
 // Prune deletes the technical-log rows older than before, and the runs that finished before it together
 // with their record outcomes and field changes (privacy.md P9). A running run is never pruned, nor is a
-// run without a finish time.
+// run without a finish time. A cut-off that is not in the past (by Options.Now) is refused with
+// ErrCutoffNotInPast and deletes nothing, whatever computed it.
 func (s *Store) Prune(ctx context.Context, before time.Time) (PruneResult, error) {
 	var res PruneResult
 	before = before.UTC()
+	if now := s.now(); !before.Before(now) {
+		return PruneResult{}, fmt.Errorf("prune before %s (now %s): %w", before.Format(time.RFC3339),
+			now.UTC().Format(time.RFC3339), ErrCutoffNotInPast)
+	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `DELETE FROM call_logs WHERE at < $1`, before)
 		if err != nil {

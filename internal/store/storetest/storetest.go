@@ -22,7 +22,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/proffconnect/proffsync/internal/massupdate"
 	"github.com/proffconnect/proffsync/internal/store"
+	"github.com/proffconnect/proffsync/internal/transport"
 )
 
 // EnvURL names the variable that points the tests at another PostgreSQL (any database of it: the tests
@@ -271,4 +273,81 @@ func Dump(t testing.TB, s *store.Store) string {
 		}
 	}
 	return b.String()
+}
+
+// Rows counts the rows that retention prunes (privacy.md P9): runs, record outcomes, field changes and
+// technical-log rows.
+type Rows struct {
+	Runs, Records, Changes, Calls int64
+}
+
+// Add returns the sum of r and o.
+func (r Rows) Add(o Rows) Rows {
+	return Rows{r.Runs + o.Runs, r.Records + o.Records, r.Changes + o.Changes, r.Calls + o.Calls}
+}
+
+// Seeded is what Seed wrote.
+type Seeded struct {
+	RunID string
+	Rows  Rows
+}
+
+// Seed writes, through the Store's own methods, one run that finished at `at` with two record outcomes and
+// three field changes, and two technical-log rows at `at` (one of the run, one of no run): a test of
+// retention seeds old and recent rows with it, prunes, and compares Count with the recent ones' Rows.
+func Seed(t testing.TB, s *store.Store, at time.Time) Seeded {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r := &massupdate.Run{Trigger: massupdate.Manual, StartedAt: at.Add(-time.Minute)}
+	if err := s.CreateRun(ctx, r); err != nil {
+		t.Fatalf("storetest: seed run: %v", err)
+	}
+	b := massupdate.Batch{
+		Results: []massupdate.RecordResult{
+			{RecordID: "001000000000001AAA", OrgNumber: "923609016", Country: "NO", Outcome: massupdate.Updated},
+			{RecordID: "001000000000002AAA", OrgNumber: "984851006", Country: "NO", Outcome: massupdate.Failed,
+				Reason: "FIELD_CUSTOM_VALIDATION_EXCEPTION: Postal code must be 4 digits"},
+		},
+		Changes: []massupdate.FieldChange{
+			{RecordID: "001000000000001AAA", Field: "Name", Old: "Equinor", New: "EQUINOR ASA"},
+			{RecordID: "001000000000001AAA", Field: "Phone", Old: nil, New: "+47 51 99 00 00"},
+			{RecordID: "001000000000001AAA", Field: "NumberOfEmployees", Old: 21000.0, New: 21408.0},
+		},
+		Checkpoint: "001000000000002AAA",
+		Counts:     massupdate.Counts{Selected: 2, Updated: 1, Failed: 1},
+	}
+	if err := s.SaveBatch(ctx, r.ID, b); err != nil {
+		t.Fatalf("storetest: seed batch: %v", err)
+	}
+	finished := at
+	r.Status, r.FinishedAt, r.Counts = massupdate.Partial, &finished, b.Counts
+	if err := s.FinishRun(ctx, r); err != nil {
+		t.Fatalf("storetest: seed finish: %v", err)
+	}
+	cl := s.CallLog()
+	cl.RecordCall(ctx, transport.Call{RunID: r.ID, CorrelationID: r.ID + "-1", Service: transport.Proff, Method: "GET",
+		Endpoint: "GET /api/companies/register/{country}/{orgnr}", Status: 200, Attempt: 1, StartedAt: at})
+	cl.RecordCall(ctx, transport.Call{CorrelationID: r.ID + "-2", Service: transport.Salesforce, Method: "POST",
+		Endpoint: "POST /services/oauth2/token", Status: 400, Attempt: 1, ErrorClass: transport.ClassClient,
+		ErrorExcerpt: "invalid_grant", StartedAt: at})
+	if err := cl.Flush(ctx); err != nil {
+		t.Fatalf("storetest: seed technical log: %v", err)
+	}
+	return Seeded{RunID: r.ID, Rows: Rows{Runs: 1, Records: 2, Changes: 3, Calls: 2}}
+}
+
+// Count returns how many runs, record outcomes, field changes and technical-log rows the Store's database
+// holds.
+func Count(t testing.TB, s *store.Store) Rows {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var r Rows
+	err := s.Pool().QueryRow(ctx, `SELECT (SELECT count(*) FROM runs), (SELECT count(*) FROM run_records),
+		(SELECT count(*) FROM field_changes), (SELECT count(*) FROM call_logs)`).Scan(&r.Runs, &r.Records, &r.Changes, &r.Calls)
+	if err != nil {
+		t.Fatalf("storetest: count rows: %v", err)
+	}
+	return r
 }
