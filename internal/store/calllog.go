@@ -175,7 +175,7 @@ func (l *CallLog) write(ctx context.Context, rows []transport.Call) ([]transport
 		n := min(len(rows), callLogBatch)
 		chunk := rows[:n]
 		_, err := l.s.pool.CopyFrom(ctx, pgx.Identifier{"call_logs"}, callLogColumns,
-			pgx.CopyFromSlice(len(chunk), func(i int) ([]any, error) { return callRow(chunk[i], l.s.now()), nil }))
+			pgx.CopyFromSlice(len(chunk), func(i int) ([]any, error) { return l.s.callRow(chunk[i], l.s.now()), nil }))
 		if err != nil {
 			err = fmt.Errorf("write technical log: %w", l.s.scrub(err))
 			if !l.failing {
@@ -201,7 +201,17 @@ func (l *CallLog) write(ctx context.Context, rows []transport.Call) ([]transport
 var callLogColumns = []string{"run_id", "correlation_id", "service", "method", "endpoint", "status", "duration_ms",
 	"attempt", "error_class", "error_excerpt", "api_used", "api_max", "at"}
 
-func callRow(c transport.Call, now time.Time) []any {
+// excerptOf is what the technical log keeps of a call's error excerpt (privacy.md P8, P1): nothing for a
+// call that got an answer below 400, whose body is never logged whatever the caller put in the Call;
+// otherwise the excerpt scrubbed of every secret the Store knows and bounded.
+func (s *Store) excerptOf(c transport.Call) string {
+	if c.Status > 0 && c.Status < 400 {
+		return ""
+	}
+	return s.storedText(pgExcerpt(c.ErrorExcerpt), maxLongText)
+}
+
+func (s *Store) callRow(c transport.Call, now time.Time) []any {
 	var runID *string
 	if c.RunID != "" {
 		runID = &c.RunID
@@ -220,6 +230,6 @@ func callRow(c transport.Call, now time.Time) []any {
 	}
 	// Every text goes through pgText: one row PostgreSQL refuses would fail its whole chunk on every retry.
 	return []any{runID, pgText(c.CorrelationID), pgText(c.Service), pgText(c.Method), pgText(c.Endpoint), int32(c.Status),
-		float64(c.Duration) / float64(time.Millisecond), int32(attempt), pgText(c.ErrorClass), pgExcerpt(c.ErrorExcerpt),
+		float64(c.Duration) / float64(time.Millisecond), int32(attempt), pgText(c.ErrorClass), s.excerptOf(c),
 		c.APIUsed, c.APIMax, at.UTC()}
 }

@@ -3,8 +3,10 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,8 +29,13 @@ func TestCallLogStoresTheCallAndNothingElse(t *testing.T) {
 	var cols []string
 	for rows.Next() {
 		var c string
-		rows.Scan(&c)
+		if err := rows.Scan(&c); err != nil {
+			t.Fatal(err)
+		}
 		cols = append(cols, c)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
 	}
 	sort.Strings(cols)
 	want := []string{"api_max", "api_used", "at", "attempt", "correlation_id", "duration_ms", "endpoint", "error_class",
@@ -75,6 +82,42 @@ func TestCallLogStoresTheCallAndNothingElse(t *testing.T) {
 	}
 	if i != len(calls) {
 		t.Fatalf("%d rows, want %d", i, len(calls))
+	}
+
+	// A successful call's body never reaches a row, even when a caller puts it in the Call (P8): the store
+	// keeps an excerpt only of an error answer (400 and up) or of a call that got no answer (status 0).
+	body := `{"companyName":"EQUINOR ASA","access_token":"00Dxx!BODYVALUE"}`
+	for _, status := range []int{200, 201, 204, 302, 399} {
+		cl.RecordCall(ctx, transport.Call{CorrelationID: fmt.Sprint("ok-", status), Service: transport.Proff, Method: "GET",
+			Endpoint: "GET /x", Status: status, Attempt: 1, ErrorExcerpt: body, StartedAt: at})
+	}
+	cl.RecordCall(ctx, transport.Call{CorrelationID: "err-400", Service: transport.Proff, Method: "GET", Endpoint: "GET /x",
+		Status: 400, Attempt: 1, ErrorClass: transport.ClassClient, ErrorExcerpt: "bad request", StartedAt: at})
+	cl.RecordCall(ctx, transport.Call{CorrelationID: "err-0", Service: transport.Proff, Method: "GET", Endpoint: "GET /x",
+		Attempt: 1, ErrorClass: transport.ClassNetwork, ErrorExcerpt: "connection refused", StartedAt: at})
+	if err := cl.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	excerpts := map[string]string{}
+	rows, err = s.Pool().Query(ctx, `SELECT correlation_id, error_excerpt FROM call_logs
+		WHERE correlation_id LIKE 'ok-%' OR correlation_id LIKE 'err-%'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id, ex string
+		if err := rows.Scan(&id, &ex); err != nil {
+			t.Fatal(err)
+		}
+		excerpts[id] = ex
+	}
+	wantExcerpts := map[string]string{"ok-200": "", "ok-201": "", "ok-204": "", "ok-302": "", "ok-399": "",
+		"err-400": "bad request", "err-0": "connection refused"}
+	if !reflect.DeepEqual(excerpts, wantExcerpts) {
+		t.Fatalf("excerpts: %q, want %q", excerpts, wantExcerpts)
+	}
+	if dump := storetest.Dump(t, s); strings.Contains(dump, "BODYVALUE") || strings.Contains(dump, "EQUINOR") {
+		t.Fatalf("a success body reached the technical log:\n%s", dump)
 	}
 }
 

@@ -154,8 +154,11 @@ func (s *Store) SaveBatch(ctx context.Context, runID string, b massupdate.Batch)
 	recIDs, orgs, countries, outcomes, reasons := make([]string, len(b.Results)), make([]string, len(b.Results)),
 		make([]string, len(b.Results)), make([]string, len(b.Results)), make([]string, len(b.Results))
 	for i, r := range b.Results {
-		recIDs[i], orgs[i], countries[i], outcomes[i], reasons[i] = pgText(r.RecordID), pgText(r.OrgNumber),
-			pgText(r.Country), string(r.Outcome), pgText(r.Reason)
+		// Org number, country and reason come from Salesforce (or quote it): bounded, and the reason, which
+		// may quote an error, scrubbed.
+		recIDs[i], orgs[i], countries[i], outcomes[i], reasons[i] = pgText(r.RecordID),
+			bounded(pgText(r.OrgNumber), maxShortText), bounded(pgText(r.Country), maxShortText), string(r.Outcome),
+			s.storedText(pgText(r.Reason), maxLongText)
 	}
 	chIDs, fields, olds, news := make([]string, len(b.Changes)), make([]string, len(b.Changes)),
 		make([]string, len(b.Changes)), make([]string, len(b.Changes))
@@ -244,13 +247,16 @@ func (s *Store) FinishRun(ctx context.Context, r *massupdate.Run) error {
 	default:
 		return fmt.Errorf("finish run %s: %q is not a final status", r.ID, r.Status)
 	}
+	// The run's error may quote a server: scrubbed here too, whatever the caller did (not bounded: it is
+	// proffsync's own message, and its end says why the run stopped).
+	runError := s.storedText(pgText(r.Error), 0)
 	err := s.retry(ctx, "finish run", func(ctx context.Context) error {
 		tag, err := s.pool.Exec(ctx, `UPDATE runs SET status = $2, error = $3, finished_at = $4,
 			selected = $5, missing_org_number = $6, invalid_org_number = $7, not_found = $8, unchanged = $9,
 			updated = $10, failed = $11, proff_calls = $12, salesforce_calls = $13,
 			checkpoint = CASE WHEN $14 = '' THEN checkpoint ELSE $14 END
 			WHERE id = $1`,
-			r.ID, string(r.Status), pgText(r.Error), r.FinishedAt.UTC(), r.Counts.Selected, r.Counts.MissingOrgNumber,
+			r.ID, string(r.Status), runError, r.FinishedAt.UTC(), r.Counts.Selected, r.Counts.MissingOrgNumber,
 			r.Counts.InvalidOrgNumber, r.Counts.NotFound, r.Counts.Unchanged, r.Counts.Updated, r.Counts.Failed,
 			r.APICalls.Proff, r.APICalls.Salesforce, pgText(r.Checkpoint))
 		if err != nil {

@@ -45,6 +45,11 @@ type Options struct {
 	Now func() time.Time
 	// OnRetry, when set, is told of every retry after a connection error (a test signal).
 	OnRetry func(op string, attempt int, err error)
+	// Secrets are the process's secrets (the Proff token, the Salesforce credentials, …). Together with the
+	// password of DATABASE_URL they are scrubbed from every error the Store returns and from every text it
+	// stores that may quote a server or an error (error excerpts, reasons, a run's error), so that a
+	// caller's unscrubbed text never puts a secret in a row (privacy.md P1).
+	Secrets []string
 }
 
 func (o Options) withDefaults() Options {
@@ -111,6 +116,7 @@ func OpenWith(ctx context.Context, databaseURL string, logger *slog.Logger, opts
 	if cfg.ConnConfig.Password != "" {
 		secrets = append(secrets, cfg.ConnConfig.Password)
 	}
+	secrets = append(secrets, opts.Secrets...)
 	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
 		cfg.ConnConfig.RuntimeParams["application_name"] = "proffsync"
 	}
@@ -311,10 +317,50 @@ func pgExcerpt(s string) string {
 	return strings.ReplaceAll(strings.ToValidUTF8(s, ""), "\x00", "")
 }
 
-// pgJSONValue is pgText for a value stored as jsonb.
+// pgJSONValue is pgText for a value stored as jsonb, bounded like a long text.
 func pgJSONValue(v any) any {
 	if s, ok := v.(string); ok {
-		return pgText(s)
+		return bounded(pgText(s), maxLongText)
 	}
 	return v
+}
+
+// What the store keeps of one text that comes from Salesforce or Proff (privacy.md: store no more than a
+// run's history needs). A real org number or country code is a few characters and a real reason or field
+// value rarely passes a few hundred; anything longer is cut, visibly, so that one hostile or broken record
+// cannot fill the history and the terminal of whoever reads it.
+const (
+	// maxShortText bounds an org number and a country.
+	maxShortText = 200
+	// maxLongText bounds a reason, an error excerpt, a run's error and a text field value.
+	maxLongText = 1000
+)
+
+// truncatedMark ends a text that bounded cut.
+const truncatedMark = "… (truncated)"
+
+// bounded returns s when it has at most max runes, else its first runes followed by truncatedMark, max
+// runes in all. It counts and cuts runes, so it never splits a UTF-8 sequence.
+func bounded(s string, max int) string {
+	if len(s) <= max || utf8.RuneCountInString(s) <= max {
+		return s
+	}
+	keep := max - utf8.RuneCountInString(truncatedMark)
+	i := 0
+	for n := 0; n < keep; n++ {
+		_, size := utf8.DecodeRuneInString(s[i:])
+		i += size
+	}
+	return s[:i] + truncatedMark
+}
+
+// storedText is what the store keeps of a text that may quote a server or an error, already made valid
+// for PostgreSQL (pgText, pgExcerpt): scrubbed of every secret the Store knows, before the cut so that no
+// part of a secret survives it, and bounded to max runes (0: not bounded).
+func (s *Store) storedText(valid string, max int) string {
+	text := transport.Scrub(valid, s.secrets)
+	if max > 0 {
+		text = bounded(text, max)
+	}
+	return text
 }

@@ -397,25 +397,42 @@ func TestRunIDsAreTimeOrderedUUIDs(t *testing.T) {
 	}
 }
 
+// The store scrubs what it keeps by itself (privacy.md P1): an excerpt, a reason or a run error that reaches
+// it unscrubbed, holding the configured secrets and a credential in the form an OAuth answer has, leaves
+// no trace of them in any row.
 func TestNoSecretInTheDatabase(t *testing.T) {
 	t.Parallel()
 	ctx := ctxT(t)
-	s := storetest.New(t)
+	const proffToken, sfSecret = "proff-Tok3n-0123456789abcdef", "sf-client-Secr3t-9876"
+	s := storetest.NewWith(t, store.Options{Secrets: []string{proffToken, sfSecret}})
 	r := newRun(t, s, massupdate.Run{Settings: []byte(`{"object":"Account","filter":"Type = 'Customer'"}`)})
-	s.SaveBatch(ctx, r.ID, massupdate.Batch{Results: []massupdate.RecordResult{{RecordID: "001A", Outcome: massupdate.Failed,
-		Reason: "INVALID_SESSION_ID: Session expired"}}})
+	if err := s.SaveBatch(ctx, r.ID, massupdate.Batch{Results: []massupdate.RecordResult{{RecordID: "001A",
+		Outcome: massupdate.Failed, Reason: "INVALID_SESSION_ID: Session expired; key " + proffToken}}}); err != nil {
+		t.Fatal(err)
+	}
+	r.Status, r.Error = massupdate.StatusFail, "salesforce: login refused for client secret "+sfSecret
+	if err := s.FinishRun(ctx, &r); err != nil {
+		t.Fatal(err)
+	}
 	s.CallLog().RecordCall(ctx, transport.Call{RunID: r.ID, CorrelationID: "c1", Service: transport.Salesforce,
 		Method: "POST", Endpoint: "POST /services/oauth2/token", Status: 400, ErrorClass: transport.ClassClient,
-		ErrorExcerpt: transport.Scrub(`{"error":"invalid_grant","access_token":"00Dxx!SECRETVALUE"}`, nil)})
+		ErrorExcerpt: `{"error":"invalid_grant","access_token":"00Dxx!SECRETVALUE","echo":"` + sfSecret + `"}`})
+	s.CallLog().RecordCall(ctx, transport.Call{CorrelationID: "c2", Service: transport.Proff, Method: "GET",
+		Endpoint: "GET /api/companies/register/{country}/{orgnr}", ErrorClass: transport.ClassNetwork,
+		ErrorExcerpt: "Get \"https://proff.example/api?token=" + proffToken + "\": dial tcp: connection refused"})
 	if err := s.CallLog().Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
 	dump := storetest.Dump(t, s)
-	if !strings.Contains(dump, "invalid_grant") || !strings.Contains(dump, "001A") {
-		t.Fatalf("the dump misses rows:\n%s", dump)
+	for _, w := range []string{"invalid_grant", "001A", "INVALID_SESSION_ID", "login refused", "connection refused"} {
+		if !strings.Contains(dump, w) {
+			t.Fatalf("the dump misses %q:\n%s", w, dump)
+		}
 	}
-	if strings.Contains(dump, "SECRETVALUE") {
-		t.Fatalf("a secret reached the database:\n%s", dump)
+	for _, secret := range []string{"SECRETVALUE", proffToken, sfSecret} {
+		if strings.Contains(dump, secret) {
+			t.Errorf("secret %q reached the database:\n%s", secret, dump)
+		}
 	}
 }
 
