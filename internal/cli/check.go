@@ -78,6 +78,9 @@ func (a *app) check(ctx context.Context, cfg *config.Config, res resolved, offli
 		fmt.Fprintf(tw, "  %s\t%s\n", row[0], row[1])
 	}
 	tw.Flush()
+	for _, s := range cfg.Env.Warnings {
+		fmt.Fprintf(w, "warning     %s\n", a.scrub(s))
+	}
 	var cfgIssues []string
 	if err := cfg.Env.RequireSalesforce(); err != nil {
 		cfgIssues = append(cfgIssues, err.Error())

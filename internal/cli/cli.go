@@ -290,10 +290,16 @@ func isTerminal(w io.Writer) bool {
 	return ok && (isatty.IsTerminal(f.Fd()) || isatty.IsCygwinTerminal(f.Fd()))
 }
 
-// loadEnv reads the environment once and remembers its secrets for scrubbing.
+// loadEnv reads the environment once, remembers its secrets for scrubbing and logs its warnings (a secret
+// file others can read, a database reached without verified TLS) at the start of every command.
 func (a *app) loadEnv() (config.Env, error) {
 	env, err := config.LoadEnv(a.getenv)
 	a.secrets = append(a.secrets, env.Secrets()...)
+	if a.log != nil {
+		for _, w := range env.Warnings {
+			a.log.Warn("configuration warning", slog.String("problem", a.scrub(w)))
+		}
+	}
 	return env, err
 }
 
