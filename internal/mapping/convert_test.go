@@ -27,6 +27,7 @@ var (
 )
 
 func TestCanHoldMatrix(t *testing.T) {
+	t.Parallel()
 	types := []string{"string", "picklist", "int", "double", "date", "datetime", "boolean", "reference", "id", "address", "time", "base64"}
 	want := map[Kind]string{ // one letter per type above: y = can hold, n = never
 		Text:    "yyyyyyynnnnn",
@@ -50,6 +51,7 @@ func TestCanHoldMatrix(t *testing.T) {
 }
 
 func TestCheck(t *testing.T) {
+	t.Parallel()
 	kinds := map[string]Kind{"name": Text, "employees": Integer, "founded": Date, "revenue": Number, "vat": Boolean}
 	fields := map[string]Field{}
 	for _, f := range []Field{fText, fInt, fDouble, fDate, fDateTime, fBoolean, fPick, fRef, fReadOnly} {
@@ -87,6 +89,7 @@ func TestCheck(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			err := Check(tt.rules, kinds, fields)
 			if tt.want == nil {
 				if err != nil {
@@ -109,6 +112,7 @@ func TestCheck(t *testing.T) {
 }
 
 func TestConvert(t *testing.T) {
+	t.Parallel()
 	d := DateValue(2024, time.March, 5)
 	tests := []struct {
 		name string
@@ -134,6 +138,12 @@ func TestConvert(t *testing.T) {
 		{"words into int", "about ten", Text, fInt, nil, "not a number"},
 		{"int precision", 123456789.0, Integer, fInt, nil, "more than the 8 digits"},
 		{"int 32 bits", 3e9, Integer, Field{Type: "int"}, nil, "beyond the field's range"},
+		// Precision 8 holds 99 999 999; 10^8 has nine digits, whatever its sign.
+		{"int at precision", 99999999.0, Integer, fInt, 99999999.0, ""},
+		{"int precision boundary", 1e8, Integer, fInt, nil, "more than the 8 digits"},
+		{"negative int precision boundary", -1e8, Integer, fInt, nil, "more than the 8 digits"},
+		{"int without precision", 123456789.0, Integer, Field{Type: "int"}, 123456789.0, ""}, // 0: not reported
+		{"int precision 1", 10.0, Integer, Field{Type: "int", Precision: 1}, nil, "more than the 1 digits"},
 		{"double rounds to scale", 1234.567, Number, fDouble, 1234.57, ""},
 		{"double at limit", 9999.994, Number, fDouble, 9999.99, ""},
 		{"double overflow", 10000.0, Number, fDouble, nil, "more than the 4 digits before the decimal point"},
@@ -153,6 +163,8 @@ func TestConvert(t *testing.T) {
 		{"text date iso", "2024-03-05", Text, fDateTime, "2024-03-05T00:00:00.000Z", ""},
 		{"text instant", "2024-03-05T10:11:12+02:00", Text, fDateTime, "2024-03-05T08:11:12.000Z", ""},
 		{"text not a date", "March 2024", Text, fDate, nil, "not a date"},
+		// Unparsed, a datetime must fail the field, never be written as the zero time.
+		{"text not a datetime", "March 2024", Text, fDateTime, nil, "not a date or a date and time"},
 		{"bool", false, Boolean, fBoolean, false, ""},
 		{"text bool", " TRUE ", Text, fBoolean, true, ""},
 		{"text not bool", "ja", Text, fBoolean, nil, "neither true nor false"},
@@ -160,6 +172,8 @@ func TestConvert(t *testing.T) {
 		{"restricted picklist case", "energy", Text, fPick, "Energy", ""},
 		{"restricted picklist miss", "Shipping", Text, fPick, nil, "not one of the restricted picklist's values"},
 		{"open picklist", "Warm", Text, fPickOpen, "Warm", ""},
+		{"open picklist at length", strings.Repeat("x", 40), Text, fPickOpen, strings.Repeat("x", 40), ""},
+		{"open picklist too long", strings.Repeat("x", 41), Text, fPickOpen, nil, "41 characters, the field holds at most 40"},
 		{"multipicklist", "a; B", Text, fMulti, "A;B", ""},
 		{"multipicklist miss", "A;C", Text, fMulti, nil, "restricted picklist"},
 		{"never: date into boolean", d, Date, fBoolean, nil, "cannot hold a date value"},
@@ -170,6 +184,7 @@ func TestConvert(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			got, err := Convert(tt.v, tt.k, tt.f)
 			if tt.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.err) {
@@ -191,6 +206,7 @@ func TestConvert(t *testing.T) {
 }
 
 func TestConvertErrorNeverRepeatsTheValue(t *testing.T) {
+	t.Parallel()
 	secretish := "Proprietary Long Company Name That Does Not Fit"
 	for _, f := range []Field{fText, fInt, fDate, fBoolean, fPick} {
 		if _, err := Convert(secretish, Text, f); err == nil || strings.Contains(err.Error(), "Proprietary") {
@@ -200,6 +216,7 @@ func TestConvertErrorNeverRepeatsTheValue(t *testing.T) {
 }
 
 func TestHasValue(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		v    any
 		want bool
@@ -216,6 +233,7 @@ func TestHasValue(t *testing.T) {
 }
 
 func TestIsEmpty(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		v    any
 		want bool
@@ -228,6 +246,7 @@ func TestIsEmpty(t *testing.T) {
 }
 
 func TestEqual(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name     string
 		cur, new any
@@ -246,11 +265,21 @@ func TestEqual(t *testing.T) {
 		{"numeric string", "12", 12.0, fInt, true},
 		{"different numbers", 12.0, 13.0, fInt, false},
 		{"float noise", 0.1 + 0.2, 0.3, fDouble, true},
+		// The tolerance is relative and tiny: noise in the 13th digit, never a real difference.
+		{"noise at scale", 1000000.0000001, 1000000.0, fDouble, true},
+		{"small real difference", 1000000.001, 1000000.0, fDouble, false},
+		{"zeros", 0.0, json.Number("0"), fDouble, true},
+		{"zero vs tiny", 0.0, 1e-300, fDouble, false},
 		{"zero vs null", nil, 0.0, fInt, false},
 		{"date", "2024-03-05", "2024-03-05", fDate, true},
 		{"date other day", "2024-03-05", "2024-03-06", fDate, false},
 		{"datetime same instant", "2024-03-05T01:00:00.000+0100", "2024-03-05T00:00:00.000Z", fDateTime, true},
 		{"datetime other instant", "2024-03-05T01:00:00.000+0000", "2024-03-05T00:00:00.000Z", fDateTime, false},
+		// To the second: the same instant however written, one second apart is a change.
+		{"datetime same second, other forms", "2024-03-05T10:11:12Z", "2024-03-05T10:11:12.000+0000", fDateTime, true},
+		{"datetime one second apart", "2024-03-05T10:11:12.000Z", "2024-03-05T10:11:13.000Z", fDateTime, false},
+		// A current value that does not read as a datetime equals no instant, not even the zero time.
+		{"unreadable datetime", "soon", "0001-01-01T00:00:00.000Z", fDateTime, false},
 		{"bool", true, true, fBoolean, true},
 		{"bool differs", false, true, fBoolean, false},
 		{"picklist", "Energy", "Energy", fPick, true},
@@ -258,6 +287,7 @@ func TestEqual(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			if got := Equal(tt.cur, tt.new, tt.f); got != tt.want {
 				t.Errorf("Equal(%#v, %#v) = %v, want %v", tt.cur, tt.new, got, tt.want)
 			}
@@ -268,6 +298,7 @@ func TestEqual(t *testing.T) {
 // Every value Convert writes must compare equal to itself as Salesforce gives it back, or an unchanged record
 // would be written on every run.
 func TestConvertThenEqualIsStable(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		v any
 		k Kind
@@ -295,6 +326,7 @@ func TestConvertThenEqualIsStable(t *testing.T) {
 }
 
 func TestPlain(t *testing.T) {
+	t.Parallel()
 	if got := Plain(json.Number("1.5")); got != 1.5 {
 		t.Errorf("Plain(json.Number) = %#v", got)
 	}
@@ -306,6 +338,7 @@ func TestPlain(t *testing.T) {
 // Salesforce counts text length in UTF-16 code units and refuses malformed e-mail addresses for the whole
 // record: both are caught here, so only that field is left out.
 func TestConvertMatchesSalesforceTextRules(t *testing.T) {
+	t.Parallel()
 	short := Field{Name: "Sic", Type: "string", Length: 4, Updateable: true}
 	if _, err := Convert("ab😀", Text, short); err != nil {
 		t.Errorf("3 characters, 4 UTF-16 units into 4: %v", err)
