@@ -360,8 +360,13 @@ func (s *Server) fault(w http.ResponseWriter, k key) bool {
 func (s *Server) tokenInformation(w http.ResponseWriter) {
 	s.mu.Lock()
 	now := s.now()
-	var minute, hour, day int
+	start := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+	end := start.AddDate(0, 1, -1)
+	var minute, hour, day, period int
 	for _, r := range s.requests {
+		if !r.At.Before(start) {
+			period++
+		}
 		age := now.Sub(r.At)
 		if age <= time.Minute {
 			minute++
@@ -382,8 +387,17 @@ func (s *Server) tokenInformation(w http.ResponseWriter) {
 		"callLimit": map[string]any{"perMinute": limit, "perHour": limit * 60, "perDay": limit * 60 * 24,
 			"perMonth": limit * 60 * 24 * 30, "perYear": limit * 60 * 24 * 365, "perPeriod": 0},
 		"callsPerformed": map[string]any{"lastMinute": minute, "lastHour": hour, "lastDay": day,
-			"lastMonth": day, "lastYear": day, "period": nil},
+			"lastMonth": day, "lastYear": day,
+			"period": map[string]any{"start": dateOnly(start), "end": dateOnly(end), "calls": period}},
 	})
+}
+
+// dateOnly is a date as .NET's DateOnly serialises it, the shape the OpenAPI gives Period.start and end.
+func dateOnly(t time.Time) map[string]any {
+	// DayNumber counts days from 0001-01-01; 1970-01-01 is day 719162.
+	days := 719162 + t.Unix()/86400
+	return map[string]any{"year": t.Year(), "month": int(t.Month()), "day": t.Day(),
+		"dayOfWeek": int(t.Weekday()), "dayOfYear": t.YearDay(), "dayNumber": days}
 }
 
 func writeError(w http.ResponseWriter, status int, msg string) {
