@@ -60,21 +60,21 @@ func countOf(c massupdate.Counts, o massupdate.Outcome) int64 {
 
 // runRow is one run as a line of the run list or the head of its page.
 type runRow struct {
-	ID, Href      string
-	Status        string
-	Trigger       string
-	DryRun        bool
-	Started       string
-	Finished      string
-	Duration      string
-	Counts        massupdate.Counts
-	Proff, SF     int64
-	Error         string
-	ResumedFrom   string // href-ready ids; "" when none
-	ResumedBy     string
-	Limit         int
-	ScheduledFor  string
-	Running       bool // the counts are a running total, the duration so far
+	ID, Href     string
+	Status       string
+	Trigger      string
+	DryRun       bool
+	Started      string
+	Finished     string
+	Duration     string
+	Counts       massupdate.Counts
+	Proff, SF    int64
+	Error        string
+	ResumedFrom  string // href-ready ids; "" when none
+	ResumedBy    string
+	Limit        int
+	ScheduledFor string
+	Running      bool // the counts are a running total, the duration so far
 }
 
 func newRunRow(r massupdate.Run, now time.Time) runRow {

@@ -47,7 +47,7 @@ type Options struct {
 	Password string
 	// Loopback says serve listens on a loopback address only: then the pages are open.
 	Loopback bool
-	Logger   *slog.Logger    // nil: discard
+	Logger   *slog.Logger     // nil: discard
 	Now      func() time.Time // nil: time.Now; the duration of a running run and the page's date
 	// PageSize is how many records or field changes a run's page lists at once (default 100), RunsPerPage
 	// how many runs `/` lists (default 50).

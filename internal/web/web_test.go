@@ -201,8 +201,8 @@ func TestIndexListsRunsWithChart(t *testing.T) {
 		`<a href="/runs/` + partial.ID + `">` + partial.ID + `</a>`,
 		`continues ` + interrupted.ID,
 		`Salesforce API quota exhausted`,
-		`>3m10s<`,               // duration of the partial run
-		`>1m30s so far<`,        // a running run's duration comes from the injected clock
+		`>3m10s<`,        // duration of the partial run
+		`>1m30s so far<`, // a running run's duration comes from the injected clock
 		`<span class="badge dry">dry run</span>`,
 		// 3 + 1 + 1 + 0 Proff calls, 2 + 2 + 2 + 0 Salesforce calls over the four charted runs.
 		`cost` + "\n" + `<strong>5</strong> Proff and <strong>6</strong> Salesforce calls`,
