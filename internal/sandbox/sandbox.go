@@ -36,6 +36,9 @@ type Sandbox struct {
 	Proff *proffemu.Server
 	// Expect counts what a run over the seeded accounts must end with.
 	Expect Expect
+	// Large is the company whose document is about 450 KB (28 years of accounts), as a big real one is:
+	// an ordinary, updated account in every other respect, so the counts are those of a sandbox without it.
+	Large proffemu.Company
 
 	clientID, clientSecret, proffToken string
 }
@@ -163,9 +166,24 @@ var (
 		"FI": {"Helsinki", "Tampere", "Turku", "Oulu", "Espoo", "Rovaniemi"},
 	}
 	streets = map[string]string{"NO": "gata", "SE": "gatan", "DK": "gade", "FI": "katu"}
-	naces   = []string{"62.010 Programmering", "62.020 Konsulentvirksomhet tilknyttet informasjonsteknologi",
-		"10.710 Produksjon av brød", "41.200 Oppføring av bygninger", "49.410 Godstransport på vei",
-		"70.220 Bedriftsrådgivning", "03.110 Hav- og kystfiske", "68.209 Utleie av eiendom"}
+	// The same eight industries in each register's own words (the codes line up: a draw picks an index).
+	naces = map[string][]string{
+		"NO": {"62.010 Programmering", "62.020 Konsulentvirksomhet tilknyttet informasjonsteknologi",
+			"10.710 Produksjon av brød", "41.200 Oppføring av bygninger", "49.410 Godstransport på vei",
+			"70.220 Bedriftsrådgivning", "03.110 Hav- og kystfiske", "68.209 Utleie av eiendom"},
+		"SE": {"62.010 Dataprogrammering", "62.020 Datakonsultverksamhet",
+			"10.710 Tillverkning av mjukt matbröd och färska bakverk", "41.200 Byggande av hus",
+			"49.410 Vägtransport, godstrafik", "70.220 Konsultverksamhet avseende företags organisation",
+			"03.110 Havs- och kustfiske", "68.209 Förvaltning av och handel med egna fastigheter"},
+		"DK": {"62.010 Computerprogrammering", "62.020 Konsulentbistand vedrørende informationsteknologi",
+			"10.710 Fremstilling af brød og friske bageriprodukter", "41.200 Opførelse af bygninger",
+			"49.410 Vejgodstransport", "70.220 Virksomhedsrådgivning", "03.110 Havfiskeri",
+			"68.209 Udlejning af anden fast ejendom"},
+		"FI": {"62.010 Ohjelmistojen suunnittelu ja valmistus", "62.020 Atk-laitteisto- ja ohjelmistokonsultointi",
+			"10.710 Leivän ja tuoreiden leivonnaisten valmistus", "41.200 Asuin- ja muiden rakennusten rakentaminen",
+			"49.410 Tieliikenteen tavarankuljetus", "70.220 Muu liikkeenjohdon konsultointi", "03.110 Merikalastus",
+			"68.209 Muiden kiinteistöjen vuokraus ja hallinta"},
+	}
 	// How the country of a record is written in Salesforce: codes in any case, English and native names.
 	countryWritten = map[string][]string{
 		"NO": {"NO", "", "Norway", "norge"}, "SE": {"SE", "Sweden", "sverige", "se"},
@@ -252,7 +270,7 @@ func (s *Sandbox) company(r *rand.Rand, cc string, i int, used map[string]bool) 
 		CompanyType: strings.ToUpper(forms[cc]), AddressLine: fmt.Sprintf("%s%s %d", p, streets[cc], 1+r.IntN(120)),
 		ZipCode: zip, PostPlace: city, Municipality: city,
 		HomePage: fmt.Sprintf("https://www.%s%d.example", host, i), Phone: digits(r, 8),
-		NumberOfEmployees: strconv.Itoa(1 + r.IntN(400)), NaceCategories: []string{naces[r.IntN(len(naces))]},
+		NumberOfEmployees: strconv.Itoa(1 + r.IntN(400)), NaceCategories: []string{naces[cc][r.IntN(len(naces[cc]))]},
 		Revenue: strconv.Itoa(1000 + r.IntN(500000)), Profit: strconv.Itoa(r.IntN(40000) - 5000),
 		EstablishedDate: fmt.Sprintf("%d-%02d-%02d", 1960+r.IntN(64), 1+r.IntN(12), 1+r.IntN(28)), Status: "ACTIVE",
 	}
@@ -292,6 +310,10 @@ func (s *Sandbox) account(cc string, written string, country string, optIn bool,
 	return s.SF.AddRecord("Account", f)
 }
 
+// largeDocument is the index of the company with the large document: a Norwegian one (i%4 == 0) whose
+// register name changed (i%6 <= 1), neither malformed nor rejected below.
+const largeDocument = 12
+
 func (s *Sandbox) seed(o Options) {
 	r := rand.New(rand.NewPCG(o.Seed, o.Seed^0x9e3779b97f4a7c15))
 	used := map[string]bool{}
@@ -299,11 +321,15 @@ func (s *Sandbox) seed(o Options) {
 	for i := 0; i < o.Companies; i++ {
 		cc := countries[i%len(countries)]
 		c := s.company(r, cc, i+1, used)
+		if i == largeDocument {
+			c.AccountYears = 28
+			s.Large = c
+		}
 		companies = append(companies, c)
 		s.Proff.AddCompany(c)
 	}
 	e := &s.Expect
-	malformed := map[int]bool{30: true, 150: true}
+	malformed := map[int]bool{30: true, 150: true} // never largeDocument
 	rejected := map[int]bool{5: true, 61: true, 122: true}
 	for i, c := range companies {
 		cc := c.Country

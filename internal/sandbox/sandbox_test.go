@@ -1,0 +1,61 @@
+package sandbox
+
+import (
+	"context"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"testing"
+
+	"github.com/proffconnect/proffsync/internal/mapping"
+	"github.com/proffconnect/proffsync/internal/proff"
+)
+
+func TestLargeDocumentIsServedAndRead(t *testing.T) {
+	t.Parallel()
+	s := Start(Options{})
+	defer s.Close()
+	if s.Large.OrgNumber == "" || s.Large.Country != "NO" {
+		t.Fatalf("no large document seeded: %+v", s.Large)
+	}
+	req, _ := http.NewRequest(http.MethodGet, s.Proff.URL()+"/api/companies/register/NO/"+s.Large.OrgNumber, nil)
+	req.Header.Set("Authorization", "Token "+s.proffToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || len(body) < 420<<10 {
+		t.Fatalf("status %d, %d KB; want about 450 KB", resp.StatusCode, len(body)>>10)
+	}
+	// proffsync reads it with its default body cap.
+	c, err := proff.New(proff.Options{BaseURL: s.Proff.URL(), Token: s.proffToken,
+		Points: []proff.DataPoint{{Name: "name", Kind: mapping.Text}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals, err := c.Lookup(context.Background(), "NO", s.Large.OrgNumber)
+	if err != nil || vals["name"] != s.Large.Name {
+		t.Errorf("lookup of the large document: %v %v", vals, err)
+	}
+	if int64(len(body)) > proff.DefaultMaxBody/4 {
+		t.Errorf("the large document (%d KB) is near the client's cap (%d KB)", len(body)>>10, proff.DefaultMaxBody>>10)
+	}
+}
+
+func TestIndustriesInTheCountrysWords(t *testing.T) {
+	t.Parallel()
+	s := &Sandbox{}
+	r := rand.New(rand.NewPCG(1, 2))
+	used := map[string]bool{}
+	for _, cc := range []string{"SE", "DK", "FI"} {
+		for i := 0; i < 40; i++ {
+			n := s.company(r, cc, i, used).NaceCategories[0]
+			if slices.Contains(naces["NO"], n) {
+				t.Errorf("%s company with the Norwegian industry text %q", cc, n)
+			}
+		}
+	}
+}
