@@ -148,6 +148,8 @@ func (l *fakeLookup) count() (total int, perKey map[string]int) {
 type fakeWriter struct {
 	recordErrs map[string]error                  // per record id
 	callErr    func(call int, us []Update) error // whole-call error for call n (1-based)
+	// answer, when set, replaces the results of a call that did not fail as a whole (a misbehaving adapter).
+	answer func(us []Update, results []WriteResult) []WriteResult
 
 	mu      sync.Mutex
 	calls   [][]Update
@@ -179,6 +181,9 @@ func (w *fakeWriter) Write(ctx context.Context, us []Update) ([]WriteResult, err
 	out := make([]WriteResult, len(us))
 	for i, u := range us {
 		out[i] = WriteResult{RecordID: u.RecordID, Err: w.recordErrs[u.RecordID]}
+	}
+	if w.answer != nil {
+		out = w.answer(us, out)
 	}
 	return out, nil
 }
