@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/proffconnect/proffsync/internal/config"
 	"github.com/proffconnect/proffsync/internal/orgnr"
@@ -41,6 +42,10 @@ type Sandbox struct {
 	Large proffemu.Company
 
 	clientID, clientSecret, proffToken string
+	// companies are the seeded companies that accounts hold and that a run updates cleanly (neither
+	// malformed nor rejected): the ones ChangeDay may change, in seed order.
+	companies []proffemu.Company
+	changed   int // how many of companies ChangeDay took so far
 }
 
 // Expect is what the seed was built to produce.
@@ -353,6 +358,9 @@ func (s *Sandbox) seed(o Options) {
 			vals["Website"] = "https://www.our-own-site.example"
 		}
 		id := s.account(cc, written(r, cc, c.OrgNumber), country, true, vals)
+		if !rejected[i] && !malformed[i] {
+			s.companies = append(s.companies, c)
+		}
 		switch {
 		case rejected[i]: // a validation rule in the org rejects the write
 			s.SF.FailValidation(id, "Billing address must be confirmed by the account owner")
@@ -423,4 +431,32 @@ func (e *Expect) add(outcome string) {
 	case "invalid_org_number":
 		e.InvalidOrgNumber++
 	}
+}
+
+// ChangeDay is a day of the register at at (within the feed's 30 days, not after the emulator's clock):
+// the street of the next n companies the accounts hold moves (a later run updates their BillingStreet),
+// and noise entries for companies no account holds join the Norwegian change feed, as the real feed lists
+// every changed company of the country. Only the Norwegian changes are in the feed; the others are found
+// by a lookup. It returns the companies that changed, with their new values.
+func (s *Sandbox) ChangeDay(at time.Time, n, noise int) []proffemu.Company {
+	var out []proffemu.Company
+	for ; n > 0 && s.changed < len(s.companies); n-- {
+		c := &s.companies[s.changed]
+		s.changed++
+		c.AddressLine = fmt.Sprintf("%s %d", strings.TrimRight(c.AddressLine, "0123456789 "), 200+s.changed)
+		street := c.AddressLine
+		err := s.Proff.Mutate(c.Country, c.OrgNumber, at, func(doc map[string]any) {
+			for _, k := range []string{"visitorAddress", "postalAddress"} {
+				if a, ok := doc[k].(map[string]any); ok {
+					a["addressLine"] = street
+				}
+			}
+		})
+		if err != nil {
+			panic("sandbox: change day: " + err.Error()) // a seeded company is always there
+		}
+		out = append(out, *c)
+	}
+	s.Proff.Noise("NO", noise, at)
+	return out
 }

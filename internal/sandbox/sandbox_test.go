@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/proffconnect/proffsync/internal/mapping"
 	"github.com/proffconnect/proffsync/internal/proff"
@@ -57,5 +58,48 @@ func TestIndustriesInTheCountrysWords(t *testing.T) {
 				t.Errorf("%s company with the Norwegian industry text %q", cc, n)
 			}
 		}
+	}
+}
+
+func TestChangeDayFeedsTheNorwegianChanges(t *testing.T) {
+	t.Parallel()
+	s := Start(Options{})
+	defer s.Close()
+	at := time.Now().Add(-time.Hour)
+	changed := s.ChangeDay(at, 6, 25)
+	if len(changed) != 6 {
+		t.Fatalf("%d changed", len(changed))
+	}
+	c, err := proff.New(proff.Options{BaseURL: s.Proff.URL(), Token: s.proffToken,
+		Points: []proff.DataPoint{{Name: "visitorAddress.addressLine", Kind: mapping.Text}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]bool{}
+	res, err := c.Changes(context.Background(), "NO", at.Add(-24*time.Hour),
+		proff.FeedOptions{Fields: proff.FeedFields([]string{"visitorAddress.addressLine"})},
+		func(ch proff.Change) error { listed[ch.OrgNumber] = true; return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	norwegian := 0
+	for _, co := range changed {
+		vals, err := c.Lookup(context.Background(), co.Country, co.OrgNumber)
+		if err != nil || vals["visitorAddress.addressLine"] != co.AddressLine {
+			t.Errorf("%s %s: %v %v, want the new street %q", co.Country, co.OrgNumber, vals, err, co.AddressLine)
+		}
+		if co.Country == "NO" {
+			norwegian++
+			if !listed[co.OrgNumber] {
+				t.Errorf("NO %s changed but is not in the feed", co.OrgNumber)
+			}
+		}
+	}
+	// The noise rotates over paths: some of it is under /visitorAddress too, the rest is filtered out.
+	if norwegian == 0 || res.Changes <= norwegian || res.Changes >= norwegian+25 {
+		t.Errorf("the feed listed %d, for %d Norwegian changes and 25 noise entries on several paths", res.Changes, norwegian)
+	}
+	if next := s.ChangeDay(at, 1, 0); len(next) != 1 || next[0].OrgNumber == changed[0].OrgNumber {
+		t.Errorf("the next day changed %+v again", next)
 	}
 }
