@@ -70,7 +70,8 @@ func (e *APIError) concurrencyLimit() bool {
 }
 
 // request is one REST call. Exactly one of soql and path is set: soql goes through simpleforce.Query (a
-// query or a nextRecordsUrl), path through simpleforce.ApexREST.
+// query or a nextRecordsUrl), path through simpleforce.ApexREST. simpleforce only builds and sends the
+// request: the answer's body is read here, within limit, and decoded by the adapter.
 type request struct {
 	endpoint string // template for the technical log
 	method   string
@@ -81,12 +82,44 @@ type request struct {
 	// noReserve lets a call through below the reserve: reading /limits must work when the reserve is
 	// reached, since that is when `check` needs to show it.
 	noReserve bool
+	// limit bounds a 2xx answer's body: what the answer can legitimately be (see the limit constants).
+	// A longer answer is refused, not truncated, and not retried. 0 means limitSmall.
+	limit int64
 }
+
+// Bounds on what an answer can legitimately be. Every 2xx body is read whole before it is decoded, so each
+// bound is also the most memory one answer can take; decoding adds about as much again, never a multiple
+// (the adapter decodes into typed structs and one record at a time, not into generic maps of the whole body).
+const (
+	limitSmall    = 1 << 20  // token, /limits, COUNT() and anything not bounded otherwise
+	limitDescribe = 16 << 20 // a describe of an object with ~1000 fields and long picklists is about 2 MiB
+	limitError    = 1 << 20  // a non-2xx body: an error array or a proxy's page
+	limitAnswer   = 64 << 20 // no answer is ever read beyond this, whatever its computed bound
+	// A write answers one element of about 100 bytes per record, more with long validation messages.
+	limitWritePerRecord = 16 << 10
+)
 
 type response struct {
 	status int
 	body   []byte
-	query  *simpleforce.QueryResult
+}
+
+// AnswerTooLargeError is a 2xx answer longer than what it can legitimately be (request.limit). It is not
+// retried: the same request would bring the same answer.
+type AnswerTooLargeError struct {
+	Endpoint string
+	Limit    int64
+}
+
+func (e *AnswerTooLargeError) Error() string {
+	return fmt.Sprintf("salesforce %s: the answer is longer than the %s it can legitimately be; refusing it", e.Endpoint, sizeText(e.Limit))
+}
+
+func sizeText(n int64) string {
+	if n >= 1<<20 {
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%d KiB", n>>10)
 }
 
 // call runs a request with the session, the API reserve, re-login once on 401 and retries with backoff on
@@ -117,6 +150,9 @@ func (c *Client) call(ctx context.Context, r request) (*response, error) {
 			}
 			if errors.Is(err, transport.ErrRefused) {
 				return nil, fmt.Errorf("salesforce %s: %w", r.endpoint, err)
+			}
+			if tooLarge := (*AnswerTooLargeError)(nil); errors.As(err, &tooLarge) {
+				return nil, err
 			}
 			retry = true
 			err = fmt.Errorf("salesforce %s: %s", r.endpoint, transport.Scrub(err.Error(), c.allSecrets()))
@@ -166,27 +202,29 @@ func (c *Client) call(ctx context.Context, r request) (*response, error) {
 // send makes one HTTP request through a fresh simpleforce client whose http.Client binds ctx. The capture
 // under simpleforce keeps the real outcome and gives simpleforce only 2xx answers (see the package doc).
 func (c *Client) send(ctx context.Context, sess session, r request, attempt int) (*response, error) {
+	limit := r.limit
+	if limit <= 0 {
+		limit = limitSmall
+	}
 	cp := &capture{
-		base:   c.http,
-		ctx:    transport.WithAttempt(transport.WithEndpoint(ctx, r.endpoint), attempt),
-		header: r.header,
+		base:     c.http,
+		ctx:      transport.WithAttempt(transport.WithEndpoint(ctx, r.endpoint), attempt),
+		header:   r.header,
+		endpoint: r.endpoint,
+		limit:    min(limit, limitAnswer),
 	}
 	sf := simpleforce.NewClient(sess.instance, c.o.ClientID, c.o.APIVersion)
 	sf.SetSidLoc(sess.token, sess.instance)
 	sf.SetHttpClient(&http.Client{Transport: cp})
-	var (
-		qr   *simpleforce.QueryResult
-		data []byte
-		err  error
-	)
+	var err error
 	if r.soql != "" {
-		qr, err = sf.Query(r.soql)
+		_, err = sf.Query(r.soql)
 	} else {
 		var body io.Reader
 		if r.body != nil {
 			body = bytes.NewReader(r.body)
 		}
-		data, err = sf.ApexREST(r.method, strings.TrimPrefix(r.path, "/"), body)
+		_, err = sf.ApexREST(r.method, strings.TrimPrefix(r.path, "/"), body)
 	}
 	if cp.err != nil {
 		return nil, cp.err
@@ -198,25 +236,29 @@ func (c *Client) send(ctx context.Context, sess session, r request, attempt int)
 	if cp.status < 200 || cp.status > 299 {
 		return &response{status: cp.status, body: cp.body}, nil
 	}
-	if err != nil { // a 2xx body simpleforce could not decode
-		return nil, fmt.Errorf("decoding the answer: %w", err)
+	if err != nil { // cannot happen: simpleforce only ever sees "{}"
+		return nil, fmt.Errorf("simpleforce: %w", err)
 	}
-	return &response{status: cp.status, body: data, query: qr}, nil
+	return &response{status: cp.status, body: cp.body}, nil
 }
 
 // capture is the RoundTripper under simpleforce: it binds the run's context, adds per-call headers, sends
 // through the shared transport, and keeps the outcome. Failures never reach simpleforce, which would log
-// them through the global logger.
+// them through the global logger, and neither do answers: simpleforce decodes a query page into generic
+// maps (hundreds of times the body's size in memory) and panics on a null record, so it is handed "{}" and
+// the adapter decodes the body kept here.
 type capture struct {
-	base   *http.Client
-	ctx    context.Context
-	header http.Header
+	base     *http.Client
+	ctx      context.Context
+	header   http.Header
+	endpoint string
+	limit    int64 // bound on a 2xx body
 
 	done       bool
 	err        error
 	status     int
 	respHeader http.Header
-	body       []byte // the error body (non-2xx)
+	body       []byte
 }
 
 func (cp *capture) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -234,18 +276,41 @@ func (cp *capture) RoundTrip(req *http.Request) (*http.Response, error) {
 	defer resp.Body.Close()
 	cp.status, cp.respHeader = resp.StatusCode, resp.Header
 	// Read the whole body here: a read failure inside simpleforce would be logged with the SOQL URL.
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	if err != nil {
+	ok := resp.StatusCode >= 200 && resp.StatusCode <= 299
+	limit := int64(limitError)
+	if ok {
+		limit = cp.limit
+	}
+	body, long, err := readBounded(resp.Body, resp.ContentLength, limit)
+	switch {
+	case err != nil:
 		cp.err = err
-		return emptyOK(req), nil
-	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+	case ok && long:
+		cp.err = &AnswerTooLargeError{Endpoint: cp.endpoint, Limit: limit}
+	default:
+		// A long error body keeps its start: it is only ever read for its error array.
 		cp.body = body
-		return emptyOK(req), nil
 	}
-	return &http.Response{StatusCode: resp.StatusCode, Status: resp.Status, Header: resp.Header,
-		Body: io.NopCloser(bytes.NewReader(body)), ContentLength: int64(len(body)), Request: req,
-		Proto: resp.Proto, ProtoMajor: resp.ProtoMajor, ProtoMinor: resp.ProtoMinor}, nil
+	return emptyOK(req), nil
+}
+
+// readBounded reads up to limit bytes and says whether the body was longer. A body whose Content-Length is
+// already too long is not read at all.
+func readBounded(r io.Reader, contentLength, limit int64) (body []byte, long bool, err error) {
+	if contentLength > limit {
+		return nil, true, nil
+	}
+	var buf bytes.Buffer
+	if contentLength > 0 {
+		buf.Grow(int(contentLength) + 1)
+	}
+	if _, err := buf.ReadFrom(io.LimitReader(r, limit+1)); err != nil {
+		return nil, false, err
+	}
+	if b := buf.Bytes(); int64(len(b)) > limit {
+		return b[:limit], true, nil
+	}
+	return buf.Bytes(), false, nil
 }
 
 func emptyOK(req *http.Request) *http.Response {

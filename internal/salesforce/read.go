@@ -5,12 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
-
-	"github.com/simpleforce/simpleforce"
 
 	"github.com/proffconnect/proffsync/internal/mapping"
 	"github.com/proffconnect/proffsync/internal/massupdate"
@@ -31,38 +30,18 @@ func (c *Client) dataPath(rest string) string {
 // Describe returns the object's fields as the integration user sees them: a field without read access is
 // absent, one without edit access has Updateable false.
 func (c *Client) Describe(ctx context.Context) (map[string]mapping.Field, error) {
-	resp, err := c.call(ctx, request{endpoint: epDescribe, method: http.MethodGet, path: c.dataPath("sobjects/" + c.o.Object + "/describe")})
+	resp, err := c.call(ctx, request{endpoint: epDescribe, method: http.MethodGet, path: c.dataPath("sobjects/" + c.o.Object + "/describe"),
+		limit: limitDescribe})
 	if err != nil {
 		return nil, fmt.Errorf("describe %s: %w", c.o.Object, err)
 	}
-	var d struct {
-		Fields []struct {
-			mapping.Field
-			// Digits is how many digits an int field holds. Salesforce reports it here and leaves precision
-			// at 0 for ints (precision and scale are for double, currency and percent).
-			Digits         int `json:"digits"`
-			PicklistValues []struct {
-				Active bool   `json:"active"`
-				Value  string `json:"value"`
-			} `json:"picklistValues"`
-		} `json:"fields"`
-	}
-	if err := json.Unmarshal(resp.body, &d); err != nil {
+	fields, err := decodeDescribe(resp.body)
+	if err != nil {
 		return nil, fmt.Errorf("describe %s: decoding the answer: %w", c.o.Object, err)
 	}
-	out := make(map[string]mapping.Field, len(d.Fields))
-	types := make(map[string]string, len(d.Fields))
-	for _, f := range d.Fields {
-		mf := f.Field
-		if mf.Type == "int" && mf.Precision == 0 {
-			mf.Precision = f.Digits // mapping.Field keeps an int's digits in Precision
-		}
-		mf.PicklistValues = nil
-		for _, p := range f.PicklistValues {
-			if p.Active {
-				mf.PicklistValues = append(mf.PicklistValues, p.Value)
-			}
-		}
+	out := make(map[string]mapping.Field, len(fields))
+	types := make(map[string]string, len(fields))
+	for _, mf := range fields {
 		out[mf.Name] = mf
 		types[strings.ToLower(mf.Name)] = mf.Type
 	}
@@ -82,7 +61,14 @@ func (c *Client) Count(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("count %s: %w", c.o.Object, err)
 	}
-	return resp.query.TotalSize, nil
+	p, err := c.decodePage(resp.body)
+	if err != nil {
+		return 0, fmt.Errorf("count %s: decoding the answer: %w", c.o.Object, err)
+	}
+	if p.totalSize > math.MaxInt32 {
+		return 0, fmt.Errorf("count %s: totalSize %d is beyond any org", c.o.Object, p.totalSize)
+	}
+	return int(p.totalSize), nil
 }
 
 func (c *Client) queryHeader() http.Header {
@@ -99,10 +85,11 @@ func (c *Client) Records(ctx context.Context, afterID string, page func([]massup
 	if err := c.ensureValidated(ctx); err != nil {
 		return fmt.Errorf("read %s: %w", c.o.Object, err)
 	}
-	r := request{endpoint: epQuery, method: http.MethodGet, soql: c.selectSOQL(afterID), header: c.queryHeader()}
+	limit := c.pageLimit()
+	r := request{endpoint: epQuery, method: http.MethodGet, soql: c.selectSOQL(afterID), header: c.queryHeader(), limit: limit}
 	// last is the Id of the last record handed on; progressed says a page came since the query was issued.
 	last, progressed := afterID, false
-	for {
+	for pageNo := 1; ; pageNo++ {
 		resp, err := c.call(ctx, r)
 		var api *APIError
 		if err != nil && r.endpoint == epQueryMore && progressed && errors.As(err, &api) && api.has("INVALID_QUERY_LOCATOR") {
@@ -110,18 +97,19 @@ func (c *Client) Records(ctx context.Context, afterID string, page func([]massup
 			// the user opens an eleventh. The read is in Id order, so the same query after the last Id handed
 			// on goes on exactly where this one stopped.
 			c.log.LogAttrs(ctx, slogInfo, "salesforce query cursor expired, querying again after the last record read", attrEndpoint(r.endpoint))
-			r = request{endpoint: epQuery, method: http.MethodGet, soql: c.selectSOQL(last), header: c.queryHeader()}
+			r = request{endpoint: epQuery, method: http.MethodGet, soql: c.selectSOQL(last), header: c.queryHeader(), limit: limit}
 			progressed = false
 			continue
 		}
 		if err != nil {
 			return fmt.Errorf("read %s: %w", c.o.Object, err)
 		}
-		qr := resp.query
-		recs := make([]massupdate.Record, 0, len(qr.Records))
-		for _, so := range qr.Records {
-			recs = append(recs, c.record(so))
+		qr, err := c.decodePage(resp.body)
+		if err != nil {
+			// Nothing of a malformed page is handed on: the run fails here rather than skip a record.
+			return fmt.Errorf("read %s: query page %d (%s): %w", c.o.Object, pageNo, r.endpoint, err)
 		}
+		recs := qr.records
 		if len(recs) > 0 {
 			if err := page(recs); err != nil {
 				return err
@@ -130,16 +118,16 @@ func (c *Client) Records(ctx context.Context, afterID string, page func([]massup
 				last, progressed = id, true
 			}
 		}
-		if qr.Done || qr.NextRecordsURL == "" {
+		if qr.done || qr.next == "" {
 			return nil
 		}
 		// The next page's URL comes from the network: follow it only within this API's query resource.
 		// Salesforce sends a path; an absolute URL is followed only on the instance itself.
-		next := c.samePath(qr.NextRecordsURL)
+		next := c.samePath(qr.next)
 		if !strings.HasPrefix(next, "/services/data/v") || !strings.Contains(next, "/query/") || strings.ContainsAny(next, "?#@\\") || strings.Contains(next, "..") {
 			return fmt.Errorf("read %s: refusing to follow nextRecordsUrl %q", c.o.Object, next)
 		}
-		r = request{endpoint: epQueryMore, method: http.MethodGet, soql: next, header: c.queryHeader()}
+		r = request{endpoint: epQueryMore, method: http.MethodGet, soql: next, header: c.queryHeader(), limit: limit}
 	}
 }
 
@@ -157,35 +145,6 @@ func (c *Client) samePath(next string) string {
 		return next
 	}
 	return u.EscapedPath()
-}
-
-// record turns one queried record into the engine's Record. Salesforce answers with its own spelling of
-// each name; Values use the names as configured.
-func (c *Client) record(so simpleforce.SObject) massupdate.Record {
-	rec := massupdate.Record{Values: make(map[string]any, len(c.valueKeys))}
-	for k, v := range so {
-		switch {
-		case k == "attributes" || k == "__client__":
-			continue
-		case strings.EqualFold(k, "Id"):
-			rec.ID, _ = v.(string)
-		}
-		if strings.EqualFold(k, c.o.OrgNumberField) {
-			rec.OrgNumber = text(v)
-		}
-		if c.o.CountryField != "" && strings.EqualFold(k, c.o.CountryField) {
-			rec.Country = text(v)
-		}
-		if name, ok := c.valueKeys[lower(k)]; ok {
-			rec.Values[name] = v
-		}
-	}
-	for _, name := range c.valueKeys {
-		if _, ok := rec.Values[name]; !ok {
-			rec.Values[name] = nil
-		}
-	}
-	return rec
 }
 
 // lower avoids an allocation for names that are lower-case already; most are not, so it mostly allocates.

@@ -79,7 +79,7 @@ func (c *Client) Write(ctx context.Context, updates []massupdate.Update) ([]mass
 			return nil, err
 		}
 		resp, err := c.call(ctx, request{endpoint: epComposite, method: http.MethodPatch, path: c.dataPath("composite/sobjects"), body: body,
-			header: writeHeader})
+			header: writeHeader, limit: int64(len(pending))*limitWritePerRecord + 64<<10})
 		if err != nil {
 			var api *APIError
 			if errors.As(err, &api) && api.Status == http.StatusBadRequest {
@@ -92,16 +92,8 @@ func (c *Client) Write(ctx context.Context, updates []massupdate.Update) ([]mass
 			}
 			return nil, fmt.Errorf("write %s: %w", c.o.Object, err)
 		}
-		var items []struct {
-			ID      string `json:"id"`
-			Success bool   `json:"success"`
-			Errors  []struct {
-				StatusCode string   `json:"statusCode"`
-				Message    string   `json:"message"`
-				Fields     []string `json:"fields"`
-			} `json:"errors"`
-		}
-		if err := json.Unmarshal(resp.body, &items); err != nil {
+		items, err := decodeWriteResults(resp.body, len(pending))
+		if err != nil {
 			return nil, fmt.Errorf("write %s: decoding the answer: %w", c.o.Object, err)
 		}
 		if len(items) != len(pending) {

@@ -100,6 +100,7 @@ type Server struct {
 	validation map[string]string
 	requests   []Request
 	logins     int
+	badRecord  string // CorruptNextRecord's JSON, "" when off
 }
 
 type cursor struct {
@@ -317,6 +318,15 @@ func (s *Server) FailNextWith(n, status int, errorCode, message string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.failN, s.failStatus, s.failErr = n, status, &apiError{status, errorCode, message}
+}
+
+// CorruptNextRecord makes the next query page carry raw (any JSON text, e.g. "null", or an object without
+// attributes) in place of its first record, as a broken proxy or a hostile server might: the client must fail
+// the page, not panic or skip the record.
+func (s *Server) CorruptNextRecord(raw string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.badRecord = raw
 }
 
 // SetLatency delays every answer by d (cut short when the client goes away).
@@ -766,6 +776,11 @@ func (s *Server) page(w http.ResponseWriter, c *cursor) {
 	for i, rec := range recs {
 		if i > 0 {
 			b.WriteByte(',')
+		}
+		if i == 0 && s.badRecord != "" {
+			b.WriteString(s.badRecord)
+			s.badRecord = ""
+			continue
 		}
 		id, _ := rec.values["Id"].(string)
 		fmt.Fprintf(&b, `{"attributes":{"type":%q,"url":"/services/data/v%s/sobjects/%s/%s"}`, c.q.obj.name, c.version, c.q.obj.name, id)

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -612,5 +613,26 @@ func TestLimitInfoForms(t *testing.T) {
 		if got := h.Get("Sforce-Limit-Info"); got != tc.want {
 			t.Errorf("form %d: Sforce-Limit-Info %q, want %q", tc.form, got, tc.want)
 		}
+	}
+}
+
+func TestCorruptNextRecord(t *testing.T) {
+	t.Parallel()
+	s := newEmu(t, sfemu.Options{})
+	for i := 0; i < 2; i++ {
+		s.AddRecord("Account", map[string]any{"Name": fmt.Sprintf("C%d", i)})
+	}
+	tok := login(t, s)
+	s.CorruptNextRecord("null")
+	q := "/services/data/v62.0/query?q=" + url.QueryEscape("SELECT Id, Name FROM Account ORDER BY Id")
+	_, body, _ := do(t, s, tok, http.MethodGet, q, "", "")
+	var page struct{ Records []json.RawMessage }
+	if err := json.Unmarshal(body, &page); err != nil || len(page.Records) != 2 || string(page.Records[0]) != "null" ||
+		!strings.Contains(string(page.Records[1]), `"Name":"C1"`) {
+		t.Fatalf("corrupted page %s (%v), want null in place of the first record", body, err)
+	}
+	_, body, _ = do(t, s, tok, http.MethodGet, q, "", "")
+	if strings.Contains(string(body), "null") {
+		t.Fatalf("the fault outlived its page: %s", body)
 	}
 }

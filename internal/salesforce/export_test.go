@@ -1,0 +1,4 @@
+package salesforce
+
+// PageLimit exposes the bound on a query page's answer, so that a test can send one byte more.
+func (c *Client) PageLimit() int64 { return c.pageLimit() }
