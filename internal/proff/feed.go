@@ -178,16 +178,17 @@ func (c *Client) feedPage(body []byte, cc orgnr.Country, res *FeedResult, fn fun
 		return fmt.Errorf("proff change feed %s page %d: %s: %w", cc, res.Pages, why, ErrFeedFailed)
 	}
 	var page struct {
-		NumberOfHits *json.Number    `json:"numberOfHits"`
+		NumberOfHits json.RawMessage `json:"numberOfHits"`
 		Entities     json.RawMessage `json:"entities"`
 		Next         json.RawMessage `json:"next"`
 	}
 	if err := json.Unmarshal(body, &page); err != nil {
 		return "", 0, strange("the answer is not a JSON object")
 	}
-	if res.Pages == 1 && page.NumberOfHits != nil {
-		if n, err := page.NumberOfHits.Int64(); err == nil && n >= 0 {
-			res.NumberOfHits = int(n)
+	if hits, ok := jsonText(page.NumberOfHits); ok && res.Pages == 1 {
+		// Only informative: a count that does not read as one is ignored, not a reason to distrust the page.
+		if n, err := strconv.Atoi(hits); err == nil && n >= 0 {
+			res.NumberOfHits = n
 		}
 	}
 	var entities []json.RawMessage
@@ -283,7 +284,7 @@ func (c *Client) feedNext(cur, href string) (string, error) {
 		return "", errors.New("the next link is not a URL")
 	}
 	u := page.ResolveReference(ref)
-	if !strings.EqualFold(u.Scheme, c.base.Scheme) || !strings.EqualFold(u.Host, c.base.Host) || u.User != nil {
+	if !strings.EqualFold(u.Scheme, c.base.Scheme) || hostPort(u) != hostPort(c.base) || u.User != nil {
 		return "", fmt.Errorf("the next link leads to another host (%s://%s), not the configured Proff URL",
 			u.Scheme, u.Hostname())
 	}
@@ -295,6 +296,16 @@ func (c *Client) feedNext(cur, href string) (string, error) {
 		rel += "?" + u.RawQuery
 	}
 	return rel, nil
+}
+
+// hostPort is the URL's host and port, the scheme's default port written out: api.proff.no and
+// api.proff.no:443 are the same host for https.
+func hostPort(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[strings.ToLower(u.Scheme)]
+	}
+	return strings.ToLower(u.Hostname()) + ":" + port
 }
 
 // FeedFields turns the mapping's data points into the feed's fields= prefixes: the top-level key each

@@ -304,3 +304,31 @@ func TestFeedFields(t *testing.T) {
 		}
 	}
 }
+
+// roundTrip serves requests in memory, as the network would.
+type roundTrip func(*http.Request) *http.Response
+
+func (f roundTrip) RoundTrip(r *http.Request) (*http.Response, error) { return f(r), nil }
+
+func TestChangesAcceptTheSameHostSpelledOtherwise(t *testing.T) {
+	t.Parallel()
+	var urls []string
+	base := roundTrip(func(r *http.Request) *http.Response {
+		urls = append(urls, r.URL.String())
+		body := `{"entities":[]}`
+		if r.URL.Query().Get("scrollId") == "" {
+			body = `{"numberOfHits":"1","entities":[{"id":"912345688"}],"next":{"href":"https://API.proff.no:443/api/changes/register/NO?scrollId=2"}}`
+		}
+		rec := httptest.NewRecorder()
+		rec.WriteString(body)
+		return rec.Result()
+	})
+	c, _, _ := feedClient(t, "https://api.proff.no", "tok", proff.Options{Base: base})
+	got, res, err := collect(t, c, "NO", time.Time{}, proff.FeedOptions{})
+	if err != nil || len(got) != 1 || res.Pages != 2 || res.NumberOfHits != 1 {
+		t.Fatalf("%v %+v %v", got, res, err)
+	}
+	if len(urls) != 2 || urls[1] != "https://api.proff.no/api/changes/register/NO?scrollId=2" {
+		t.Errorf("requests %v", urls)
+	}
+}
