@@ -141,10 +141,10 @@ func (s *Store) RunPage(ctx context.Context, id string, q RunPageQuery) (RunPage
 			}
 		}
 
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM run_records
-			WHERE run_id = $1 AND outcome NOT IN ('updated', 'unchanged')`, id).Scan(&p.RecordsTotal); err != nil {
-			return fmt.Errorf("count records: %w", err)
-		}
+		// The run's counts are written in the same transaction as its records (SaveBatch), so they give the
+		// total without counting up to 100,000 rows on every page.
+		c := r.Counts
+		p.RecordsTotal = c.MissingOrgNumber + c.InvalidOrgNumber + c.NotFound + c.Failed
 		p.RecordsPage, p.RecordsPages = clampPage(q.RecordsPage, q.PageSize, p.RecordsTotal)
 		if p.Records, err = pageRecords(ctx, tx, r, q.PageSize, int64(p.RecordsPage-1)*int64(q.PageSize)); err != nil {
 			return err

@@ -10,7 +10,7 @@ import (
 
 // The chart of `/`: one bar per run (oldest left), its outcomes stacked bottom to top in outcomeOrder and
 // scaled to the largest run, a square under it in the colour of its status, and below that two thin bars
-// for the Proff and Salesforce calls it cost. It is plain SVG drawn from numbers computed here; every bar
+// for the Proff and Salesforce calls it cost, each scaled to its service's largest. It is plain SVG drawn from numbers computed here; every bar
 // links to its run.
 const (
 	slot       = 20.0  // horizontal room per run
@@ -59,14 +59,14 @@ func newChart(runs []massupdate.Run) chartView {
 	for _, o := range outcomeOrder {
 		c.Legend = append(c.Legend, countRow{Label: outcomeLabel(o), Class: string(o)})
 	}
-	var maxTotal, maxCalls int64 = 1, 1
+	var maxTotal, maxProff, maxSF int64 = 1, 1, 1
 	for _, r := range runs {
 		var total int64
 		for _, o := range outcomeOrder {
 			total += countOf(r.Counts, o)
 		}
 		maxTotal = max(maxTotal, total)
-		maxCalls = max(maxCalls, r.APICalls.Proff, r.APICalls.Salesforce)
+		maxProff, maxSF = max(maxProff, r.APICalls.Proff), max(maxSF, r.APICalls.Salesforce)
 		c.Proff += r.APICalls.Proff
 		c.SF += r.APICalls.Salesforce
 	}
@@ -90,14 +90,16 @@ func newChart(runs []massupdate.Run) chartView {
 			y -= h
 			b.Segs = append(b.Segs, segView{Y: f(y), H: f(h), Class: "o-" + string(o)})
 		}
-		calls := func(n int64) segView {
-			h := float64(n) / float64(maxCalls) * callsH
+		// Each service on its own scale: a run costs a hundred times more Proff calls than Salesforce
+		// calls, and on one scale the Salesforce bars would vanish.
+		calls := func(n, most int64) segView {
+			h := float64(n) / float64(most) * callsH
 			if n > 0 {
 				h = max(h, 1)
 			}
 			return segView{Y: f(callsTop + callsH - h), H: f(h)}
 		}
-		b.Proff, b.SF = calls(r.APICalls.Proff), calls(r.APICalls.Salesforce)
+		b.Proff, b.SF = calls(r.APICalls.Proff, maxProff), calls(r.APICalls.Salesforce, maxSF)
 		b.ProffX, b.SFX, b.CW = f(x), f(x+barW/2), f(barW/2)
 		if len(parts) == 0 {
 			parts = append(parts, "no records")

@@ -198,8 +198,8 @@ func TestIndexListsRunsWithChart(t *testing.T) {
 	running := seed(t, s, seedRun{Run: massupdate.Run{StartedAt: fixedNow().Add(-90 * time.Second), DryRun: true}})
 	body := get(t, pages(s, 0), "/").Body
 	for _, want := range []string{
-		`<a href="/runs/` + partial.ID + `">` + partial.ID + `</a>`,
-		`continues ` + interrupted.ID,
+		`<a href="/runs/` + partial.ID + `" title="run ` + partial.ID + `">2026-03-01 02:00:00</a>`,
+		`<a href="/runs/` + interrupted.ID + `" title="run ` + interrupted.ID + `">continues an interrupted run</a>`,
 		`Salesforce API quota exhausted`,
 		`>3m10s<`,        // duration of the partial run
 		`>1m30s so far<`, // a running run's duration comes from the injected clock
@@ -236,8 +236,11 @@ func TestIndexPages(t *testing.T) {
 	}
 	h := web.New(web.Options{Store: s, Loopback: true, Now: fixedNow, RunsPerPage: 3})
 	body := get(t, h, "/?page=2").Body
-	if !strings.Contains(body, ids[3]) || !strings.Contains(body, ids[2]) || strings.Contains(body, ">"+ids[6]+"<") {
-		t.Errorf("page 2 of 3 runs a page does not hold runs 4 to 2")
+	// Newest first, three a page: page 2 holds the fourth to sixth newest.
+	for i, id := range ids {
+		if listed := strings.Contains(body, `title="run `+id+`"`); listed != (i >= 1 && i <= 3) {
+			t.Errorf("page 2: run %d listed: %v", i, listed)
+		}
 	}
 	for _, want := range []string{`page 2 of 3 · 4–6 of 7`, `href="/?page=3#runs"`, `href="/#runs"`} {
 		if !strings.Contains(body, want) {
