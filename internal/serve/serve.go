@@ -72,6 +72,60 @@ type Options struct {
 	Logger *slog.Logger
 	// ShutdownTimeout bounds the shutdown: the run in progress ending and HTTP closing. Default 30s.
 	ShutdownTimeout time.Duration
+	// HTTP bounds the HTTP server's connections; zero fields take DefaultHTTPLimits' values.
+	HTTP HTTPLimits
+	// ReadyCache is how long /readyz answers from its last check (default 1s): a probe or a scraper
+	// polling it must not cost a database round trip per request.
+	ReadyCache time.Duration
+}
+
+// HTTPLimits bound what one client can hold of the HTTP server. The endpoints are small and unauthenticated:
+// without these, idle or slow connections pile up until the process runs out of file descriptors and
+// /healthz stops answering.
+type HTTPLimits struct {
+	// ReadHeaderTimeout bounds the wait for a request's headers (a connection that sends nothing is closed
+	// after it); ReadTimeout the whole request.
+	ReadHeaderTimeout, ReadTimeout time.Duration
+	// WriteTimeout bounds the answer; a /metrics scrape is well under it.
+	WriteTimeout time.Duration
+	// IdleTimeout closes a kept-alive connection that sends no next request.
+	IdleTimeout time.Duration
+	// MaxHeaderBytes bounds a request's headers.
+	MaxHeaderBytes int
+	// MaxConns is the most connections served at once; further ones wait in the kernel's accept queue
+	// until a connection closes (the timeouts above make sure one does).
+	MaxConns int
+}
+
+// DefaultHTTPLimits suit probes and a Prometheus scrape every 15-60 s: the scraper keeps its connection
+// alive between scrapes, and a scrape times out on its side after 10 s by default.
+var DefaultHTTPLimits = HTTPLimits{
+	ReadHeaderTimeout: 5 * time.Second,
+	ReadTimeout:       10 * time.Second,
+	WriteTimeout:      30 * time.Second,
+	IdleTimeout:       90 * time.Second,
+	MaxHeaderBytes:    16 << 10,
+	MaxConns:          64,
+}
+
+func (l HTTPLimits) withDefaults() HTTPLimits {
+	d := DefaultHTTPLimits
+	pick := func(v *time.Duration, def time.Duration) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	pick(&l.ReadHeaderTimeout, d.ReadHeaderTimeout)
+	pick(&l.ReadTimeout, d.ReadTimeout)
+	pick(&l.WriteTimeout, d.WriteTimeout)
+	pick(&l.IdleTimeout, d.IdleTimeout)
+	if l.MaxHeaderBytes <= 0 {
+		l.MaxHeaderBytes = d.MaxHeaderBytes
+	}
+	if l.MaxConns <= 0 {
+		l.MaxConns = d.MaxConns
+	}
+	return l
 }
 
 // Server is a `proffsync serve` process: schedule, pruning and HTTP.
@@ -88,6 +142,21 @@ type Server struct {
 	mu      sync.Mutex
 	ln      net.Listener
 	started bool
+
+	ready readiness
+	// atConnLimit, when set (tests), is called each time the HTTP server waits for a connection to close
+	// before it accepts the next.
+	atConnLimit func()
+}
+
+// readiness is /readyz's cached check. Its mutex is held during a check, so that requests arriving
+// meanwhile wait for that check instead of each making their own.
+type readiness struct {
+	mu      sync.Mutex
+	checked time.Time // zero: never
+	err     error
+	logged  bool // a check has been logged; with err, the state it logged
+	wasErr  bool
 }
 
 // New checks the options and parses the schedule. A malformed cron or an unknown timezone is an error,
@@ -106,6 +175,10 @@ func New(o Options) (*Server, error) {
 	if s.opts.ShutdownTimeout <= 0 {
 		s.opts.ShutdownTimeout = 30 * time.Second
 	}
+	if s.opts.ReadyCache <= 0 {
+		s.opts.ReadyCache = time.Second
+	}
+	s.opts.HTTP = s.opts.HTTP.withDefaults()
 	if o.Enabled || strings.TrimSpace(o.Cron) != "" {
 		tt, loc, err := parseTimetable(o.Cron, o.Timezone)
 		if err != nil {
@@ -160,10 +233,19 @@ func (s *Server) Run(ctx context.Context) error {
 	var httpSrv *http.Server
 	httpErr := make(chan error, 1)
 	if s.ln != nil {
-		httpSrv = &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
+		l := s.opts.HTTP
+		httpSrv = &http.Server{Handler: s.handler, ReadHeaderTimeout: l.ReadHeaderTimeout, ReadTimeout: l.ReadTimeout,
+			WriteTimeout: l.WriteTimeout, IdleTimeout: l.IdleTimeout, MaxHeaderBytes: l.MaxHeaderBytes,
+			ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)}
 		s.log.Info("serving /healthz, /readyz and /metrics", slog.String("addr", s.ln.Addr().String()))
+		ln := newLimitListener(s.ln, l.MaxConns, s.atConnLimit)
 		go func() {
-			if err := httpSrv.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			defer func() {
+				if p := recover(); p != nil {
+					httpErr <- fmt.Errorf("internal error (panic): %s", panicLine(p))
+				}
+			}()
+			if err := httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				httpErr <- err
 			}
 		}()
@@ -174,8 +256,16 @@ func (s *Server) Run(ctx context.Context) error {
 	loopCtx, stopLoop := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopLoop()
 	loopDone := make(chan struct{})
+	loopErr := make(chan error, 1)
 	go func() {
 		defer close(loopDone)
+		defer func() {
+			// Run and Prune are guarded where they are called; this is the loop's own bug. A schedule that
+			// silently stopped would be worse than a process that exits with an error and is restarted.
+			if p := recover(); p != nil {
+				loopErr <- fmt.Errorf("internal error (panic): %s", panicLine(p))
+			}
+		}()
 		s.loop(loopCtx)
 	}()
 
@@ -186,6 +276,9 @@ func (s *Server) Run(ctx context.Context) error {
 	case err := <-httpErr:
 		failure = fmt.Errorf("serve: http: %w", err)
 		s.log.Error("HTTP server failed; shutting down", slog.String("error", err.Error()))
+	case err := <-loopErr:
+		failure = fmt.Errorf("serve: schedule: %w", err)
+		s.log.Error("the schedule loop failed; shutting down", slog.String("error", safe(err)))
 	}
 	s.stopping.Store(true)
 	stopLoop()
@@ -301,7 +394,7 @@ func (s *Server) firstAfter(now time.Time) due {
 func (s *Server) runDue(ctx context.Context, at time.Time) {
 	log := s.log.With(slog.Time("due", at))
 	log.Info("scheduled run starting")
-	run, err := s.opts.Run(ctx, at)
+	run, err := s.guardedRun(ctx, at)
 	if run != nil {
 		s.metrics.ObserveRun(run)
 		log = log.With(slog.String("run_id", run.ID))
@@ -338,8 +431,36 @@ func (s *Server) runDue(ctx context.Context, at time.Time) {
 	}
 }
 
+// guardedRun calls Run, turning a panic into its error: serve outlives a bug in one run and the next due
+// time still runs. (The engine ends its own run failed on a panic; this catches what happens around it.)
+func (s *Server) guardedRun(ctx context.Context, at time.Time) (run *massupdate.Run, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("scheduled run: internal error (panic): %s", panicLine(p))
+		}
+	}()
+	return s.opts.Run(ctx, at)
+}
+
+// guardedPrune is Prune, a panic turned into its error.
+func (s *Server) guardedPrune(ctx context.Context) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("prune: internal error (panic): %s", panicLine(p))
+		}
+	}()
+	return s.opts.Prune(ctx)
+}
+
+// panicLine is a panic value's first line: a stack or a dump of values is no log line. Callers pass it
+// through safe, which scrubs it.
+func panicLine(p any) string {
+	line, _, _ := strings.Cut(fmt.Sprint(p), "\n")
+	return line
+}
+
 func (s *Server) prune(ctx context.Context) {
-	if err := s.opts.Prune(ctx); err != nil {
+	if err := s.guardedPrune(ctx); err != nil {
 		if ctx.Err() != nil {
 			return
 		}
@@ -356,24 +477,46 @@ func (s *Server) newHandler() http.Handler {
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
-		if s.stopping.Load() {
+		// Status only: the endpoint is unauthenticated, and why the process is not ready (a database
+		// address, a driver's error) goes to the log.
+		if s.stopping.Load() || s.checkReady(r.Context()) != nil {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			fmt.Fprintln(w, "not ready: shutting down")
+			fmt.Fprintln(w, "not ready")
 			return
 		}
-		if s.opts.Ready != nil {
-			ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-			defer cancel()
-			if err := s.opts.Ready(ctx); err != nil {
-				w.WriteHeader(http.StatusServiceUnavailable)
-				fmt.Fprintln(w, "not ready: "+safe(err))
-				return
-			}
-		}
-		fmt.Fprintln(w, "ready")
+		fmt.Fprintln(w, "ok")
 	})
 	mux.Handle("GET /metrics", s.metrics.Handler())
 	return mux
+}
+
+// checkReady returns Ready's answer, at most ReadyCache old. The detail is logged once per change of state.
+func (s *Server) checkReady(ctx context.Context) error {
+	if s.opts.Ready == nil {
+		return nil
+	}
+	rd := &s.ready
+	rd.mu.Lock()
+	defer rd.mu.Unlock()
+	now := s.clock.Now()
+	if !rd.checked.IsZero() && now.Sub(rd.checked) < s.opts.ReadyCache && !now.Before(rd.checked) {
+		return rd.err
+	}
+	// The check serves every caller until the next one: one caller hanging up must not cut it short.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	err := s.opts.Ready(cctx)
+	rd.checked, rd.err = s.clock.Now(), err
+	if !rd.logged || rd.wasErr != (err != nil) {
+		switch {
+		case err != nil:
+			s.log.Warn("not ready", slog.String("error", safe(err)))
+		case rd.logged:
+			s.log.Info("ready again")
+		}
+		rd.logged, rd.wasErr = true, err != nil
+	}
+	return err
 }
 
 // safe is an error's text fit for a log line or an HTTP answer: credentials scrubbed, one short line.

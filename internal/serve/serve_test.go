@@ -475,7 +475,8 @@ func TestHealthAndReadiness(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
 	readyErr := error(nil)
-	srv, err := serve.New(serve.Options{Ready: func(ctx context.Context) error {
+	clock := newFakeClock(time.Date(2026, 2, 1, 1, 0, 0, 0, time.UTC))
+	srv, err := serve.New(serve.Options{Clock: clock, Ready: func(ctx context.Context) error {
 		mu.Lock()
 		defer mu.Unlock()
 		return readyErr
@@ -505,15 +506,14 @@ func TestHealthAndReadiness(t *testing.T) {
 	mu.Lock()
 	readyErr = errors.New("ping postgres://proff:hunter2secret@10.0.0.5:5432/proffsync: connection refused")
 	mu.Unlock()
+	clock.Advance(time.Minute) // past the cached answer
 	code, body := get("/readyz")
 	if code != http.StatusServiceUnavailable {
 		t.Errorf("/readyz while PostgreSQL is down = %d", code)
 	}
-	if !strings.Contains(body, "connection refused") {
-		t.Errorf("/readyz gives no reason: %q", body)
-	}
-	if strings.Contains(body, "hunter2secret") {
-		t.Errorf("/readyz leaked a password: %q", body)
+	// Status only: the address and the driver's error are for the log, not for unauthenticated callers.
+	if body != "not ready\n" {
+		t.Errorf("/readyz while PostgreSQL is down = %q, want status only", body)
 	}
 	if code, _ := get("/healthz"); code != http.StatusOK {
 		t.Errorf("/healthz while not ready = %d, want 200 (alive)", code)
