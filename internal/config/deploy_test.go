@@ -1,82 +1,507 @@
 package config
 
+// Tests over the files in deploy/: the example configs load, the manifests parse and keep their hardening,
+// and the Salesforce metadata and alert rules agree with the config and metric names they depend on. They
+// read files only, so they need neither PostgreSQL nor a cluster.
+
 import (
+	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
+	"maps"
+	"net/url"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
 )
 
-// The shipped example config and the one inside the Kubernetes ConfigMap must load as they are.
-func TestDeployConfigsAreValid(t *testing.T) {
-	if _, err := Load(filepath.Join("..", "..", "deploy", "proffsync.example.yaml")); err != nil {
-		t.Fatalf("deploy/proffsync.example.yaml: %v", err)
-	}
-	b, err := os.ReadFile(filepath.Join("..", "..", "deploy", "kubernetes", "proffsync.yaml"))
+// deployDir is deploy/ seen from this package's directory.
+var deployDir = filepath.Join("..", "..", "deploy")
+
+// yamlDocs decodes every document of a YAML file into a node, so a test can decode each into the shape
+// its kind has.
+func yamlDocs(t *testing.T, file string) []*yaml.Node {
+	t.Helper()
+	b, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
+	var docs []*yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(b))
-	found := false
 	for {
-		var doc struct {
-			Kind string            `yaml:"kind"`
-			Data map[string]string `yaml:"data"`
-		}
-		if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
-			break
+		var n yaml.Node
+		if err := dec.Decode(&n); errors.Is(err, io.EOF) {
+			return docs
 		} else if err != nil {
-			t.Fatal(err)
+			t.Fatalf("%s: %v", file, err)
 		}
-		if doc.Kind == "ConfigMap" {
-			found = true
-			c, err := Parse("configmap proffsync.yaml", []byte(doc.Data["proffsync.yaml"]))
-			if err != nil {
-				t.Fatal(err)
+		docs = append(docs, &n)
+	}
+}
+
+// manifest is one Kubernetes object as read from a file, kept as a node for decoding by kind.
+type manifest struct {
+	file string
+	kind string
+	name string
+	node *yaml.Node
+}
+
+// kubeManifests returns every object in the YAML files of dir (not recursive: `kubectl apply -f DIR`
+// reads only DIR's own .yaml, .yml and .json files).
+func kubeManifests(t *testing.T, dir string) []manifest {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ms []manifest
+	for _, e := range entries {
+		ext := filepath.Ext(e.Name())
+		if e.IsDir() || (ext != ".yaml" && ext != ".yml" && ext != ".json") {
+			continue
+		}
+		file := filepath.Join(dir, e.Name())
+		for _, n := range yamlDocs(t, file) {
+			var head struct {
+				APIVersion string `yaml:"apiVersion"`
+				Kind       string `yaml:"kind"`
+				Metadata   struct {
+					Name string `yaml:"name"`
+				} `yaml:"metadata"`
 			}
-			if c.Serve.HTTPAddr != "0.0.0.0:8080" || c.Schedule.Enabled {
-				t.Errorf("configmap: http_addr %q, schedule enabled %v", c.Serve.HTTPAddr, c.Schedule.Enabled)
+			if err := n.Decode(&head); err != nil {
+				t.Fatalf("%s: %v", file, err)
 			}
+			if head.APIVersion == "" || head.Kind == "" || head.Metadata.Name == "" {
+				t.Errorf("%s: a document without apiVersion, kind or metadata.name", file)
+			}
+			ms = append(ms, manifest{file: file, kind: head.Kind, name: head.Metadata.Name, node: n})
 		}
 	}
-	if !found {
-		t.Error("no ConfigMap in deploy/kubernetes/proffsync.yaml")
+	return ms
+}
+
+// oneManifest returns the single object of the kind in ms, decoded into v.
+func oneManifest(t *testing.T, ms []manifest, kind string, v any) {
+	t.Helper()
+	var found []manifest
+	for _, m := range ms {
+		if m.kind == kind {
+			found = append(found, m)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("%d objects of kind %s in deploy/kubernetes, want 1", len(found), kind)
+	}
+	if err := found[0].node.Decode(v); err != nil {
+		t.Fatalf("%s: %v", found[0].file, err)
+	}
+}
+
+// The shipped example configs and the one inside the Kubernetes ConfigMap must load as they are.
+func TestDeployConfigsAreValid(t *testing.T) {
+	t.Parallel()
+	for _, f := range []string{"proffsync.example.yaml", filepath.Join("salesforce", "proffsync.lead.example.yaml")} {
+		if _, err := Load(filepath.Join(deployDir, f)); err != nil {
+			t.Errorf("deploy/%s: %v", f, err)
+		}
+	}
+	var cm struct {
+		Data map[string]string `yaml:"data"`
+	}
+	oneManifest(t, kubeManifests(t, filepath.Join(deployDir, "kubernetes")), "ConfigMap", &cm)
+	c, err := Parse("configmap proffsync.yaml", []byte(cm.Data["proffsync.yaml"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Serve.HTTPAddr != "0.0.0.0:8080" || c.Schedule.Enabled {
+		t.Errorf("configmap: http_addr %q, schedule enabled %v", c.Serve.HTTPAddr, c.Schedule.Enabled)
 	}
 }
 
 // Every YAML file under deploy/ parses (all documents).
 func TestDeployYAMLParses(t *testing.T) {
+	t.Parallel()
 	n := 0
-	err := filepath.WalkDir(filepath.Join("..", "..", "deploy"), func(path string, d os.DirEntry, err error) error {
+	err := filepath.WalkDir(deployDir, func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !(strings.HasSuffix(path, ".yaml") || strings.HasSuffix(path, ".yml")) {
 			return err
 		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		dec := yaml.NewDecoder(bytes.NewReader(b))
-		for {
-			var v any
-			if err := dec.Decode(&v); errors.Is(err, io.EOF) {
-				break
-			} else if err != nil {
-				t.Errorf("%s: %v", path, err)
-				break
-			}
-			n++
-		}
+		n += len(yamlDocs(t, path))
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n < 6 {
+	if n < 8 {
 		t.Errorf("parsed only %d YAML documents under deploy/", n)
+	}
+}
+
+// `kubectl apply -f deploy/kubernetes/` is what its header tells people to run, again on every change: a
+// Secret in there would overwrite the real one with placeholders.
+func TestKubernetesApplyDirHoldsNoSecret(t *testing.T) {
+	t.Parallel()
+	ms := kubeManifests(t, filepath.Join(deployDir, "kubernetes"))
+	kinds := map[string]bool{}
+	for _, m := range ms {
+		kinds[m.kind] = true
+		if m.kind == "Secret" {
+			t.Errorf("%s: a Secret (%s) in the directory people apply as a whole", m.file, m.name)
+		}
+	}
+	for _, k := range []string{"ConfigMap", "Deployment", "Service", "NetworkPolicy"} {
+		if !kinds[k] {
+			t.Errorf("no %s in deploy/kubernetes", k)
+		}
+	}
+}
+
+type kubeSecurityContext struct {
+	RunAsNonRoot             *bool `yaml:"runAsNonRoot"`
+	ReadOnlyRootFilesystem   *bool `yaml:"readOnlyRootFilesystem"`
+	AllowPrivilegeEscalation *bool `yaml:"allowPrivilegeEscalation"`
+	Capabilities             struct {
+		Drop []string `yaml:"drop"`
+		Add  []string `yaml:"add"`
+	} `yaml:"capabilities"`
+	SeccompProfile struct {
+		Type string `yaml:"type"`
+	} `yaml:"seccompProfile"`
+}
+
+type kubeDeployment struct {
+	Spec struct {
+		Template struct {
+			Metadata struct {
+				Labels map[string]string `yaml:"labels"`
+			} `yaml:"metadata"`
+			Spec struct {
+				AutomountServiceAccountToken *bool               `yaml:"automountServiceAccountToken"`
+				SecurityContext              kubeSecurityContext `yaml:"securityContext"`
+				Containers                   []struct {
+					Name  string `yaml:"name"`
+					Image string `yaml:"image"`
+					Env   []struct {
+						Name  string `yaml:"name"`
+						Value string `yaml:"value"`
+					} `yaml:"env"`
+					Ports []struct {
+						ContainerPort int `yaml:"containerPort"`
+					} `yaml:"ports"`
+					SecurityContext kubeSecurityContext `yaml:"securityContext"`
+					VolumeMounts    []struct {
+						Name      string `yaml:"name"`
+						MountPath string `yaml:"mountPath"`
+					} `yaml:"volumeMounts"`
+				} `yaml:"containers"`
+				Volumes []struct {
+					Name   string `yaml:"name"`
+					Secret *struct {
+						SecretName string `yaml:"secretName"`
+					} `yaml:"secret"`
+				} `yaml:"volumes"`
+			} `yaml:"spec"`
+		} `yaml:"template"`
+	} `yaml:"spec"`
+}
+
+func isTrue(b *bool) bool  { return b != nil && *b }
+func isFalse(b *bool) bool { return b != nil && !*b }
+
+// The pod keeps the Pod Security "restricted" settings, no service account token and a registry-qualified
+// image.
+func TestKubernetesDeploymentIsHardened(t *testing.T) {
+	t.Parallel()
+	var d kubeDeployment
+	oneManifest(t, kubeManifests(t, filepath.Join(deployDir, "kubernetes")), "Deployment", &d)
+	pod := d.Spec.Template.Spec
+	if !isFalse(pod.AutomountServiceAccountToken) {
+		t.Error("automountServiceAccountToken is not false: the pod gets an API token it never needs")
+	}
+	if len(pod.Containers) == 0 {
+		t.Fatal("no containers")
+	}
+	for _, c := range pod.Containers {
+		sc := c.SecurityContext
+		if !isTrue(sc.RunAsNonRoot) && !isTrue(pod.SecurityContext.RunAsNonRoot) {
+			t.Errorf("%s: runAsNonRoot is not true", c.Name)
+		}
+		if sc.SeccompProfile.Type != "RuntimeDefault" && pod.SecurityContext.SeccompProfile.Type != "RuntimeDefault" {
+			t.Errorf("%s: no seccompProfile RuntimeDefault", c.Name)
+		}
+		if !isTrue(sc.ReadOnlyRootFilesystem) {
+			t.Errorf("%s: readOnlyRootFilesystem is not true", c.Name)
+		}
+		if !isFalse(sc.AllowPrivilegeEscalation) {
+			t.Errorf("%s: allowPrivilegeEscalation is not false", c.Name)
+		}
+		if !slices.Contains(sc.Capabilities.Drop, "ALL") || len(sc.Capabilities.Add) > 0 {
+			t.Errorf("%s: capabilities drop %v add %v, want drop [ALL] and nothing added", c.Name, sc.Capabilities.Drop, sc.Capabilities.Add)
+		}
+		// A bare name resolves to Docker Hub, where anyone may have pushed "proffsync"; :latest is not a
+		// version anyone can roll back to.
+		repo, tag, _ := strings.Cut(c.Image, ":")
+		if host, _, ok := strings.Cut(repo, "/"); !ok || !strings.ContainsAny(host, ".:") {
+			t.Errorf("%s: image %q does not name a registry host", c.Name, c.Image)
+		}
+		if tag == "" || tag == "latest" {
+			t.Errorf("%s: image %q has no version tag", c.Name, c.Image)
+		}
+	}
+}
+
+// Every _FILE variable of the Deployment points at a key the example Secret has, and the example
+// DATABASE_URL verifies the server against the CA mounted from that Secret.
+func TestKubernetesSecretKeysMatchExample(t *testing.T) {
+	t.Parallel()
+	var d kubeDeployment
+	oneManifest(t, kubeManifests(t, filepath.Join(deployDir, "kubernetes")), "Deployment", &d)
+	var secret struct {
+		Metadata struct {
+			Name string `yaml:"name"`
+		} `yaml:"metadata"`
+		StringData map[string]string `yaml:"stringData"`
+	}
+	oneManifest(t, kubeManifests(t, filepath.Join(deployDir, "kubernetes-secret.example")), "Secret", &secret)
+
+	pod := d.Spec.Template.Spec
+	secretVolume := ""
+	for _, v := range pod.Volumes {
+		if v.Secret != nil && v.Secret.SecretName == secret.Metadata.Name {
+			secretVolume = v.Name
+		}
+	}
+	mount := ""
+	for _, m := range pod.Containers[0].VolumeMounts {
+		if m.Name == secretVolume {
+			mount = m.MountPath
+		}
+	}
+	if secretVolume == "" || mount == "" {
+		t.Fatalf("the Deployment does not mount the Secret %q", secret.Metadata.Name)
+	}
+	fileVars := 0
+	for _, e := range pod.Containers[0].Env {
+		if !strings.HasSuffix(e.Name, "_FILE") {
+			continue
+		}
+		fileVars++
+		dir, key := path.Split(e.Value)
+		if path.Clean(dir) != mount {
+			t.Errorf("%s=%s is not under the secret mount %s", e.Name, e.Value, mount)
+		} else if _, ok := secret.StringData[key]; !ok {
+			t.Errorf("%s=%s: the example Secret has no key %q", e.Name, e.Value, key)
+		}
+	}
+	if fileVars < 3 {
+		t.Errorf("only %d _FILE variables in the Deployment", fileVars)
+	}
+
+	u, err := url.Parse(secret.StringData["database_url"])
+	if err != nil {
+		t.Fatalf("example database_url: %v", err)
+	}
+	q := u.Query()
+	if q.Get("sslmode") != "verify-full" {
+		t.Errorf("example database_url: sslmode %q, want verify-full", q.Get("sslmode"))
+	}
+	dir, key := path.Split(q.Get("sslrootcert"))
+	if path.Clean(dir) != mount {
+		t.Errorf("example database_url: sslrootcert %q is not under the secret mount %s", q.Get("sslrootcert"), mount)
+	} else if !strings.Contains(secret.StringData[key], "BEGIN CERTIFICATE") {
+		t.Errorf("example database_url: sslrootcert names key %q, which is not a certificate in the example Secret", key)
+	}
+}
+
+// The NetworkPolicy selects the pod, restricts both directions, lets in only the HTTP port and lets out
+// only DNS, HTTPS and PostgreSQL. An egress rule without ports would open everything.
+func TestKubernetesNetworkPolicy(t *testing.T) {
+	t.Parallel()
+	ms := kubeManifests(t, filepath.Join(deployDir, "kubernetes"))
+	var d kubeDeployment
+	oneManifest(t, ms, "Deployment", &d)
+	type rule struct {
+		Ports []struct {
+			Protocol string `yaml:"protocol"`
+			Port     int    `yaml:"port"`
+		} `yaml:"ports"`
+	}
+	var np struct {
+		Spec struct {
+			PodSelector struct {
+				MatchLabels map[string]string `yaml:"matchLabels"`
+			} `yaml:"podSelector"`
+			PolicyTypes []string `yaml:"policyTypes"`
+			Ingress     []rule   `yaml:"ingress"`
+			Egress      []rule   `yaml:"egress"`
+		} `yaml:"spec"`
+	}
+	oneManifest(t, ms, "NetworkPolicy", &np)
+
+	sel := np.Spec.PodSelector.MatchLabels
+	if len(sel) == 0 {
+		t.Error("the NetworkPolicy selects every pod in the namespace")
+	}
+	for k, v := range sel {
+		if d.Spec.Template.Metadata.Labels[k] != v {
+			t.Errorf("the NetworkPolicy selects %s=%s, which the pod does not carry", k, v)
+		}
+	}
+	slices.Sort(np.Spec.PolicyTypes)
+	if !slices.Equal(np.Spec.PolicyTypes, []string{"Egress", "Ingress"}) {
+		t.Errorf("policyTypes %v, want both Ingress and Egress", np.Spec.PolicyTypes)
+	}
+	ports := func(dir string, rs []rule) []string {
+		var out []string
+		for i, r := range rs {
+			if len(r.Ports) == 0 {
+				t.Errorf("%s rule %d has no ports: it allows every port", dir, i)
+			}
+			for _, p := range r.Ports {
+				proto := p.Protocol
+				if proto == "" {
+					proto = "TCP"
+				}
+				out = append(out, fmt.Sprintf("%s/%d", proto, p.Port))
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	httpPort := fmt.Sprintf("TCP/%d", d.Spec.Template.Spec.Containers[0].Ports[0].ContainerPort)
+	if got := ports("ingress", np.Spec.Ingress); !slices.Equal(got, []string{httpPort}) {
+		t.Errorf("ingress ports %v, want only %s", got, httpPort)
+	}
+	if got, want := ports("egress", np.Spec.Egress), []string{"TCP/443", "TCP/53", "TCP/5432", "UDP/53"}; !slices.Equal(got, want) {
+		t.Errorf("egress ports %v, want %v (DNS, HTTPS to Proff and Salesforce, PostgreSQL)", got, want)
+	}
+}
+
+// systemdUnit reads a unit file into its [Service] directives, each with every value it was given (a
+// directive may repeat; an empty assignment resets the list, which is what CapabilityBoundingSet= means).
+func systemdUnit(t *testing.T, file string) map[string][]string {
+	t.Helper()
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	section := ""
+	out := map[string][]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		switch {
+		case line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, ";"):
+		case strings.HasPrefix(line, "["):
+			section = strings.Trim(line, "[]")
+		case section == "Service":
+			k, v, ok := strings.Cut(line, "=")
+			if !ok {
+				t.Fatalf("%s: %q is not key=value", file, line)
+			}
+			out[strings.TrimSpace(k)] = append(out[strings.TrimSpace(k)], strings.TrimSpace(v))
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// The unit keeps the sandboxing that takes `systemd-analyze security` from 6.3 to about 1: a directive
+// dropped or loosened fails here, naming it.
+func TestSystemdUnitIsHardened(t *testing.T) {
+	t.Parallel()
+	u := systemdUnit(t, filepath.Join(deployDir, "systemd", "proffsync.service"))
+	want := map[string]string{
+		"DynamicUser":             "yes",
+		"NoNewPrivileges":         "yes",
+		"CapabilityBoundingSet":   "",
+		"AmbientCapabilities":     "",
+		"RestrictSUIDSGID":        "yes",
+		"PrivateUsers":            "yes",
+		"RemoveIPC":               "yes",
+		"KeyringMode":             "private",
+		"UMask":                   "0077",
+		"ProtectSystem":           "strict",
+		"ProtectHome":             "yes",
+		"PrivateTmp":              "yes",
+		"PrivateDevices":          "yes",
+		"DevicePolicy":            "closed",
+		"PrivateMounts":           "yes",
+		"ProtectKernelTunables":   "yes",
+		"ProtectKernelModules":    "yes",
+		"ProtectKernelLogs":       "yes",
+		"ProtectControlGroups":    "yes",
+		"ProtectClock":            "yes",
+		"ProtectHostname":         "yes",
+		"ProtectProc":             "invisible",
+		"ProcSubset":              "pid",
+		"RestrictNamespaces":      "yes",
+		"RestrictRealtime":        "yes",
+		"LockPersonality":         "yes",
+		"MemoryDenyWriteExecute":  "yes",
+		"SystemCallArchitectures": "native",
+		"SystemCallErrorNumber":   "EPERM",
+	}
+	for _, k := range slices.Sorted(maps.Keys(want)) {
+		v := want[k]
+		got, ok := u[k]
+		if !ok {
+			t.Errorf("%s= is missing", k)
+		} else if got[len(got)-1] != v {
+			t.Errorf("%s=%s, want %s=%s", k, got[len(got)-1], k, v)
+		}
+	}
+
+	// The address families Go's net package and a PostgreSQL Unix socket need, and no more.
+	fams := strings.Fields(strings.Join(u["RestrictAddressFamilies"], " "))
+	slices.Sort(fams)
+	if !slices.Equal(fams, []string{"AF_INET", "AF_INET6", "AF_UNIX"}) {
+		t.Errorf("RestrictAddressFamilies=%v, want AF_INET AF_INET6 AF_UNIX", fams)
+	}
+
+	// An allow list, then a deny list that takes out the privileged and resource-changing calls.
+	allow, deny := map[string]bool{}, map[string]bool{}
+	for _, v := range u["SystemCallFilter"] {
+		if rest, ok := strings.CutPrefix(v, "~"); ok {
+			for _, s := range strings.Fields(rest) {
+				deny[s] = true
+			}
+		} else {
+			for _, s := range strings.Fields(v) {
+				allow[s] = true
+			}
+		}
+	}
+	if len(allow) != 1 || !allow["@system-service"] {
+		t.Errorf("SystemCallFilter allows %v, want only @system-service", allow)
+	}
+	for _, s := range []string{"@privileged", "@resources"} {
+		if !deny[s] {
+			t.Errorf("SystemCallFilter does not deny %s", s)
+		}
+	}
+
+	// Each credential reaches proffsync through a _FILE variable pointing into the credentials directory.
+	envs := strings.Join(u["Environment"], "\n")
+	for _, lc := range u["LoadCredential"] {
+		name, _, _ := strings.Cut(lc, ":")
+		if !strings.Contains(envs, "_FILE=%d/"+name) {
+			t.Errorf("LoadCredential=%s has no _FILE variable pointing at %%d/%s", lc, name)
+		}
+	}
+	if len(u["LoadCredential"]) < 3 {
+		t.Errorf("only %d LoadCredential lines", len(u["LoadCredential"]))
 	}
 }
