@@ -15,6 +15,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -141,7 +142,7 @@ func TestDeployYAMLParses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n < 8 {
+	if n < 10 {
 		t.Errorf("parsed only %d YAML documents under deploy/", n)
 	}
 }
@@ -503,5 +504,94 @@ func TestSystemdUnitIsHardened(t *testing.T) {
 	}
 	if len(u["LoadCredential"]) < 3 {
 		t.Errorf("only %d LoadCredential lines", len(u["LoadCredential"]))
+	}
+}
+
+// ruleGroups is the part of a Prometheus rule file the tests look at.
+type ruleGroups struct {
+	Groups []struct {
+		Name  string `yaml:"name"`
+		Rules []struct {
+			Alert       string            `yaml:"alert"`
+			Expr        string            `yaml:"expr"`
+			For         string            `yaml:"for"`
+			Labels      map[string]string `yaml:"labels"`
+			Annotations map[string]string `yaml:"annotations"`
+		} `yaml:"rules"`
+	} `yaml:"groups"`
+}
+
+// The two alerts people need are shipped, as a plain rule file and as a PrometheusRule with the same
+// rules, and they use the metric names contract.md gives (an alert on a series that does not exist
+// never fires, silently).
+func TestAlertRules(t *testing.T) {
+	t.Parallel()
+	var plain ruleGroups
+	docs := yamlDocs(t, filepath.Join(deployDir, "monitoring", "proffsync.rules.yml"))
+	if len(docs) != 1 {
+		t.Fatalf("proffsync.rules.yml: %d documents, want 1", len(docs))
+	}
+	if err := docs[0].Decode(&plain); err != nil {
+		t.Fatal(err)
+	}
+	var pr struct {
+		Kind string     `yaml:"kind"`
+		Spec ruleGroups `yaml:"spec"`
+	}
+	docs = yamlDocs(t, filepath.Join(deployDir, "monitoring", "prometheusrule.yaml"))
+	if len(docs) != 1 {
+		t.Fatalf("prometheusrule.yaml: %d documents, want 1", len(docs))
+	}
+	if err := docs[0].Decode(&pr); err != nil || pr.Kind != "PrometheusRule" {
+		t.Fatalf("prometheusrule.yaml: kind %q, %v", pr.Kind, err)
+	}
+	if fmt.Sprint(plain) != fmt.Sprint(pr.Spec) {
+		t.Errorf("prometheusrule.yaml and proffsync.rules.yml hold different rules:\n%v\n%v", pr.Spec, plain)
+	}
+
+	exprs := map[string]string{}
+	for _, g := range plain.Groups {
+		for _, r := range g.Rules {
+			exprs[r.Alert] = r.Expr
+			if r.Labels["severity"] == "" || r.Annotations["summary"] == "" || r.Annotations["description"] == "" {
+				t.Errorf("alert %s: needs a severity label, a summary and a description", r.Alert)
+			}
+		}
+	}
+	want := map[string][]string{
+		"ProffsyncNoCompletedRun": {"time() - ", "proffsync_last_completed_run_timestamp_seconds", "> 25 * 3600"},
+		"ProffsyncLastRunFailed":  {`proffsync_last_run_status{status=~"failed|interrupted"}`, "== 1"},
+	}
+	for alert, parts := range want {
+		e, ok := exprs[alert]
+		if !ok {
+			t.Errorf("no alert %s", alert)
+		}
+		for _, p := range parts {
+			if !strings.Contains(e, p) {
+				t.Errorf("alert %s: expr %q does not contain %q", alert, e, p)
+			}
+		}
+	}
+
+	// Every proffsync series an alert reads is one metrics.go registers, or one of the two contract.md
+	// names (being added to metrics.go as this is written).
+	src, err := os.ReadFile(filepath.Join("..", "metrics", "metrics.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	known := map[string]bool{
+		"proffsync_last_completed_run_timestamp_seconds": true,
+		"proffsync_last_run_status":                      true,
+	}
+	for _, m := range regexp.MustCompile(`"(proffsync_[a-z_]+)"`).FindAllStringSubmatch(string(src), -1) {
+		known[m[1]] = true
+	}
+	for alert, e := range exprs {
+		for _, name := range regexp.MustCompile(`proffsync_[a-z_]+`).FindAllString(e, -1) {
+			if !known[name] {
+				t.Errorf("alert %s reads %s, which proffsync does not export", alert, name)
+			}
+		}
 	}
 }
