@@ -11,6 +11,7 @@ import (
 	"github.com/proffconnect/proffsync/internal/massupdate"
 	"github.com/proffconnect/proffsync/internal/metrics"
 	"github.com/proffconnect/proffsync/internal/serve"
+	"github.com/proffconnect/proffsync/internal/store"
 	"github.com/proffconnect/proffsync/internal/transport"
 )
 
@@ -94,7 +95,11 @@ func (a *app) serve(ctx context.Context, cfg *config.Config, res resolved, clock
 		return run, err
 	}
 	prune := func(ctx context.Context) error {
-		before := a.now().Add(-cfg.Retention())
+		// Calendar days, as `proffsync prune` counts them: a retention as a Duration can overflow.
+		before, err := store.RetentionCutoff(a.now(), cfg.Logs.RetentionDays)
+		if err != nil {
+			return err
+		}
 		res, err := st.Prune(ctx, before)
 		if err != nil {
 			return err

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -44,6 +45,12 @@ func testApp(logs io.Writer) *app {
 // startServe runs the real serve wiring until the returned stop is called; it returns the HTTP base URL.
 func startServe(t *testing.T, a *app, yaml string, env map[string]string) (base string, stop func() error) {
 	t.Helper()
+	return startServeClock(t, a, yaml, env, serve.SystemClock{})
+}
+
+// startServeClock is startServe on the schedule clock given.
+func startServeClock(t *testing.T, a *app, yaml string, env map[string]string, clock serve.Clock) (base string, stop func() error) {
+	t.Helper()
 	path := writeFile(t, "proffsync.yaml", yaml)
 	env["PROFFSYNC_CONFIG"] = path
 	a.getenv = func(k string) string { return env[k] }
@@ -60,7 +67,7 @@ func startServe(t *testing.T, a *app, yaml string, env map[string]string) (base 
 	addrc := make(chan net.Addr, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- a.serve(ctx, cfg, res, serve.SystemClock{}, 20*time.Second, func(ad net.Addr) { addrc <- ad })
+		done <- a.serve(ctx, cfg, res, clock, 20*time.Second, func(ad net.Addr) { addrc <- ad })
 	}()
 	select {
 	case ad := <-addrc:
@@ -97,42 +104,181 @@ func get(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// P5 at the process level: with the schedule disabled and no Proff token, serve starts, answers health,
-// readiness and metrics, runs nothing, and stops cleanly.
+// manualClock is serve's schedule clock moved by the test. serve's loop sleeps on one After at a time, so a
+// pending timer means the loop is idle: every prune and run it started has returned.
+type manualClock struct {
+	mu      sync.Mutex
+	now     time.Time
+	waiters []manualWaiter
+	poke    chan struct{}
+}
+
+type manualWaiter struct {
+	at time.Time
+	ch chan time.Time
+}
+
+func newManualClock(now time.Time) *manualClock {
+	return &manualClock{now: now, poke: make(chan struct{}, 1)}
+}
+
+func (c *manualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *manualClock) After(d time.Duration) <-chan time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ch := make(chan time.Time, 1)
+	if d <= 0 {
+		ch <- c.now
+		return ch
+	}
+	c.waiters = append(c.waiters, manualWaiter{at: c.now.Add(d), ch: ch})
+	select {
+	case c.poke <- struct{}{}:
+	default:
+	}
+	return ch
+}
+
+// advance moves the clock by d and fires the timers that fell due.
+func (c *manualClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	kept := c.waiters[:0]
+	for _, w := range c.waiters {
+		if w.at.After(c.now) {
+			kept = append(kept, w)
+		} else {
+			w.ch <- c.now
+		}
+	}
+	c.waiters = kept
+}
+
+// waitIdle blocks until serve's loop sleeps. The real-time guard only turns a hang into a failure.
+func (c *manualClock) waitIdle(t *testing.T) {
+	t.Helper()
+	guard := time.NewTimer(60 * time.Second)
+	defer guard.Stop()
+	for {
+		c.mu.Lock()
+		n := len(c.waiters)
+		c.mu.Unlock()
+		if n > 0 {
+			return
+		}
+		select {
+		case <-c.poke:
+		case <-guard.C:
+			t.Fatal("serve's loop never went to sleep")
+		}
+	}
+}
+
+// P5 at the process level, with everything a run needs in place (the Proff token, a working sandbox): while
+// the schedule is disabled, an hour of due times of "* * * * *" passes and serve runs nothing, and neither
+// emulator sees a request; the same with the schedule enabled runs exactly once (the due times that passed
+// while the loop slept are coalesced into one run). A serve that ignored schedule.enabled, in its loop or in
+// the cli wiring, fails the disabled case.
 func TestServeDisabledRunsNothing(t *testing.T) {
 	t.Parallel()
+	for _, enabled := range []bool{false, true} {
+		t.Run(fmt.Sprintf("enabled=%v", enabled), func(t *testing.T) {
+			t.Parallel()
+			dsn := storetest.URL(t)
+			sb := sandbox.Start(sandbox.Options{Companies: 8})
+			defer sb.Close()
+			logs := &syncBuffer{}
+			clock := newManualClock(time.Date(2026, 3, 2, 10, 0, 30, 0, time.UTC))
+			yaml := sandbox.DemoConfig + fmt.Sprintf("schedule:\n  enabled: %v\n  cron: \"* * * * *\"\n  timezone: UTC\n", enabled)
+			base, stop := startServeClock(t, testApp(logs), yaml, sb.Env(dsn), clock)
+			if code, body := get(t, base+"/healthz"); code != 200 {
+				t.Errorf("/healthz %d %s", code, body)
+			}
+			if code, body := get(t, base+"/readyz"); code != 200 {
+				t.Errorf("/readyz %d %s", code, body)
+			}
+			clock.waitIdle(t) // the prune at start is done
+			clock.advance(time.Hour)
+			clock.waitIdle(t) // the loop sleeps again: a run it started has returned
+			if err := stop(); err != nil {
+				t.Fatalf("serve: %v", err)
+			}
+			st := storetest.Open(t, dsn, store.Options{})
+			runs, err := st.ListRuns(context.Background(), 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sf, proff := len(sb.SF.Requests()), len(sb.Proff.Requests())
+			if !enabled {
+				if len(runs) != 0 || sf+proff != 0 {
+					t.Errorf("a disabled schedule recorded %d runs and made %d Salesforce and %d Proff requests", len(runs), sf, proff)
+				}
+				if !strings.Contains(logs.String(), "the schedule is disabled") {
+					t.Errorf("serve did not say the schedule is disabled:\n%s", logs.String())
+				}
+				return
+			}
+			if len(runs) != 1 || runs[0].Trigger != massupdate.Schedule || sf == 0 || proff == 0 {
+				t.Errorf("an enabled schedule recorded %d runs (%+v) with %d Salesforce and %d Proff requests, want one scheduled run",
+					len(runs), runs, sf, proff)
+			}
+		})
+	}
+}
+
+// With the schedule disabled serve needs no Proff token: it starts, answers, and says why none is needed.
+func TestServeDisabledStartsWithoutAToken(t *testing.T) {
+	t.Parallel()
 	dsn := storetest.URL(t)
-	sb := sandbox.Start(sandbox.Options{Companies: 8})
+	sb := sandbox.Start(sandbox.Options{Companies: 1})
 	defer sb.Close()
 	env := sb.Env(dsn)
 	delete(env, "PROFF_API_TOKEN")
 	logs := &syncBuffer{}
-	a := testApp(logs)
-	base, stop := startServe(t, a, sandbox.DemoConfig+"schedule:\n  enabled: false\n  cron: \"@every 1s\"\n", env)
+	base, stop := startServe(t, testApp(logs), sandbox.DemoConfig+"schedule:\n  enabled: false\n  cron: \"@every 1s\"\n", env)
 	if code, body := get(t, base+"/healthz"); code != 200 {
 		t.Errorf("/healthz %d %s", code, body)
 	}
-	if code, body := get(t, base+"/readyz"); code != 200 {
-		t.Errorf("/readyz %d %s", code, body)
-	}
-	time.Sleep(2500 * time.Millisecond) // two and a half due times of "@every 1s" pass
-	code, body := get(t, base+"/metrics")
-	if code != 200 || !strings.Contains(body, "proffsync_") {
+	if code, body := get(t, base+"/metrics"); code != 200 || !strings.Contains(body, "proffsync_") {
 		t.Errorf("/metrics %d", code)
 	}
 	if err := stop(); err != nil {
 		t.Fatalf("serve: %v", err)
 	}
-	if n := len(sb.SF.Requests()) + len(sb.Proff.Requests()); n != 0 {
-		t.Errorf("a disabled schedule made %d requests", n)
+	if !strings.Contains(logs.String(), "no Proff token") {
+		t.Errorf("serve did not say why no token is needed:\n%s", logs.String())
 	}
+}
+
+// P9 through serve: the prune at start deletes what is older than logs.retention_days (here 30, not the
+// default 90) and keeps what is newer.
+func TestServePrunesByTheConfiguredRetention(t *testing.T) {
+	t.Parallel()
+	dsn := storetest.URL(t)
+	sb := sandbox.Start(sandbox.Options{Companies: 1})
+	defer sb.Close()
 	st := storetest.Open(t, dsn, store.Options{})
-	runs, err := st.ListRuns(context.Background(), 10)
-	if err != nil || len(runs) != 0 {
-		t.Errorf("runs recorded: %v %v", runs, err)
+	if err := st.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
 	}
-	if !strings.Contains(logs.String(), "disabled") || !strings.Contains(logs.String(), "no Proff token") {
-		t.Errorf("serve did not say the schedule is disabled:\n%s", logs.String())
+	now := time.Now()
+	storetest.Seed(t, st, now.AddDate(0, 0, -40)) // older than 30 days, younger than the default 90
+	recent := storetest.Seed(t, st, now.AddDate(0, 0, -20))
+	clock := newManualClock(now)
+	yaml := sandbox.DemoConfig + "logs:\n  retention_days: 30\nschedule:\n  enabled: false\n"
+	_, stop := startServeClock(t, testApp(io.Discard), yaml, sb.Env(dsn), clock)
+	clock.waitIdle(t) // the prune at start is done
+	if err := stop(); err != nil {
+		t.Fatalf("serve: %v", err)
+	}
+	if got := storetest.Count(t, st); got != recent.Rows {
+		t.Errorf("after serve's prune with a 30-day retention: %+v rows, want the recent run's %+v", got, recent.Rows)
 	}
 }
 
