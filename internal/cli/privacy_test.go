@@ -3,15 +3,21 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"maps"
 	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/proffconnect/proffsync/internal/mapping"
 	"github.com/proffconnect/proffsync/internal/sandbox"
+	"github.com/proffconnect/proffsync/internal/store/storetest"
 	"github.com/proffconnect/proffsync/internal/transport"
 )
 
@@ -201,4 +207,163 @@ func TestRateFitsTheTokensLimit(t *testing.T) {
 	if !strings.Contains(r.stderr, `"msg":"lowered the Proff rate to the token's limit"`) || !strings.Contains(r.stderr, `"per_second":20`) {
 		t.Errorf("the rate was not fitted to 1200/min:\n%s", r.stderr)
 	}
+}
+
+// P1 for the commands TestSecretsNeverLeak does not run: migrate, serve (started and stopped), demo,
+// sandbox, history show, and a config error, with recognisable secrets in the environment (the database's
+// password in the userinfo and an sslpassword in the query); then a Proff server that quotes the token back
+// in a 500 body, straddling the excerpt's cut, through the real transport into the store. Neither stdout,
+// stderr nor any row of the database may hold a secret, its recognisable beginning, or an Authorization
+// value.
+func TestSecretsNeverLeakEveryCommand(t *testing.T) {
+	t.Parallel()
+	const (
+		proffToken = "PROFFTOKEN-recognisable-b81c2d"
+		sfSecret   = "SFSECRET-recognisable-c92d3e"
+		dbPassword = "DBPASSWORD-recognisable-d03e4f"
+		sslPass    = "SSLPASSWORD-recognisable-e14f50"
+	)
+	plain := storetest.URL(t)
+	dsn := strings.Replace(plain, "postgres@", "postgres:"+dbPassword+"@", 1) + "&sslpassword=" + sslPass
+	sb := sandbox.Start(sandbox.Options{Companies: 16, ClientSecret: sfSecret, ProffToken: proffToken})
+	t.Cleanup(sb.Close)
+	env := sb.Env(dsn)
+	env["PROFFSYNC_CONFIG"] = writeFile(t, "proffsync.yaml", sandbox.DemoConfig)
+	with := func(kv ...string) map[string]string {
+		m := maps.Clone(env)
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	var outputs []string
+	do := func(env map[string]string, args ...string) result {
+		r := proffsync(t, env, append(args, "--log-level", "debug")...)
+		outputs = append(outputs, strings.Join(args, " ")+"\x00"+r.stdout, strings.Join(args, " ")+"\x00"+r.stderr)
+		return r
+	}
+
+	if r := do(env, "migrate"); r.code != 0 || !strings.Contains(r.stdout, "database is migrated") {
+		t.Errorf("migrate: %+v", r)
+	}
+	r := do(env, "run", "--json")
+	var sum struct {
+		RunID string `json:"run_id"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &sum); err != nil || sum.RunID == "" {
+		t.Fatalf("run: %+v", r)
+	}
+	if r := do(env, "history", "show", sum.RunID); r.code != 0 || !strings.Contains(r.stdout, sum.RunID) {
+		t.Errorf("history show: %+v", r)
+	}
+	do(env, "history", "show", sum.RunID, "--json")
+	do(env, "history", "show", "no-such-run")
+	// Config errors: an unreadable config file, a DATABASE_URL that is not one, and a database that is away.
+	do(with("PROFFSYNC_CONFIG", writeFile(t, "bad.yaml", "salesforce: [\n")), "run")
+	do(with("DATABASE_URL", "mysql://root:"+dbPassword+"@db.example/x?sslpassword="+sslPass), "migrate")
+	do(with("DATABASE_URL", strings.Replace(dsn, "127.0.0.1:5432", "127.0.0.1:1", 1)), "migrate")
+	do(with("DATABASE_URL", strings.Replace(dsn, "127.0.0.1:5432", "127.0.0.1:1", 1)), "history", "show", sum.RunID)
+	// The demo records in the same database, with the sandbox's own credentials.
+	if r := do(with(), "demo", "--companies", "12", "--json"); r.code != 0 {
+		t.Errorf("demo: %+v", r)
+	}
+	// sandbox prints the environment for its own emulators: never the caller's database password.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // print, then stop at once
+	sr := proffsyncCtx(t, ctx, env, "sandbox", "--companies", "4", "--log-level", "debug")
+	if sr.code != 0 || !strings.Contains(sr.stdout, "export PROFF_API_URL=") {
+		t.Errorf("sandbox: %+v", sr)
+	}
+	outputs = append(outputs, "sandbox\x00"+sr.stdout, "sandbox\x00"+sr.stderr)
+
+	// serve with the schedule enabled, stopped by its context once it listens on a free port.
+	serveEnv := with("PROFFSYNC_CONFIG", writeFile(t, "serve.yaml", sandbox.DemoConfig+"schedule:\n  enabled: true\n"))
+	stderr := &signalWriter{want: "serving /healthz", seen: make(chan struct{})}
+	var stdout syncBuffer
+	sctx, stop := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(sctx, []string{"serve", "--http-addr", "127.0.0.1:0", "--log-level", "debug"},
+			func(k string) string { return serveEnv[k] }, &stdout, stderr)
+	}()
+	select {
+	case <-stderr.seen:
+		stop()
+		if code := <-done; code != 0 {
+			t.Errorf("serve: exit %d: %s", code, stderr.String())
+		}
+	case code := <-done:
+		stop()
+		t.Errorf("serve ended before it listened: exit %d: %s", code, stderr.String())
+	}
+	outputs = append(outputs, "serve\x00"+stdout.String(), "serve\x00"+stderr.String())
+	if !strings.Contains(stderr.String(), "schedule enabled") {
+		t.Errorf("serve did not start its schedule: %s", stderr.String())
+	}
+
+	// A Proff server that quotes the token back in a 500: once whole at the start of the excerpt, and once
+	// straddling its 200-byte cut (starting at byte 188), so that neither a missing scrub nor a scrub after
+	// the cut goes unseen.
+	echo := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Token ")
+		head := `{"error":"echoed credential: ` + tok + " "
+		w.WriteHeader(http.StatusInternalServerError)
+		fmt.Fprintf(w, `%s%s sent: %s"}`, head, strings.Repeat("x", max(0, 188-len(head)-len(" sent: "))), tok)
+	}))
+	t.Cleanup(echo.Close)
+	if r := do(with("PROFF_API_URL", echo.URL), "check"); r.code != ExitFailed {
+		t.Errorf("check against the echoing server: %+v", r)
+	}
+
+	secrets := []string{proffToken, sfSecret, dbPassword, sslPass, url.QueryEscape(dbPassword)}
+	for _, rq := range sb.SF.Requests() {
+		if v := rq.Header.Get("Authorization"); v != "" {
+			secrets = append(secrets, strings.TrimPrefix(v, "Bearer "))
+		}
+	}
+	authValue := regexp.MustCompile(`(?i)(Bearer|Token) [A-Za-z0-9._!~+/=-]{12,}`)
+	check := func(where, text string) {
+		for _, s := range secrets {
+			// The secret, or its first 12 characters: a cut excerpt must not keep half of one either.
+			if strings.Contains(text, s) || strings.Contains(text, s[:12]) {
+				t.Errorf("%s holds the secret %q", where, s)
+			}
+		}
+		if m := authValue.FindString(text); m != "" {
+			t.Errorf("%s holds an Authorization value %q", where, m)
+		}
+	}
+	for _, o := range outputs {
+		cmd, text, _ := strings.Cut(o, "\x00")
+		check("the output of "+cmd, text)
+	}
+	dump := dumpDatabase(t, plain)
+	excerpts := 0
+	for table, rows := range dump {
+		for _, row := range rows {
+			check("table "+table, row)
+			if table == "call_logs" && strings.Contains(row, "echoed credential") {
+				excerpts++
+			}
+		}
+	}
+	if excerpts == 0 {
+		t.Error("no excerpt of the echoing server reached the technical log: the check proves nothing")
+	}
+}
+
+// signalWriter collects output and closes seen once it holds want.
+type signalWriter struct {
+	syncBuffer
+	want string
+	seen chan struct{}
+	once sync.Once
+}
+
+func (w *signalWriter) Write(p []byte) (int, error) {
+	n, err := w.syncBuffer.Write(p)
+	if strings.Contains(w.syncBuffer.String(), w.want) {
+		w.once.Do(func() { close(w.seen) })
+	}
+	return n, err
 }

@@ -242,6 +242,13 @@ func DatabaseSecrets(dsn string) []string {
 	if c, err := pgconn.ParseConfig(dsn); err == nil {
 		add(c.Password)
 	}
+	// A string that is no PostgreSQL URL at all (mysql://user:pw@…, refused by LoadEnv) may still carry a
+	// password that an error could quote.
+	if u, err := url.Parse(dsn); err == nil && u.User != nil {
+		if p, ok := u.User.Password(); ok {
+			add(p)
+		}
+	}
 	return out
 }
 

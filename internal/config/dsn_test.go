@@ -32,6 +32,7 @@ func TestDatabaseURLSecretsInEveryForm(t *testing.T) {
 		{"query password wins over userinfo", "postgres://app:" + pw + "@db.example/p?password=" + qpw, []string{qpw, pw}, nil, "db.example"},
 		{"keyword/value", "host=db.example user=app password=" + qpw + " sslpassword=" + sslpw + " dbname=p", []string{qpw, sslpw}, nil, "host=db.example user=app password=****8822"},
 		{"keyword/value quoted and escaped", `host=db.example password = 'it\'s a long secret' sslpassword=back\ slash-secret`, []string{`it's a long secret`, `back slash-secret`}, []string{`it\'s a long secret`, `back\ slash-secret`}, "host=db.example"},
+		{"not a PostgreSQL URL", "mysql://root:" + pw + "@db.example/x", []string{pw}, nil, ""},
 		{"malformed: password with an unencoded slash", "postgres://app:SECRETPART1/SECRETPART2@db.example/p", nil, []string{"SECRETPART1", "SECRETPART2"}, ""},
 	}
 	for _, tc := range cases {
