@@ -7,6 +7,8 @@ package config
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -593,5 +595,271 @@ func TestAlertRules(t *testing.T) {
 				t.Errorf("alert %s reads %s, which proffsync does not export", alert, name)
 			}
 		}
+	}
+}
+
+// sfDir is the SFDX project with the custom fields and the permission set.
+var sfDir = filepath.Join(deployDir, "salesforce")
+
+// exampleConfigs are the configs the Salesforce metadata is made for, one per object.
+var exampleConfigs = []string{
+	filepath.Join(deployDir, "proffsync.example.yaml"),
+	filepath.Join(sfDir, "proffsync.lead.example.yaml"),
+}
+
+// notInFieldPermissions are fields Salesforce refuses in a permission set's fieldPermissions: required
+// fields (always visible and editable with the object) and system fields outside field-level security.
+// proffsync still reads or writes them; the object permission covers them.
+var notInFieldPermissions = map[string]bool{
+	"Account.Name":     true,
+	"Lead.Company":     true,
+	"Lead.LastName":    true,
+	"Lead.IsConverted": true, // the adapter adds IsConverted = false for Leads
+}
+
+var (
+	soqlString   = regexp.MustCompile(`'(?:[^'\\]|\\.)*'`)
+	soqlDateTime = regexp.MustCompile(`\b\d{4}-\d{2}-\d{2}(?:T[\d:.]+(?:Z|[+-]\d{2}:\d{2})?)?`)
+	soqlIdent    = regexp.MustCompile(`[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*`)
+	soqlDateLit  = regexp.MustCompile(`^(?i:TODAY|YESTERDAY|TOMORROW|(?:LAST|NEXT|THIS)_[A-Z_]+)$`)
+	soqlKeyword  = map[string]bool{"AND": true, "OR": true, "NOT": true, "IN": true, "LIKE": true, "NULL": true,
+		"TRUE": true, "FALSE": true, "INCLUDES": true, "EXCLUDES": true}
+)
+
+// filterFields returns the field names a salesforce.filter reads: the query fails unless the user may read
+// them. Literals, keywords and date literals are not fields.
+func filterFields(t *testing.T, filter string) []string {
+	t.Helper()
+	f := soqlDateTime.ReplaceAllString(soqlString.ReplaceAllString(filter, "''"), "0")
+	var out []string
+	for _, id := range soqlIdent.FindAllString(f, -1) {
+		if soqlKeyword[strings.ToUpper(id)] || soqlDateLit.MatchString(id) {
+			continue
+		}
+		if strings.Contains(id, ".") {
+			t.Fatalf("filter %q reads %s on a related object: extend the test and the permission set", filter, id)
+		}
+		out = append(out, id)
+	}
+	return out
+}
+
+func TestFilterFields(t *testing.T) {
+	t.Parallel()
+	got := filterFields(t, `Type = 'Customer AND Rating' AND (Rating IN ('Hot') OR CreatedDate > LAST_N_DAYS:30 OR LastModifiedDate < 2024-01-02T03:04:05Z) AND Industry != null`)
+	if want := []string{"Type", "Rating", "CreatedDate", "LastModifiedDate", "Industry"}; !slices.Equal(got, want) {
+		t.Errorf("filterFields = %v, want %v", got, want)
+	}
+}
+
+// sfAccess is what proffsync needs on one field: read, or read and edit.
+type sfAccess struct{ edit bool }
+
+// neededAccess computes, from the example configs, the field access proffsync needs ("Object.Field") and
+// the role of each custom field (for its type).
+func neededAccess(t *testing.T) (fields map[string]sfAccess, custom map[string]string, objects []string) {
+	t.Helper()
+	fields, custom = map[string]sfAccess{}, map[string]string{}
+	for _, file := range exampleConfigs {
+		c, err := Load(file)
+		if err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		obj := c.Salesforce.Object
+		objects = append(objects, obj)
+		add := func(f, role string, edit bool) {
+			if f == "" {
+				return
+			}
+			k := obj + "." + f
+			fields[k] = sfAccess{edit: edit || fields[k].edit}
+			if strings.HasSuffix(strings.ToLower(f), "__c") {
+				custom[k] = role
+			}
+		}
+		add(c.Salesforce.OrgNumberField, "Text", false)
+		add(c.Salesforce.CountryField, "Text", false)
+		add(c.Salesforce.OptInField, "Checkbox", false)
+		for _, f := range filterFields(t, c.Salesforce.Filter) {
+			add(f, "", false)
+		}
+		for _, r := range c.Mapping {
+			add(r.Field, "", true)
+		}
+		add(c.Salesforce.LastSyncedField, "DateTime", true)
+	}
+	return fields, custom, objects
+}
+
+// Every XML file of the SFDX project is well-formed, and sfdx-project.json names the package directory.
+func TestSalesforceMetadataParses(t *testing.T) {
+	t.Parallel()
+	n := 0
+	err := filepath.WalkDir(sfDir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(p, ".xml") {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		dec := xml.NewDecoder(bytes.NewReader(b))
+		for {
+			if _, err := dec.Token(); errors.Is(err, io.EOF) {
+				break
+			} else if err != nil {
+				t.Errorf("%s: %v", p, err)
+				break
+			}
+		}
+		n++
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n < 9 {
+		t.Errorf("only %d XML files under deploy/salesforce", n)
+	}
+	b, err := os.ReadFile(filepath.Join(sfDir, "sfdx-project.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var proj struct {
+		PackageDirectories []struct {
+			Path string `json:"path"`
+		} `json:"packageDirectories"`
+	}
+	if err := json.Unmarshal(b, &proj); err != nil {
+		t.Fatalf("sfdx-project.json: %v", err)
+	}
+	for _, pd := range proj.PackageDirectories {
+		if _, err := os.Stat(filepath.Join(sfDir, pd.Path)); err != nil {
+			t.Errorf("sfdx-project.json: package directory %s: %v", pd.Path, err)
+		}
+	}
+	if len(proj.PackageDirectories) == 0 {
+		t.Error("sfdx-project.json has no packageDirectories")
+	}
+}
+
+// The custom field metadata creates exactly the custom fields the example configs use, with the type each
+// role needs, and nothing more.
+func TestSalesforceCustomFieldsMatchConfig(t *testing.T) {
+	t.Parallel()
+	_, want, _ := neededAccess(t)
+	files, err := filepath.Glob(filepath.Join(sfDir, "force-app", "main", "default", "objects", "*", "fields", "*.field-meta.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var cf struct {
+			FullName string `xml:"fullName"`
+			Type     string `xml:"type"`
+		}
+		if err := xml.Unmarshal(b, &cf); err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		obj := filepath.Base(filepath.Dir(filepath.Dir(f)))
+		if base := strings.TrimSuffix(filepath.Base(f), ".field-meta.xml"); cf.FullName != base {
+			t.Errorf("%s: fullName %q, want the file's name %q", f, cf.FullName, base)
+		}
+		got[obj+"."+cf.FullName] = cf.Type
+	}
+	for k, role := range want {
+		if typ, ok := got[k]; !ok {
+			t.Errorf("no metadata for %s, which the example config uses", k)
+		} else if role != "" && typ != role {
+			t.Errorf("%s is a %s field, want %s", k, typ, role)
+		}
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			t.Errorf("metadata for %s, which no example config uses", k)
+		}
+	}
+}
+
+// The permission set grants exactly what proffsync needs: read on what it selects by, edit on what it
+// writes, read and edit (no create, delete or view-all) on the objects, and API access.
+func TestSalesforcePermissionSetMatchesConfig(t *testing.T) {
+	t.Parallel()
+	want, _, objects := neededAccess(t)
+	b, err := os.ReadFile(filepath.Join(sfDir, "force-app", "main", "default", "permissionsets", "Proff_Sync_Integration.permissionset-meta.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ps struct {
+		FieldPermissions []struct {
+			Field    string `xml:"field"`
+			Readable bool   `xml:"readable"`
+			Editable bool   `xml:"editable"`
+		} `xml:"fieldPermissions"`
+		ObjectPermissions []struct {
+			Object           string `xml:"object"`
+			AllowCreate      bool   `xml:"allowCreate"`
+			AllowRead        bool   `xml:"allowRead"`
+			AllowEdit        bool   `xml:"allowEdit"`
+			AllowDelete      bool   `xml:"allowDelete"`
+			ViewAllRecords   bool   `xml:"viewAllRecords"`
+			ModifyAllRecords bool   `xml:"modifyAllRecords"`
+		} `xml:"objectPermissions"`
+		UserPermissions []struct {
+			Name    string `xml:"name"`
+			Enabled bool   `xml:"enabled"`
+		} `xml:"userPermissions"`
+	}
+	if err := xml.Unmarshal(b, &ps); err != nil {
+		t.Fatal(err)
+	}
+
+	got := map[string]sfAccess{}
+	for _, fp := range ps.FieldPermissions {
+		if _, dup := got[fp.Field]; dup {
+			t.Errorf("%s is listed twice", fp.Field)
+		}
+		if !fp.Readable {
+			t.Errorf("%s: not readable (an entry that grants nothing, or edit without read)", fp.Field)
+		}
+		if notInFieldPermissions[fp.Field] {
+			t.Errorf("%s: Salesforce refuses field permissions on it (required or system field)", fp.Field)
+		}
+		got[fp.Field] = sfAccess{edit: fp.Editable}
+	}
+	for k, a := range want {
+		if notInFieldPermissions[k] {
+			continue
+		}
+		if g, ok := got[k]; !ok {
+			t.Errorf("%s: no field permission, proffsync needs read%s", k, map[bool]string{true: " and edit"}[a.edit])
+		} else if g.edit != a.edit {
+			t.Errorf("%s: editable %v, want %v", k, g.edit, a.edit)
+		}
+	}
+	for k := range got {
+		if _, ok := want[k]; !ok {
+			t.Errorf("%s: a field permission proffsync does not need", k)
+		}
+	}
+
+	var gotObjects []string
+	for _, op := range ps.ObjectPermissions {
+		gotObjects = append(gotObjects, op.Object)
+		if !op.AllowRead || !op.AllowEdit || op.AllowCreate || op.AllowDelete || op.ViewAllRecords || op.ModifyAllRecords {
+			t.Errorf("%s: %+v, want read and edit only", op.Object, op)
+		}
+	}
+	slices.Sort(gotObjects)
+	slices.Sort(objects)
+	if !slices.Equal(gotObjects, objects) {
+		t.Errorf("object permissions on %v, want %v", gotObjects, objects)
+	}
+	if len(ps.UserPermissions) != 1 || ps.UserPermissions[0].Name != "ApiEnabled" || !ps.UserPermissions[0].Enabled {
+		t.Errorf("user permissions %+v, want only ApiEnabled", ps.UserPermissions)
 	}
 }
