@@ -150,7 +150,7 @@ const maxBatchRecords = 5000
 // Run performs one run. It returns (nil, nil) when Resume finds nothing to resume, (nil, err) when nothing
 // was recorded (ErrLocked: another run holds the lock), else the run as it ended and, when it did not succeed
 // or end partial, the error that stopped it. ExitCode maps the pair onto the contract's exit codes.
-func (e *Engine) Run(ctx context.Context, req RunRequest) (*Run, error) {
+func (e *Engine) Run(ctx context.Context, req RunRequest) (out *Run, err error) {
 	if req.DryRun && req.Resume {
 		return nil, errors.New("a dry run cannot resume an interrupted run")
 	}
@@ -198,6 +198,13 @@ func (e *Engine) Run(ctx context.Context, req RunRequest) (*Run, error) {
 	if err := st.CreateRun(ctx, r.run); err != nil {
 		return nil, fmt.Errorf("create the run: %w", err)
 	}
+	// The run is recorded running: whatever panics from here on, it must not stay so. The stages guard
+	// themselves; this catches the rest. (Deferred after the lock's release, so it runs before it.)
+	defer func() {
+		if p := recover(); p != nil {
+			out, err = r.finishAfterPanic(ctx, p)
+		}
+	}()
 	r.log = e.log.With(slog.String("run_id", r.run.ID))
 	r.log.Info("run started", slog.String("trigger", string(req.Trigger)), slog.Bool("dry_run", req.DryRun),
 		slog.Int("limit", req.Limit), slog.String("resumed_from", r.run.ResumedFrom))
@@ -317,17 +324,36 @@ func (r *runner) stopped() (error, Status) {
 // the writes; soft (the reader) ends the run as a failed read does: what was read and looked up is still
 // written and recorded. A write already on the wire is never cut: what Salesforce took must be recorded.
 func (r *runner) recoverPanic(where string, hard bool) {
-	p := recover()
-	if p == nil {
-		return
+	if p := recover(); p != nil {
+		r.halt(r.panicked(where, p), StatusFail, hard, false)
 	}
+}
+
+// panicked logs a recovered panic and returns it as the run's error.
+func (r *runner) panicked(where string, p any) error {
 	msg, _, _ := strings.Cut(fmt.Sprint(p), "\n") // the first line only: a stack or a dump is no run error
 	msg = strings.Join(strings.Fields(r.e.o.Scrub(msg)), " ")
 	if len(msg) > 300 {
 		msg = strings.ToValidUTF8(msg[:300], "") + "…"
 	}
 	r.log.Error("internal error: panic in the run", slog.String("where", where), slog.String("panic", msg))
-	r.halt(fmt.Errorf("%s: internal error (panic): %s", where, msg), StatusFail, hard, false)
+	return fmt.Errorf("%s: internal error (panic): %s", where, msg)
+}
+
+// finishAfterPanic is the last resort of a run that panicked outside the guarded stages (linking a resumed
+// run, recording its end): the run is recorded failed if the store lets it, and Run returns either way.
+func (r *runner) finishAfterPanic(ctx context.Context, p any) (run *Run, err error) {
+	r.halt(r.panicked("run", p), StatusFail, true, true)
+	defer func() {
+		if p := recover(); p != nil {
+			// Recording the end panicked too: the database holds the run as running, and the next run marks
+			// it interrupted once its lock's session is gone, as after a killed process.
+			stopErr, _ := r.stopped()
+			r.run.Status, r.run.Error = Interrupted, joinReason(r.panicked("record the end of the run", p).Error(), stopErr.Error())
+			run, err = r.run, stopErr
+		}
+	}()
+	return r.finish(ctx)
 }
 
 func closed(c <-chan struct{}) bool {

@@ -223,6 +223,8 @@ type fakeStore struct {
 	finishErr error
 	// markErr, when set, fails every MarkResumed.
 	markErr error
+	// panicIn, when set, names the method that panics ("MarkResumed", "FinishRun").
+	panicIn string
 }
 
 func newFakeStore() *fakeStore {
@@ -285,6 +287,9 @@ func (s *fakeStore) LatestInterrupted(context.Context) (*Run, error) {
 }
 
 func (s *fakeStore) MarkResumed(_ context.Context, old, by string) error {
+	if s.panicIn == "MarkResumed" {
+		panic("store exploded\nsecond line")
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.markErr != nil {
@@ -310,6 +315,9 @@ func (s *fakeStore) SaveBatch(_ context.Context, runID string, b Batch) error {
 }
 
 func (s *fakeStore) FinishRun(_ context.Context, r *Run) error {
+	if s.panicIn == "FinishRun" {
+		panic("store exploded\nsecond line")
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.finishErr != nil {

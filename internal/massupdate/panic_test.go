@@ -70,3 +70,41 @@ func TestAdapterPanicFailsTheRun(t *testing.T) {
 		})
 	}
 }
+
+// A panic outside the guarded stages, once the run is recorded running, still ends it: failed and recorded
+// when the store can record it (a panic linking a resumed run), interrupted and returned when recording the
+// end is what panicked (the next run marks it interrupted in the database, as after a killed process).
+func TestPanicOutsideTheStagesEndsTheRun(t *testing.T) {
+	t.Parallel()
+	t.Run("link the resumed run", func(t *testing.T) {
+		t.Parallel()
+		records, answers := many(3)
+		h := newHarness(t, records, answers, nil)
+		h.st.runs = append(h.st.runs, &Run{ID: "run-0", Status: Interrupted, Checkpoint: id(1)})
+		h.st.panicIn = "MarkResumed"
+		run, err := h.e.Run(context.Background(), RunRequest{Resume: true})
+		if run == nil || err == nil || run.Status != StatusFail || !strings.Contains(run.Error, "internal error (panic): store exploded") ||
+			strings.Contains(run.Error, "second line") {
+			t.Fatalf("Run = %+v, %v; want failed with the panic's first line", run, err)
+		}
+		h.st.mu.Lock()
+		stored := *h.st.get(run.ID)
+		h.st.mu.Unlock()
+		if stored.Status != StatusFail {
+			t.Errorf("stored as %s, want failed", stored.Status)
+		}
+		if n := len(h.w.written()); n != 0 {
+			t.Errorf("%d writes after the panic", n)
+		}
+	})
+	t.Run("record the end", func(t *testing.T) {
+		t.Parallel()
+		records, answers := many(3)
+		h := newHarness(t, records, answers, nil)
+		h.st.panicIn = "FinishRun"
+		run, err := h.e.Run(context.Background(), RunRequest{})
+		if run == nil || err == nil || run.Status != Interrupted || !strings.Contains(run.Error, "record the end of the run: internal error (panic): store exploded") {
+			t.Fatalf("Run = %+v, %v; want interrupted, the end unrecorded", run, err)
+		}
+	})
+}
