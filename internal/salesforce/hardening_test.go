@@ -335,3 +335,35 @@ func TestPageDecodingMemoryIsProportional(t *testing.T) {
 		t.Fatalf("decoding a page of %d bytes allocated %d bytes (%.1fx): not proportional", len(body), alloc, float64(alloc)/float64(len(body)))
 	}
 }
+
+// An answer with no computed bound (here /limits) is held to 1 MiB, whether its Content-Length says it is
+// longer (then it is not read at all) or it streams on without one.
+func TestSmallAnswersBounded(t *testing.T) {
+	t.Parallel()
+	for _, declared := range []bool{true, false} {
+		t.Run(fmt.Sprintf("content-length %v", declared), func(t *testing.T) {
+			t.Parallel()
+			emu := sfemu.New(sfemu.Options{ClientID: clientID, ClientSecret: clientSecret})
+			t.Cleanup(emu.Close)
+			big := append(append([]byte(`{"DailyApiRequests":{"Max":5000,"Remaining":4000},"Pad":"`), bytes.Repeat([]byte("x"), 1<<20)...), `"}`...)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if !strings.HasSuffix(r.URL.Path, "/limits") {
+					emu.Handler().ServeHTTP(w, r)
+					return
+				}
+				w.Header().Set("Content-Type", "application/json")
+				if declared {
+					w.Header().Set("Content-Length", fmt.Sprint(len(big)))
+				}
+				_, _ = w.Write(big)
+			}))
+			t.Cleanup(srv.Close)
+			c := hostileClient(t, srv)
+			_, _, err := c.Limits(context.Background())
+			var tooLarge *salesforce.AnswerTooLargeError
+			if !errors.As(err, &tooLarge) || !strings.Contains(err.Error(), "1.0 MiB") {
+				t.Fatalf("Limits: %v, want the answer refused beyond 1 MiB", err)
+			}
+		})
+	}
+}

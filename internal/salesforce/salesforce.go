@@ -7,13 +7,17 @@
 // simpleforce, the required client, lives behind this package only: nothing else may import it. It is used
 // where it is sound (SetSidLoc, SetHttpClient, Query with manual paging, ApexREST as a raw pipe) with a fresh
 // simpleforce.Client and http.Client per call, so that the run's context reaches every request and no
-// simpleforce state is shared between goroutines. Auth, retries, limit headers and write bodies are done here.
+// simpleforce state is shared between goroutines. Auth, retries, limit headers, write bodies and the decoding
+// of every answer are done here.
 //
-// simpleforce logs the SOQL URL and error bodies through the global log package whenever a request fails.
-// Rather than silencing the process-wide logger (not ours to touch), this package never lets simpleforce see
-// a failure: the per-call RoundTripper under it captures every transport error and non-2xx response, hands
-// simpleforce an empty 200 instead, and the adapter reads the real outcome from the capture. Those logging
-// paths are therefore unreachable, and so is simpleforce's panic on a "[]" error body.
+// simpleforce logs the SOQL URL and error bodies through the global log package whenever a request fails,
+// panics on a "[]" error body and on a null record, and decodes a query page into generic maps hundreds of
+// times the body's size. So it never sees an answer: the per-call RoundTripper under it captures every
+// transport error and response, reads the body within what that answer can legitimately be (decode.go),
+// hands simpleforce an empty 200 instead, and the adapter decodes the real body, one record at a time.
+//
+// The token answer's instance_url receives the access token with every call: it is accepted only on a
+// Salesforce domain, the login host, loopback or a host the operator allowed (AllowedInstanceHosts).
 //
 // What must never happen here: a secret (client secret, password, access token, private key) in a log line,
 // an error or a technical-log Call; a field that is not configured reaching a write body (P4); a field name
