@@ -1,6 +1,10 @@
 package cli
 
 import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -102,6 +106,36 @@ func TestCheckWarnsOfUnverifiedDatabaseTLS(t *testing.T) {
 		logged := strings.Contains(r.stderr, `"level":"WARN"`) && strings.Contains(r.stderr, "verify-full")
 		if printed != warn || logged != warn {
 			t.Errorf("%s: check warned %v, log warned %v; want %v\nstdout %s\nstderr %s", dsn, printed, logged, warn, r.stdout, r.stderr)
+		}
+	}
+}
+
+// SF_INSTANCE_HOSTS reaches the Salesforce adapter: a token answer pointing at a host outside Salesforce's
+// domains is refused at login, unless the operator listed that host.
+func TestInstanceHostsReachTheSalesforceAdapter(t *testing.T) {
+	t.Parallel()
+	login := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"access_token":"00Dx!token-for-the-test","instance_url":"https://sf.proxy.example.net","token_type":"Bearer","issued_at":"1"}`)
+	}))
+	t.Cleanup(login.Close)
+	for _, allowed := range []string{"", "sf.proxy.example.net", ".example.net"} {
+		env := map[string]string{"PROFFSYNC_CONFIG": writeFile(t, "p.yaml", sandbox.DemoConfig), "SF_LOGIN_URL": login.URL,
+			"SF_CLIENT_ID": "id", "SF_CLIENT_SECRET": "secret-1234567890", "SF_INSTANCE_HOSTS": allowed}
+		a := testApp(io.Discard)
+		a.getenv = func(k string) string { return env[k] }
+		cfg, err := a.loadConfig()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sf, err := a.newSalesforce(cfg, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Login checks the instance it is sent to and calls nothing there.
+		err = sf.Login(context.Background())
+		if (err != nil) != (allowed == "") {
+			t.Errorf("SF_INSTANCE_HOSTS=%q: login error %v; want the instance refused: %v", allowed, err, allowed == "")
 		}
 	}
 }

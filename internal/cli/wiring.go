@@ -70,8 +70,8 @@ func (a *app) newSalesforce(cfg *config.Config, rec transport.Recorder) (*salesf
 		Object: cfg.Salesforce.Object, OrgNumberField: cfg.Salesforce.OrgNumberField,
 		CountryField: cfg.Salesforce.CountryField, OptInField: cfg.Salesforce.OptInField,
 		Filter: cfg.Salesforce.Filter, Fields: cfg.Fields(), LastSyncedField: cfg.Salesforce.LastSyncedField,
-		ReservePercent: cfg.Salesforce.APIReservePercent,
-		Recorder:       rec, Logger: a.log,
+		ReservePercent: cfg.Salesforce.APIReservePercent, AllowedInstanceHosts: e.SFInstanceHosts,
+		Recorder: rec, Logger: a.log,
 	})
 }
 
