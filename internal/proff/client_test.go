@@ -151,12 +151,26 @@ func TestTransportPolicy(t *testing.T) { // P6
 		t.Error("ftp was accepted")
 	}
 
-	var hits int
-	old := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits++ }))
-	old.TLS = &tls.Config{MaxVersion: tls.VersionTLS11}
+	var hits atomic.Int32
+	old := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hits.Add(1) }))
+	// Since Go 1.22 a server's default minimum is TLS 1.2: with only MaxVersion 1.1 it refused every
+	// client, and this check could never fail. The minimum set explicitly, it really offers TLS 1.1.
+	old.TLS = &tls.Config{MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11}
 	old.StartTLS()
 	defer old.Close()
 	pool := old.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
+	// The server must answer a client that allows TLS 1.1, or the refusal below proves nothing.
+	lax := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS10, RootCAs: pool}}}
+	resp, err := lax.Get(old.URL)
+	if err != nil {
+		t.Fatalf("the TLS 1.1 server refuses a client that allows TLS 1.1, so it tests nothing: %v", err)
+	}
+	resp.Body.Close()
+	lax.CloseIdleConnections()
+	if resp.TLS == nil || resp.TLS.Version != tls.VersionTLS11 || hits.Load() != 1 {
+		t.Fatalf("control request: TLS %+v, %d requests handled; want one at TLS 1.1", resp.TLS, hits.Load())
+	}
+	hits.Store(0)
 	rec := &calls{}
 	c, err := proff.New(proff.Options{BaseURL: old.URL, Token: secret, RootCAs: pool, Recorder: rec,
 		Sleep: newClock().Sleep, Points: points(t, "name")})
@@ -164,8 +178,8 @@ func TestTransportPolicy(t *testing.T) { // P6
 		t.Fatal(err)
 	}
 	_, err = c.Lookup(context.Background(), "NO", fjordlys)
-	if err == nil || hits != 0 {
-		t.Fatalf("TLS 1.1 server: err %v, %d requests handled; want refusal", err, hits)
+	if err == nil || hits.Load() != 0 {
+		t.Fatalf("TLS 1.1 server: err %v, %d requests handled; want refusal", err, hits.Load())
 	}
 	if strings.Contains(err.Error(), secret) {
 		t.Errorf("error holds the token: %v", err)
