@@ -863,3 +863,38 @@ func TestSalesforcePermissionSetMatchesConfig(t *testing.T) {
 		t.Errorf("user permissions %+v, want only ApiEnabled", ps.UserPermissions)
 	}
 }
+
+// The compose secrets directory stays out of git and, with the rest of what may hold a secret, out of the
+// docker build context.
+func TestIgnoreFilesKeepSecretsOut(t *testing.T) {
+	t.Parallel()
+	lines := func(name string) map[string]bool {
+		b, err := os.ReadFile(filepath.Join("..", "..", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]bool{}
+		for _, l := range strings.Split(string(b), "\n") {
+			if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+				out[l] = true
+			}
+		}
+		return out
+	}
+	if !lines(".gitignore")["/deploy/secrets/"] {
+		t.Error(".gitignore does not ignore /deploy/secrets/, where docker-compose.yml reads its secrets from")
+	}
+	di := lines(".dockerignore")
+	for _, p := range []string{".git", "deploy", "**/secrets", "**/*.key", "**/*.pem", "**/.env", "**/*.test"} {
+		if !di[p] {
+			t.Errorf(".dockerignore lacks %s", p)
+		}
+	}
+	compose, err := os.ReadFile(filepath.Join(deployDir, "docker-compose.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(compose), "file: ./secrets/") {
+		t.Error("docker-compose.yml no longer reads its secrets from ./secrets/: update .gitignore and this test")
+	}
+}
