@@ -14,6 +14,7 @@ import (
 )
 
 func TestCatalogueEntriesResolveToThemselves(t *testing.T) {
+	t.Parallel()
 	seen := map[string]bool{}
 	for _, p := range proff.Catalogue() {
 		if seen[strings.ToLower(p.Name)] {
@@ -31,6 +32,7 @@ func TestCatalogueEntriesResolveToThemselves(t *testing.T) {
 }
 
 func TestResolvePoint(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		in   string
 		name string
@@ -58,6 +60,7 @@ func TestResolvePoint(t *testing.T) {
 }
 
 func TestPersonalDataIsNotMappable(t *testing.T) {
+	t.Parallel()
 	for _, in := range []string{"personRoles", "personRoles[0].name", "PERSONROLES[0].postalAddress.zipCode",
 		"contactPerson.name", "contactperson.email", "procuration[0]", "procurationRoles[0].name", "signatories[0]",
 		"signatoryRoles", "shareholders", "shareholders[0]", "shareholders[0].firstName", "shareholders[1].LASTNAME",
@@ -104,6 +107,7 @@ const quirky = `{
 }`
 
 func TestExtractToleratesQuirks(t *testing.T) {
+	t.Parallel()
 	names := []string{"name", "homePage", "revenue", "profit", "shareCapital", "numberOfEmployees", "employees",
 		"registrationDate", "establishedDate", "foundationDate", "liquidationDate", "registeredForVat", "hasSecurity",
 		"email", "nace.code", "nace.text", "naceCategories[1].code", "naceCategories[0]", "naceCategories[5]",
@@ -151,6 +155,7 @@ func TestExtractToleratesQuirks(t *testing.T) {
 }
 
 func TestEmployees(t *testing.T) {
+	t.Parallel()
 	cases := map[string]any{
 		`69`: 69.0, `"69"`: 69.0, `"10-19"`: 10.0, `"10 - 19"`: 10.0, `"ca. 50"`: 50.0, `"1 200"`: 1200.0,
 		`"ingen"`: nil, `null`: nil, `""`: nil, `-3`: nil,
@@ -170,6 +175,7 @@ func TestEmployees(t *testing.T) {
 // TestEmployeesFromTheRange: the OpenAPI description carries empMin and empMax (integers) beside the
 // free-text numberOfEmployees; both are mappable as numbers, and employees falls back to empMin.
 func TestEmployeesFromTheRange(t *testing.T) {
+	t.Parallel()
 	for _, name := range []string{"empMin", "empMax", "EMPMAX"} {
 		if p, err := proff.ResolvePoint(name); err != nil || p.Kind != mapping.Integer {
 			t.Errorf("ResolvePoint(%q) = %+v, %v; want an Integer point", name, p, err)
@@ -200,6 +206,7 @@ func TestEmployeesFromTheRange(t *testing.T) {
 // TestNaceCodeAndText: NO writes "62.020 Konsulent…"; Swedish SNI, Danish DB07 and Finnish TOL codes are
 // commonly written without dots, and a code may come last in parentheses. A code is never cut in two.
 func TestNaceCodeAndText(t *testing.T) {
+	t.Parallel()
 	cases := map[string][2]string{
 		"62.020 Konsulentvirksomhet tilknyttet informasjonsteknologi": {"62.020", "Konsulentvirksomhet tilknyttet informasjonsteknologi"},
 		"62010 Dataprogrammering":                                     {"62010", "Dataprogrammering"},
@@ -226,6 +233,7 @@ func TestNaceCodeAndText(t *testing.T) {
 }
 
 func TestExtractMalformed(t *testing.T) {
+	t.Parallel()
 	ps := points(t, "name")
 	for _, doc := range []string{`{"name": "X"`, `{"name": "X",}`, ``, `null`, `[]`, `"x"`, `{"name": "X"} trailing`} {
 		_, err := proff.Extract([]byte(doc), ps)
@@ -238,6 +246,7 @@ func TestExtractMalformed(t *testing.T) {
 // TestExampleDocument reads the example of a real answer: every listed point either has a value of its
 // kind or none, and the ones a demo maps have values.
 func TestExampleDocument(t *testing.T) {
+	t.Parallel()
 	doc, err := os.ReadFile("../proffemu/template.json")
 	if err != nil {
 		t.Fatal(err)
@@ -324,6 +333,7 @@ func FuzzExtract(f *testing.F) {
 // A path under a key the register document does not have is a typo, not a data point: it would never have a
 // value and the admin would never learn why.
 func TestResolvePointRefusesUnknownRoots(t *testing.T) {
+	t.Parallel()
 	for _, name := range []string{"nmae", "favouriteColour", "visitorAdress.zipCode", "missing.path"} {
 		if _, err := proff.ResolvePoint(name); !errors.Is(err, proff.ErrUnknownPoint) {
 			t.Errorf("ResolvePoint(%q) = %v, want ErrUnknownPoint", name, err)
@@ -340,6 +350,7 @@ func TestResolvePointRefusesUnknownRoots(t *testing.T) {
 // and Salesforce holds only 1700-01-01 to 4000-12-31; such a date in a write fails the whole record. None
 // of them is a value, and yearsInOperation falls back to the next date.
 func TestDatesSalesforceCannotHold(t *testing.T) {
+	t.Parallel()
 	doc := `{"establishedDate":"0001-01-01T00:00:00","foundationDate":"01.01.0001","registrationDate":"23.02.2000",
 		"liquidationDate":"31.12.9999","shareholdersLastUpdatedDate":"1650-01-01"}`
 	ps := points(t, "establishedDate", "foundationDate", "registrationDate", "liquidationDate", "yearsInOperation")

@@ -27,6 +27,7 @@ import (
 const fjordlys = "912345688" // seeded NO company
 
 func TestLookupReturnsTypedValues(t *testing.T) {
+	t.Parallel()
 	f := setup(t, proffemu.Options{}, nil)
 	got, err := f.c.Lookup(context.Background(), "NO", "NO 912 345 688 MVA")
 	if err != nil {
@@ -47,6 +48,7 @@ func TestLookupReturnsTypedValues(t *testing.T) {
 }
 
 func TestLookupSendsOnlyCountryAndNumberInThePath(t *testing.T) { // P2
+	t.Parallel()
 	f := setup(t, proffemu.Options{}, func(o *proff.Options) { o.APIVersion = "1.0" })
 	ctx := context.Background()
 	f.c.Lookup(ctx, "no", fjordlys)
@@ -79,6 +81,7 @@ func TestLookupSendsOnlyCountryAndNumberInThePath(t *testing.T) { // P2
 }
 
 func TestOnlyGETLeaves(t *testing.T) { // P3
+	t.Parallel()
 	emu := proffemu.New(proffemu.Options{Token: secret})
 	defer emu.Close()
 	rec := &calls{}
@@ -117,6 +120,7 @@ func TestOnlyGETLeaves(t *testing.T) { // P3
 }
 
 func TestAuthorizationOnlyToTheBaseURL(t *testing.T) {
+	t.Parallel()
 	emu := proffemu.New(proffemu.Options{Token: secret})
 	defer emu.Close()
 	var seen []string
@@ -144,6 +148,7 @@ func TestAuthorizationOnlyToTheBaseURL(t *testing.T) {
 }
 
 func TestTransportPolicy(t *testing.T) { // P6
+	t.Parallel()
 	if _, err := proff.New(proff.Options{BaseURL: "http://api.proff.example", Token: secret}); err == nil {
 		t.Error("plain http to a non-loopback host was accepted")
 	}
@@ -199,6 +204,7 @@ func TestTransportPolicy(t *testing.T) { // P6
 }
 
 func TestCorrelationIDs(t *testing.T) { // P7
+	t.Parallel()
 	f := setup(t, proffemu.Options{}, nil)
 	f.emu.FailNext(2, http.StatusServiceUnavailable, "")
 	ctx := transport.WithRunID(context.Background(), "run-7")
@@ -244,6 +250,7 @@ func TestCorrelationIDs(t *testing.T) { // P7
 }
 
 func TestNotFound(t *testing.T) {
+	t.Parallel()
 	f := setup(t, proffemu.Options{}, nil)
 	_, err := f.c.Lookup(context.Background(), "NO", "984851006")
 	if !errors.Is(err, massupdate.ErrNotFound) {
@@ -255,6 +262,7 @@ func TestNotFound(t *testing.T) {
 }
 
 func TestInvalidNumberCostsNoCall(t *testing.T) {
+	t.Parallel()
 	f := setup(t, proffemu.Options{}, nil)
 	for _, tc := range []struct{ cc, nr string }{{"NO", "912345687"}, {"NO", ""}, {"DE", "123456789"}, {"SE", "5569990004?x=1"}} {
 		if _, err := f.c.Lookup(context.Background(), tc.cc, tc.nr); err == nil {
@@ -267,6 +275,7 @@ func TestInvalidNumberCostsNoCall(t *testing.T) {
 }
 
 func TestUnauthorizedStopsEveryLaterLookup(t *testing.T) {
+	t.Parallel()
 	f := setup(t, proffemu.Options{}, nil)
 	f.emu.RevokeToken()
 	ctx := context.Background()
@@ -289,6 +298,7 @@ func TestUnauthorizedStopsEveryLaterLookup(t *testing.T) {
 }
 
 func TestWrongTokenIsUnauthorized(t *testing.T) {
+	t.Parallel()
 	f := setup(t, proffemu.Options{Token: "the-right-token"}, nil)
 	_, err := f.c.Lookup(context.Background(), "NO", fjordlys)
 	if !errors.Is(err, massupdate.ErrUnauthorized) {
@@ -297,6 +307,7 @@ func TestWrongTokenIsUnauthorized(t *testing.T) {
 }
 
 func TestForbiddenCountryStopsOnlyThatCountry(t *testing.T) {
+	t.Parallel()
 	f := setup(t, proffemu.Options{Countries: []string{"NO", "DK", "FI"}}, nil)
 	ctx := context.Background()
 	for i := 0; i < 3; i++ {
@@ -323,6 +334,7 @@ func TestForbiddenCountryStopsOnlyThatCountry(t *testing.T) {
 }
 
 func TestServerErrorsAreRetriedWithBackoff(t *testing.T) {
+	t.Parallel()
 	f := setup(t, proffemu.Options{}, func(o *proff.Options) { o.RetryBase = time.Second })
 	f.emu.FailNext(1, http.StatusInternalServerError, "")
 	f.emu.FailNext(1, http.StatusBadGateway, "")
@@ -341,6 +353,7 @@ func TestServerErrorsAreRetriedWithBackoff(t *testing.T) {
 }
 
 func TestRetriesEndWithAReason(t *testing.T) {
+	t.Parallel()
 	f := setup(t, proffemu.Options{}, nil)
 	f.emu.FailNext(5, http.StatusServiceUnavailable, "")
 	_, err := f.c.Lookup(context.Background(), "NO", fjordlys)
@@ -363,6 +376,7 @@ func TestRetriesEndWithAReason(t *testing.T) {
 }
 
 func TestRetryAfterSecondsAndDate(t *testing.T) {
+	t.Parallel()
 	f := setup(t, proffemu.Options{}, nil)
 	f.emu.FailNext(1, http.StatusTooManyRequests, "7")
 	if _, err := f.c.Lookup(context.Background(), "NO", fjordlys); err != nil {
@@ -384,6 +398,7 @@ func TestRetryAfterSecondsAndDate(t *testing.T) {
 }
 
 func TestQuotaSpent(t *testing.T) {
+	t.Parallel()
 	f := setup(t, proffemu.Options{}, nil)
 	f.emu.FailNext(1, http.StatusTooManyRequests, "86400")
 	_, err := f.c.Lookup(context.Background(), "NO", fjordlys)
@@ -404,6 +419,7 @@ func TestQuotaSpent(t *testing.T) {
 }
 
 func TestMalformedAndOversizedAnswersFailTheRecord(t *testing.T) {
+	t.Parallel()
 	f := setup(t, proffemu.Options{}, func(o *proff.Options) { o.MaxBody = 64 << 10 })
 	f.emu.Malformed("NO", fjordlys)
 	_, err := f.c.Lookup(context.Background(), "NO", fjordlys)
@@ -425,6 +441,7 @@ func TestMalformedAndOversizedAnswersFailTheRecord(t *testing.T) {
 }
 
 func TestTimeoutsAreRetried(t *testing.T) {
+	t.Parallel()
 	f := setup(t, proffemu.Options{}, func(o *proff.Options) { o.Timeout = 30 * time.Millisecond; o.MaxAttempts = 2 })
 	f.emu.SetLatency(2 * time.Second)
 	_, err := f.c.Lookup(context.Background(), "NO", fjordlys)
@@ -438,6 +455,7 @@ func TestTimeoutsAreRetried(t *testing.T) {
 }
 
 func TestTokenInfoAndFitRate(t *testing.T) {
+	t.Parallel()
 	f := setup(t, proffemu.Options{CallLimitPerMinute: 120}, func(o *proff.Options) { o.RatePerSecond = 5 })
 	ti, err := f.c.TokenInfo(context.Background())
 	if err != nil {
@@ -465,6 +483,7 @@ func TestTokenInfoAndFitRate(t *testing.T) {
 // TestTokenNeverLeaks drives the success path and every failure path and searches every Call, error and
 // log line for the token (P1, P8).
 func TestTokenNeverLeaks(t *testing.T) {
+	t.Parallel()
 	var logs bytes.Buffer
 	var logMu sync.Mutex
 	f := setup(t, proffemu.Options{}, func(o *proff.Options) {
@@ -536,6 +555,7 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 }
 
 func TestNewValidates(t *testing.T) {
+	t.Parallel()
 	for name, o := range map[string]proff.Options{
 		"no token":      {BaseURL: "https://api.proff.no"},
 		"negative rate": {BaseURL: "https://api.proff.no", Token: secret, RatePerSecond: -1},
@@ -554,6 +574,7 @@ func TestNewValidates(t *testing.T) {
 }
 
 func TestCancelStopsRetrying(t *testing.T) {
+	t.Parallel()
 	f := setup(t, proffemu.Options{}, nil)
 	f.emu.FailNext(5, http.StatusServiceUnavailable, "")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -590,6 +611,7 @@ func fixed(t *testing.T, h http.HandlerFunc, names ...string) (*proff.Client, *c
 // with the JSON null when that formatter is off); a 404 may come with or without a body. Each is "no such
 // company", the normal not_found outcome, not a failed record.
 func TestNoCompanyInEveryForm(t *testing.T) {
+	t.Parallel()
 	answers := map[string]http.HandlerFunc{
 		"204":           func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) },
 		"200 null":      func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(" null\n")) },
@@ -606,6 +628,7 @@ func TestNoCompanyInEveryForm(t *testing.T) {
 }
 
 func TestByteOrderMarkIsTolerated(t *testing.T) {
+	t.Parallel()
 	c, _ := fixed(t, func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/api/service/tokeninformation" {
 			w.Write([]byte("\xef\xbb\xbf" + `{"tokenString":"x","callLimit":{"perMinute":60}}`))
@@ -626,6 +649,7 @@ func TestByteOrderMarkIsTolerated(t *testing.T) {
 // TestTokenInfoNotFoundSaysWhy: a 404 on the token information is no missing company; it mostly means
 // PROFF_API_URL points somewhere else.
 func TestTokenInfoNotFoundSaysWhy(t *testing.T) {
+	t.Parallel()
 	c, _ := fixed(t, func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNotFound) }, "name")
 	_, err := c.TokenInfo(context.Background())
 	if err == nil || errors.Is(err, massupdate.ErrNotFound) || !strings.Contains(err.Error(), "PROFF_API_URL") {
@@ -637,6 +661,7 @@ func TestTokenInfoNotFoundSaysWhy(t *testing.T) {
 // says a 429 names a Retry-After. The waits after such a 429 span the minute (5 s doubling to the 30 s cap),
 // so a full minute window costs time, not the record.
 func TestRateLimitedWithoutRetryAfterWaitsOutTheMinute(t *testing.T) {
+	t.Parallel()
 	ck := newClock()
 	start := ck.Now()
 	var mu sync.Mutex
@@ -675,6 +700,7 @@ func TestRateLimitedWithoutRetryAfterWaitsOutTheMinute(t *testing.T) {
 // TestRateLimitedHoldsEveryWorkerBack: the token's window is full for every worker, not only the one that
 // got the 429: another lookup waits until the pause has passed, Retry-After or not.
 func TestRateLimitedHoldsEveryWorkerBack(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	now := time.Date(2026, 11, 29, 2, 0, 0, 0, time.UTC)
 	var waits []time.Duration
@@ -727,6 +753,7 @@ func TestRateLimitedHoldsEveryWorkerBack(t *testing.T) {
 // TestRateLimitedForOverAMinuteIsASpentQuota: 429 on every try, past the turn of the minute, is an hourly,
 // daily or monthly quota: the run stops (resumable) instead of spending a minute on every further record.
 func TestRateLimitedForOverAMinuteIsASpentQuota(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	n := 0
 	c, ck := fixed(t, func(w http.ResponseWriter, r *http.Request) {
@@ -753,6 +780,7 @@ func TestRateLimitedForOverAMinuteIsASpentQuota(t *testing.T) {
 // TestTokenPastedWithItsScheme: the documentation writes the header as "Authorization : Token [YOUR_TOKEN]",
 // and people paste "Token …" as the token; the scheme goes once.
 func TestTokenPastedWithItsScheme(t *testing.T) {
+	t.Parallel()
 	f := setup(t, proffemu.Options{}, func(o *proff.Options) { o.Token = "Token  " + secret })
 	if _, err := f.c.Lookup(context.Background(), "NO", fjordlys); err != nil {
 		t.Fatalf("lookup: %v", err)
@@ -766,6 +794,7 @@ func TestTokenPastedWithItsScheme(t *testing.T) {
 // 5xx and 429, the token information call, a 404 and a 401. Every request the emulator saw is a GET of
 // one of the two path shapes, with no query, no body and only the expected headers.
 func TestEveryPathSendsOnlyTheLookupValues(t *testing.T) {
+	t.Parallel()
 	f := setup(t, proffemu.Options{}, nil)
 	ctx := context.Background()
 	f.emu.FailNext(1, http.StatusServiceUnavailable, "")
@@ -805,6 +834,7 @@ func TestEveryPathSendsOnlyTheLookupValues(t *testing.T) {
 // Content-Length). The document is read decompressed, and the size cap holds for the decompressed size,
 // so a small compressed answer cannot blow up memory.
 func TestCompressedAnswers(t *testing.T) {
+	t.Parallel()
 	var big atomic.Bool
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
@@ -838,6 +868,7 @@ func TestCompressedAnswers(t *testing.T) {
 // TestRateLimitedRetryAfterZero: a 429 with "Retry-After: 0" (a window rounded down) is not retried at
 // once, where every try would meet the same full second.
 func TestRateLimitedRetryAfterZero(t *testing.T) {
+	t.Parallel()
 	ck := newClock()
 	start := ck.Now()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -76,6 +76,7 @@ func (p inProcess) RoundTrip(req *http.Request) (*http.Response, error) {
 // in, the limiter at 50/s on synctest's fake clock. The arrivals the emulator records, counted in every
 // one-second window, never exceed the rate plus the burst (10 %).
 func TestLimiterHoldsUnderConcurrencyWithRetries(t *testing.T) {
+	t.Parallel()
 	const perSecond, workers = 50, 32
 	emu := proffemu.New(proffemu.Options{Token: secret, Empty: true})
 	defer emu.Close()
@@ -126,6 +127,7 @@ func TestLimiterHoldsUnderConcurrencyWithRetries(t *testing.T) {
 // TestRateLimitStorm: 32 workers, 100 lookups, 350 answers of 429 with Retry-After, on synctest's fake
 // clock. Every lookup ends looked up or failed with a reason, and the run's total time stays bounded.
 func TestRateLimitStorm(t *testing.T) {
+	t.Parallel()
 	emu := proffemu.New(proffemu.Options{Token: secret, Empty: true})
 	defer emu.Close()
 	nrs := companies(emu, 100)
@@ -177,6 +179,7 @@ func TestRateLimitStorm(t *testing.T) {
 // and a client configured well above it that never read the limit. Every lookup still succeeds: after a
 // 429 no request leaves for 5 s (every worker held back), and the run costs time, not records.
 func TestTokenLimitEnforced(t *testing.T) {
+	t.Parallel()
 	ck := newClock()
 	emu := proffemu.New(proffemu.Options{Token: secret, Empty: true, CallLimitPerMinute: 30, EnforceLimit: true, Now: ck.Now})
 	defer emu.Close()

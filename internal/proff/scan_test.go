@@ -45,6 +45,7 @@ func checkSplit(t *testing.T, doc []byte) {
 }
 
 func TestSplitObjectAgreesWithEncodingJSON(t *testing.T) {
+	t.Parallel()
 	docs := []string{
 		`{}`, ` { } `, `null`, `{"a":1}`, `{"a":-1.5e3,"b":true,"c":null,"d":"x"}`,
 		`{"a":{"b":[1,{"c":"}]"}],"d":"\"{"},"e":[]}`, `{"k\u00e9y":"v","k\"q":"\\"}`,
@@ -65,6 +66,7 @@ func TestSplitObjectAgreesWithEncodingJSON(t *testing.T) {
 }
 
 func TestSplitObjectRefusesNonObjects(t *testing.T) {
+	t.Parallel()
 	for _, d := range []string{``, `  `, `[]`, `"x"`, `1`, `{"a"}`, `{"a":}`, `{"a":1,}`, `{"a":1} x`, `{a:1}`, `{"a":1 "b":2}`} {
 		if _, err := splitObject([]byte(d)); err == nil {
 			t.Errorf("splitObject(%q) accepted it", d)
