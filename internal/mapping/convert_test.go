@@ -114,6 +114,7 @@ func TestCheck(t *testing.T) {
 func TestConvert(t *testing.T) {
 	t.Parallel()
 	d := DateValue(2024, time.March, 5)
+	cet := time.FixedZone("CET", 3600)
 	tests := []struct {
 		name string
 		v    any
@@ -131,6 +132,10 @@ func TestConvert(t *testing.T) {
 		{"big integer into text", 12345678.0, Integer, fArea, "12345678", ""},
 		{"date into text", d, Date, fText, "2024-03-05", ""},
 		{"bool into text", true, Boolean, fText, "true", ""},
+		{"int64 into text", int64(12), Integer, fText, "12", ""},
+		{"-Inf into text", math.Inf(-1), Number, fText, nil, "not finite"},
+		{"+Inf into text", math.Inf(1), Number, fText, nil, "not finite"},
+		{"length 1", "ab", Text, Field{Type: "string", Length: 1}, nil, "2 characters, the field holds at most 1"},
 		{"integer into int", 42.0, Integer, fInt, 42.0, ""},
 		{"number with fraction into int", 42.5, Number, fInt, nil, "whole numbers"},
 		{"text number into int", " 1 200 ", Text, fInt, 1200.0, ""},
@@ -138,6 +143,9 @@ func TestConvert(t *testing.T) {
 		{"words into int", "about ten", Text, fInt, nil, "not a number"},
 		{"int precision", 123456789.0, Integer, fInt, nil, "more than the 8 digits"},
 		{"int 32 bits", 3e9, Integer, Field{Type: "int"}, nil, "beyond the field's range"},
+		{"int32 max", 2147483647.0, Integer, Field{Type: "int"}, 2147483647.0, ""},
+		{"int32 min", -2147483648.0, Integer, Field{Type: "int"}, -2147483648.0, ""},
+		{"beyond int32 min", -2147483649.0, Integer, Field{Type: "int"}, nil, "beyond the field's range"},
 		// Precision 8 holds 99 999 999; 10^8 has nine digits, whatever its sign.
 		{"int at precision", 99999999.0, Integer, fInt, 99999999.0, ""},
 		{"int precision boundary", 1e8, Integer, fInt, nil, "more than the 8 digits"},
@@ -153,12 +161,22 @@ func TestConvert(t *testing.T) {
 		{"hex is not a number", "0x10", Text, fDouble, nil, "not a number"},
 		{"NaN text", "NaN", Text, fDouble, nil, "not a number"},
 		{"infinite", math.Inf(1), Number, fDouble, nil, "not finite"},
+		{"minus infinite", math.Inf(-1), Number, fDouble, nil, "not finite"},
+		{"three commas", "1,234,5", Text, fDouble, nil, "not a plain number"},
+		{"precision 1", 5.4, Number, Field{Type: "double", Precision: 1}, 5.0, ""},
+		{"negative scale read as 0", 1234.4, Number, Field{Type: "double", Precision: 4, Scale: -2}, 1234.0, ""},
 		{"currency scale 0", 1234.5, Number, fCurrency, 1235.0, ""},
 		{"json number", json.Number("17"), Number, fCurrency, 17.0, ""},
 		{"no precision: as is", 1.23456, Number, Field{Type: "percent"}, 1.23456, ""},
 		{"date", d, Date, fDate, "2024-03-05", ""},
 		{"date keeps its calendar day", time.Date(2024, 3, 5, 0, 0, 0, 0, time.FixedZone("CET", 3600)), Date, fDate, "2024-03-05", ""},
 		{"date into datetime", d, Date, fDateTime, "2024-03-05T00:00:00.000Z", ""},
+		// A date made at midnight in another zone keeps its calendar day; any other time is an instant.
+		{"midnight elsewhere into datetime", time.Date(2024, 3, 5, 0, 0, 0, 0, cet), Date, fDateTime, "2024-03-05T00:00:00.000Z", ""},
+		{"hour into datetime", time.Date(2024, 3, 5, 10, 0, 0, 0, cet), Date, fDateTime, "2024-03-05T09:00:00.000Z", ""},
+		{"minute into datetime", time.Date(2024, 3, 5, 0, 30, 0, 0, cet), Date, fDateTime, "2024-03-04T23:30:00.000Z", ""},
+		{"second into datetime", time.Date(2024, 3, 5, 0, 0, 5, 0, cet), Date, fDateTime, "2024-03-04T23:00:05.000Z", ""},
+		{"millisecond into datetime", time.Date(2024, 3, 5, 0, 0, 0, 5e8, cet), Date, fDateTime, "2024-03-04T23:00:00.500Z", ""},
 		{"text date dd.MM.yyyy", "05.03.2024", Text, fDate, "2024-03-05", ""},
 		{"text date iso", "2024-03-05", Text, fDateTime, "2024-03-05T00:00:00.000Z", ""},
 		{"text instant", "2024-03-05T10:11:12+02:00", Text, fDateTime, "2024-03-05T08:11:12.000Z", ""},
@@ -270,9 +288,13 @@ func TestEqual(t *testing.T) {
 		{"small real difference", 1000000.001, 1000000.0, fDouble, false},
 		{"zeros", 0.0, json.Number("0"), fDouble, true},
 		{"zero vs tiny", 0.0, 1e-300, fDouble, false},
+		// A current value that does not read as a number is no number: not 0.
+		{"text in a number field", "n/a", 0.0, fDouble, false},
 		{"zero vs null", nil, 0.0, fInt, false},
 		{"date", "2024-03-05", "2024-03-05", fDate, true},
 		{"date other day", "2024-03-05", "2024-03-06", fDate, false},
+		{"date in another form", "05.03.2024", "2024-03-05", fDate, true},
+		{"unreadable date", "soon", "0001-01-01", fDate, false},
 		{"datetime same instant", "2024-03-05T01:00:00.000+0100", "2024-03-05T00:00:00.000Z", fDateTime, true},
 		{"datetime other instant", "2024-03-05T01:00:00.000+0000", "2024-03-05T00:00:00.000Z", fDateTime, false},
 		// To the second: the same instant however written, one second apart is a change.
@@ -282,6 +304,8 @@ func TestEqual(t *testing.T) {
 		{"unreadable datetime", "soon", "0001-01-01T00:00:00.000Z", fDateTime, false},
 		{"bool", true, true, fBoolean, true},
 		{"bool differs", false, true, fBoolean, false},
+		{"bool as text", " TRUE ", true, fBoolean, true},
+		{"unreadable bool", "ja", false, fBoolean, false},
 		{"picklist", "Energy", "Energy", fPick, true},
 		{"number in text field", "1234.5", "1234.5", fText, true},
 	}
@@ -325,6 +349,19 @@ func TestConvertThenEqualIsStable(t *testing.T) {
 	}
 }
 
+// A date is midnight UTC exactly: a nanosecond off and two dates no longer compare with ==.
+func TestDatesAreMidnightUTC(t *testing.T) {
+	t.Parallel()
+	want := time.Date(2024, 3, 5, 0, 0, 0, 0, time.UTC)
+	if got := DateValue(2024, time.March, 5); got != want {
+		t.Errorf("DateValue = %v, want %v", got, want)
+	}
+	got, err := dateOf(time.Date(2024, 3, 5, 23, 59, 59, 999, time.FixedZone("CET", 3600)))
+	if err != nil || got != want {
+		t.Errorf("dateOf = %v, %v; want %v", got, err, want)
+	}
+}
+
 func TestPlain(t *testing.T) {
 	t.Parallel()
 	if got := Plain(json.Number("1.5")); got != 1.5 {
@@ -349,13 +386,27 @@ func TestConvertMatchesSalesforceTextRules(t *testing.T) {
 	if _, err := Convert("æøåé", Text, short); err != nil {
 		t.Errorf("4 BMP characters into 4: %v", err)
 	}
+	// The bounds of the Basic Multilingual Plane: U+FFFF is one unit, U+10000 two.
+	if _, err := Convert("\uffff\uffff\uffff\uffff", Text, short); err != nil {
+		t.Errorf("4 × U+FFFF into 4: %v", err)
+	}
+	if _, err := Convert("abc\U00010000", Text, short); err == nil {
+		t.Error("U+10000 counted as one UTF-16 unit")
+	}
 	email := Field{Name: "Email__c", Type: "email", Length: 80, Updateable: true}
 	for _, ok := range []string{"post@fjordlys.example", " firma.post@example.no "} {
 		if _, err := Convert(ok, Text, email); err != nil {
 			t.Errorf("Convert(%q) into email: %v", ok, err)
 		}
 	}
-	for _, bad := range []string{"post at fjordlys.example", "post@", "@example.no", "a@b", "a@@b.no", "two words@example.no"} {
+	// The domain's last dot is neither its first nor its last character.
+	for _, ok := range []string{"x@y.z", "a@b.no"} {
+		if _, err := Convert(ok, Text, email); err != nil {
+			t.Errorf("Convert(%q) into email: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"post at fjordlys.example", "post@", "@example.no", "a@b", "a@@b.no", "two words@example.no",
+		"a@.no", "a@example.", "a@b."} {
 		if _, err := Convert(bad, Text, email); err == nil {
 			t.Errorf("Convert(%q) into an email field accepted", bad)
 		}
