@@ -175,3 +175,20 @@ func TestPackDropsPointsWithoutValue(t *testing.T) {
 		}
 	}
 }
+
+// Between two failures the first is the run's error, as stop documents: here the read failed for good
+// before the last batch's write was refused (the write comes only once the reader has closed the queue).
+func TestFirstFailureIsTheRunsError(t *testing.T) {
+	t.Parallel()
+	records, answers := many(6)
+	h := newHarness(t, records, answers, nil)
+	h.src.readErrAfter, h.src.readErr = id(3), errors.New("query: 500 after 5 attempts")
+	h.w.callErr = func(int, []Update) error { return fmt.Errorf("write: %w", ErrUnauthorized) }
+	run, err := h.e.Run(context.Background(), RunRequest{})
+	if run == nil || err == nil {
+		t.Fatalf("Run = %+v, %v", run, err)
+	}
+	if run.Status != StatusFail || !strings.Contains(run.Error, "read the selected records: query: 500") {
+		t.Errorf("status %s error %q, want failed by the read, the first failure", run.Status, run.Error)
+	}
+}
