@@ -21,6 +21,8 @@ import (
 
 	"github.com/robfig/cron/v3"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/proffconnect/proffsync/internal/store"
 )
 
 // Config is the whole configuration.
@@ -70,10 +72,10 @@ type Schedule struct {
 	Timezone string `yaml:"timezone"`
 }
 
-// MaxRetentionDays caps logs.retention_days at a hundred years. The cap is far below the 106752 days at
-// which the retention overflows time.Duration: an overflowed cut-off lands in the future and a prune would
-// delete every run and log row.
-const MaxRetentionDays = 36500
+// MaxRetentionDays caps logs.retention_days at a hundred years, far below the 106752 days at which the
+// retention overflows time.Duration (an overflowed cut-off lands in the future and a prune would delete
+// every run and log row). The store owns the bound, which prune --retention-days shares.
+const MaxRetentionDays = store.MaxRetentionDays
 
 // Logs sets retention.
 type Logs struct {
@@ -435,12 +437,6 @@ func (c *Config) Location() *time.Location {
 // Retention is logs.retention_days as a duration (validation keeps it far from overflowing).
 func (c *Config) Retention() time.Duration {
 	return time.Duration(c.Logs.RetentionDays) * 24 * time.Hour
-}
-
-// RetentionCutoff is the instant before which a prune deletes: logs.retention_days calendar days before now,
-// counted in now's location so that a daylight-saving change does not shift it by an hour.
-func (c *Config) RetentionCutoff(now time.Time) time.Time {
-	return now.AddDate(0, 0, -c.Logs.RetentionDays)
 }
 
 // Fields returns the Salesforce fields a run reads besides Id, the org number and the country: every mapped
