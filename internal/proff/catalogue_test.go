@@ -159,6 +159,7 @@ func TestEmployees(t *testing.T) {
 	cases := map[string]any{
 		`69`: 69.0, `"69"`: 69.0, `"10-19"`: 10.0, `"10 - 19"`: 10.0, `"ca. 50"`: 50.0, `"1 200"`: 1200.0,
 		`"ingen"`: nil, `null`: nil, `""`: nil, `-3`: nil,
+		`0`: 0.0, // no employees is a figure, not "no value"
 	}
 	ps := points(t, "employees")
 	for raw, want := range cases {
@@ -362,5 +363,42 @@ func TestDatesSalesforceCannotHold(t *testing.T) {
 	want := map[string]any{"registrationDate": mapping.DateValue(2000, 2, 23), "yearsInOperation": 25.0}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("got %v, want %v", got, want)
+	}
+}
+
+// TestExtractEdges pins the edges of "a value" and of the conversions that mutation testing found
+// unguarded (issue 16): blank containers, one-element containers, integer rounding, Salesforce's date
+// range and the date-with-time forms.
+func TestExtractEdges(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		kind mapping.Kind
+		raw  string
+		want any // nil: no value
+	}{
+		{mapping.Text, `[ ]`, nil},
+		{mapping.Text, `{ }`, nil},
+		{mapping.Text, `["X"]`, `["X"]`},
+		{mapping.Text, `{"a":1}`, `{"a":1}`},
+		{mapping.Integer, `12.6`, 13.0},
+		{mapping.Integer, `"-12,4"`, -12.0},
+		{mapping.Number, `12.6`, 12.6},
+		{mapping.Date, `"1700-01-01"`, mapping.DateValue(1700, 1, 1)},
+		{mapping.Date, `"4000-12-31"`, mapping.DateValue(4000, 12, 31)},
+		{mapping.Date, `"1699-12-31"`, nil},
+		{mapping.Date, `"4001-01-01"`, nil},
+		{mapping.Date, `"2000-02-04T10:11:12"`, mapping.DateValue(2000, 2, 4)},
+		{mapping.Date, `"2000-02-04 10:11:12"`, mapping.DateValue(2000, 2, 4)},
+		{mapping.Date, `"2000-02-04X10:11:12"`, nil},
+	}
+	for _, tc := range cases {
+		ps := []proff.DataPoint{{Name: "x", Kind: tc.kind}}
+		got, err := proff.Extract([]byte(`{"x":`+tc.raw+`}`), ps)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.raw, err)
+		}
+		if v, ok := got["x"]; (tc.want == nil && ok) || (tc.want != nil && v != tc.want) {
+			t.Errorf("%s %s → %#v (present %v), want %#v", tc.kind, tc.raw, v, ok, tc.want)
+		}
 	}
 }
