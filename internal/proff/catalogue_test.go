@@ -402,3 +402,26 @@ func TestExtractEdges(t *testing.T) {
 		}
 	}
 }
+
+// TestYearsInOperation counts whole years: not yet on the day before the anniversary in the same month,
+// already in a later month whatever the day, and never below zero for a date in the future.
+func TestYearsInOperation(t *testing.T) {
+	t.Parallel()
+	ps := points(t, "yearsInOperation")
+	doc := []byte(`{"establishedDate":"04.02.2000"}`)
+	for now, want := range map[time.Time]any{
+		time.Date(2026, 2, 3, 0, 0, 0, 0, time.UTC): 25.0,
+		time.Date(2026, 2, 4, 0, 0, 0, 0, time.UTC): 26.0,
+		time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC): 26.0,
+		time.Date(2026, 1, 9, 0, 0, 0, 0, time.UTC): 25.0,
+		time.Date(1999, 1, 1, 0, 0, 0, 0, time.UTC): 0.0,
+	} {
+		got, err := proff.ExtractAt(doc, ps, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got["yearsInOperation"] != want {
+			t.Errorf("at %s: yearsInOperation %#v, want %v", now.Format(time.DateOnly), got["yearsInOperation"], want)
+		}
+	}
+}

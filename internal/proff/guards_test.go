@@ -3,8 +3,10 @@ package proff_test
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -96,20 +98,100 @@ func TestMalformedRetryAfter(t *testing.T) {
 	}
 }
 
-// TestQuotaWaitBoundary: a Retry-After of exactly QuotaWait is still waited for (capped); one second more
-// is a spent quota.
+// TestQuotaWaitBoundary: with the default QuotaWait (10 minutes), a Retry-After of exactly 600 s is still
+// waited for (capped); one second more is a spent quota.
 func TestQuotaWaitBoundary(t *testing.T) {
 	t.Parallel()
-	f := setup(t, proffemu.Options{}, func(o *proff.Options) { o.QuotaWait = 2 * time.Minute })
-	f.emu.FailNext(1, http.StatusTooManyRequests, "120")
+	f := setup(t, proffemu.Options{}, nil)
+	f.emu.FailNext(1, http.StatusTooManyRequests, "600")
 	if _, err := f.c.Lookup(context.Background(), "NO", fjordlys); err != nil {
 		t.Fatalf("Retry-After equal to QuotaWait: %v", err)
 	}
 	if w := f.clock.waits(); len(w) != 1 || w[0] != proff.DefaultMaxRetryWait {
 		t.Errorf("waits %v, want one of the cap %v", w, proff.DefaultMaxRetryWait)
 	}
-	f.emu.FailNext(1, http.StatusTooManyRequests, "121")
+	f.emu.FailNext(1, http.StatusTooManyRequests, "601")
 	if _, err := f.c.Lookup(context.Background(), "NO", fjordlys); !errors.Is(err, massupdate.ErrQuotaExhausted) {
 		t.Errorf("Retry-After one second beyond QuotaWait: %v, want ErrQuotaExhausted", err)
+	}
+}
+
+// TestDefaults: options left zero take the documented defaults, and a rate that is no positive number
+// is refused, never silently replaced.
+func TestDefaults(t *testing.T) {
+	t.Parallel()
+	for _, r := range []float64{math.NaN(), math.Inf(1), math.Inf(-1), -0.5} {
+		if _, err := proff.New(proff.Options{Token: secret, RatePerSecond: r}); err == nil {
+			t.Errorf("rate %v accepted", r)
+		}
+	}
+	if c, err := proff.New(proff.Options{Token: secret, RatePerSecond: 0.5}); err != nil || c.Rate() != 0.5 {
+		t.Errorf("rate 0.5 (30 a minute): %v, rate %v", err, c.Rate())
+	}
+
+	// RetryBase defaults to 500 ms: equal jitter with Rand 0.5 waits 375 ms.
+	f := setup(t, proffemu.Options{}, func(o *proff.Options) { o.RetryBase = 0 })
+	f.emu.FailNext(1, http.StatusServiceUnavailable, "")
+	if _, err := f.c.Lookup(context.Background(), "NO", fjordlys); err != nil {
+		t.Fatal(err)
+	}
+	if w := f.clock.waits(); len(w) != 1 || w[0] != 375*time.Millisecond {
+		t.Errorf("waits %v, want one of 375ms", w)
+	}
+
+	// MaxAttempts 1 is one try, not the default five.
+	g := setup(t, proffemu.Options{}, func(o *proff.Options) { o.MaxAttempts = 1 })
+	g.emu.FailNext(2, http.StatusServiceUnavailable, "")
+	if _, err := g.c.Lookup(context.Background(), "NO", fjordlys); err == nil {
+		t.Error("a 503 with MaxAttempts 1 was retried")
+	}
+	if n := len(g.emu.Requests()); n != 1 {
+		t.Errorf("%d requests, want 1", n)
+	}
+
+	// The default MaxBody reads a document of 4 MiB and refuses one byte more (written out, not
+	// DefaultMaxBody, so that a changed default fails here).
+	const fourMiB = 4 << 20
+	h := setup(t, proffemu.Options{}, nil)
+	pad := func(size int) []byte {
+		head := `{"name":"X AS","padding":"`
+		return []byte(head + strings.Repeat("x", size-len(head)-2) + `"}`)
+	}
+	h.emu.SetDocument("NO", "920000010", pad(fourMiB))
+	if _, err := h.c.Lookup(context.Background(), "NO", "920000010"); err != nil {
+		t.Errorf("a 4 MiB answer: %v", err)
+	}
+	h.emu.SetDocument("NO", "930000027", pad(fourMiB+1))
+	if _, err := h.c.Lookup(context.Background(), "NO", "930000027"); err == nil || !strings.Contains(err.Error(), "larger than") {
+		t.Errorf("4 MiB and a byte: %v", err)
+	}
+}
+
+// closeRecorder is a request body that says whether it was closed.
+type closeRecorder struct {
+	strings.Reader
+	closed bool
+}
+
+func (c *closeRecorder) Close() error { c.closed = true; return nil }
+
+// TestRefusedMethodClosesItsBody: a RoundTripper must close the request body even when it refuses the
+// request, or a caller's file or pipe stays open.
+func TestRefusedMethodClosesItsBody(t *testing.T) {
+	t.Parallel()
+	hc, err := proff.NewHTTPClient(proff.Options{BaseURL: "https://api.proff.example", Token: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := &closeRecorder{Reader: *strings.NewReader("x")}
+	req, err := http.NewRequest(http.MethodPost, "https://api.proff.example/api/x", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hc.Transport.RoundTrip(req); !errors.Is(err, proff.ErrMethodRefused) {
+		t.Fatalf("POST: %v, want ErrMethodRefused", err)
+	}
+	if !body.closed {
+		t.Error("the refused request's body was left open")
 	}
 }
