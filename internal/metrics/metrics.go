@@ -36,6 +36,8 @@ type Metrics struct {
 	sfUsed        prometheus.Gauge
 	sfMax         prometheus.Gauge
 	lastSuccess   prometheus.Gauge
+	lastCompleted prometheus.Gauge
+	lastStatus    *prometheus.GaugeVec
 	lastDuration  prometheus.Gauge
 	lastFinished  prometheus.Gauge
 	schedSkipped  *prometheus.CounterVec
@@ -43,8 +45,14 @@ type Metrics struct {
 	schedNext     prometheus.Gauge
 	mu            sync.Mutex
 	lastSuccessAt time.Time // the newest success seen, so an older run observed late cannot move the gauge back
+	lastDoneAt    time.Time // the newest completed (succeeded or partial) run seen, for the same reason
 	lastRunAt     time.Time
 }
+
+// runStatuses are the values of proffsync_last_run_status's label: every status a run can end with, and
+// running, so that an alert on one of them always finds its series (at 0) rather than no data.
+var runStatuses = []massupdate.Status{massupdate.Running, massupdate.Succeeded, massupdate.Partial,
+	massupdate.StatusFail, massupdate.Interrupted}
 
 // New returns a Metrics with every series registered (and the Go and process collectors) on a fresh
 // registry.
@@ -83,6 +91,16 @@ func New() *Metrics {
 			Name: "proffsync_last_success_timestamp_seconds",
 			Help: "Unix time the last successful (status succeeded, not dry) run finished; 0 before the first.",
 		}),
+		// The two series below are read by deploy/monitoring's alert rules by name: renaming them silences
+		// those alerts.
+		lastCompleted: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "proffsync_last_completed_run_timestamp_seconds",
+			Help: "Unix time the newest completed run (status succeeded or partial, not dry) finished; 0 before the first.",
+		}),
+		lastStatus: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "proffsync_last_run_status",
+			Help: "1 for the status of the newest run that ended, 0 for the other statuses.",
+		}, []string{"status"}),
 		lastDuration: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "proffsync_last_run_duration_seconds",
 			Help: "Duration of the last run that ended, whatever its status.",
@@ -105,11 +123,14 @@ func New() *Metrics {
 		}),
 	}
 	m.reg.MustRegister(m.runs, m.records, m.apiCalls, m.retries, m.rateWait, m.sfUsed, m.sfMax,
-		m.lastSuccess, m.lastDuration, m.lastFinished, m.schedSkipped, m.schedEnabled, m.schedNext,
+		m.lastSuccess, m.lastCompleted, m.lastStatus, m.lastDuration, m.lastFinished, m.schedSkipped, m.schedEnabled, m.schedNext,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Series with a known, small label set start at zero, so a dashboard sees them before the first event.
 	for _, o := range massupdate.Outcomes {
 		m.records.WithLabelValues(string(o))
+	}
+	for _, st := range runStatuses {
+		m.lastStatus.WithLabelValues(string(st)).Set(0)
 	}
 	return m
 }
@@ -148,8 +169,8 @@ func StatusClass(status int) string {
 	return strconv.Itoa(status/100) + "xx"
 }
 
-// ObserveRun counts a run that ended: by trigger and status, its records by outcome, its duration, and the
-// time of the last success. Call it once per ended run; a run still running is ignored, since its counts
+// ObserveRun counts a run that ended: by trigger and status, its records by outcome, its duration, its
+// status as the last run's, and the time of the last success and of the last completed run. Call it once per ended run; a run still running is ignored, since its counts
 // are not final.
 func (m *Metrics) ObserveRun(r *massupdate.Run) {
 	if r == nil || r.Status == massupdate.Running || r.Status == "" {
@@ -166,6 +187,23 @@ func (m *Metrics) ObserveRun(r *massupdate.Run) {
 			m.records.WithLabelValues(string(o)).Add(float64(n))
 		}
 	}
+	m.observeLast(r)
+}
+
+// RestoreLast sets the series about the last runs (their times, duration and status) from runs that ended
+// before this process started, without counting them again: without it a restarted server shows 0 as the
+// last completed run, and "no completed run for 25 h" fires at every restart. Pass the newest runs from the
+// store; the order does not matter, and a run still running is ignored.
+func (m *Metrics) RestoreLast(runs []massupdate.Run) {
+	for i := range runs {
+		if r := &runs[i]; r.Status != massupdate.Running && r.Status != "" {
+			m.observeLast(r)
+		}
+	}
+}
+
+// observeLast moves the last-run series forward to r when r ended no earlier than what they show.
+func (m *Metrics) observeLast(r *massupdate.Run) {
 	if r.FinishedAt == nil {
 		return
 	}
@@ -178,11 +216,27 @@ func (m *Metrics) ObserveRun(r *massupdate.Run) {
 		if d := end.Sub(r.StartedAt); !r.StartedAt.IsZero() && d >= 0 {
 			m.lastDuration.Set(d.Seconds())
 		}
+		for _, st := range runStatuses {
+			v := 0.0
+			if st == r.Status {
+				v = 1
+			}
+			m.lastStatus.WithLabelValues(string(st)).Set(v)
+		}
 	}
 	// A dry run writes nothing, so it is no evidence that Salesforce is in sync.
-	if r.Status == massupdate.Succeeded && !r.DryRun && end.After(m.lastSuccessAt) {
+	if r.DryRun {
+		return
+	}
+	if r.Status == massupdate.Succeeded && end.After(m.lastSuccessAt) {
 		m.lastSuccessAt = end
 		m.lastSuccess.Set(unixSeconds(end))
+	}
+	// A partial run finished every record it selected; a few records failing (a validation rule, a locked
+	// record) is a normal night, not a sync that stopped, so it counts as completed.
+	if (r.Status == massupdate.Succeeded || r.Status == massupdate.Partial) && end.After(m.lastDoneAt) {
+		m.lastDoneAt = end
+		m.lastCompleted.Set(unixSeconds(end))
 	}
 }
 

@@ -200,3 +200,88 @@ func TestStatusClass(t *testing.T) {
 		}
 	}
 }
+
+// A normal night has a few failed records: a partial run must count as completed, or the "no completed run
+// for 25 h" alert of deploy/monitoring fires for ever.
+func TestPartialRunIsCompleted(t *testing.T) {
+	t.Parallel()
+	m := metrics.New()
+	fams := scrape(t, m.Handler())
+	expect(t, fams, "proffsync_last_completed_run_timestamp_seconds", nil, 0)
+
+	t0 := time.Date(2026, 6, 1, 2, 0, 0, 0, time.UTC)
+	partial := t0.Add(3 * time.Minute)
+	m.ObserveRun(&massupdate.Run{Trigger: massupdate.Schedule, Status: massupdate.Partial, StartedAt: t0,
+		FinishedAt: &partial, Counts: massupdate.Counts{Selected: 100, Updated: 97, Failed: 3}})
+	fams = scrape(t, m.Handler())
+	expect(t, fams, "proffsync_last_completed_run_timestamp_seconds", nil, float64(partial.Unix()))
+	expect(t, fams, "proffsync_last_success_timestamp_seconds", nil, 0) // unchanged meaning: succeeded only
+
+	// Failed, interrupted and dry runs complete nothing; an older completed run observed late moves nothing.
+	failed, interrupted, dry, older := t0.Add(time.Hour), t0.Add(2*time.Hour), t0.Add(3*time.Hour), t0.Add(time.Minute)
+	m.ObserveRun(&massupdate.Run{Trigger: massupdate.Schedule, Status: massupdate.StatusFail, StartedAt: t0, FinishedAt: &failed})
+	m.ObserveRun(&massupdate.Run{Trigger: massupdate.Schedule, Status: massupdate.Interrupted, StartedAt: t0, FinishedAt: &interrupted})
+	m.ObserveRun(&massupdate.Run{Trigger: massupdate.Manual, Status: massupdate.Succeeded, DryRun: true, StartedAt: t0, FinishedAt: &dry})
+	m.ObserveRun(&massupdate.Run{Trigger: massupdate.Manual, Status: massupdate.Succeeded, StartedAt: t0, FinishedAt: &older})
+	fams = scrape(t, m.Handler())
+	expect(t, fams, "proffsync_last_completed_run_timestamp_seconds", nil, float64(partial.Unix()))
+
+	succeeded := t0.Add(4 * time.Hour)
+	m.ObserveRun(&massupdate.Run{Trigger: massupdate.Schedule, Status: massupdate.Succeeded, StartedAt: t0, FinishedAt: &succeeded})
+	fams = scrape(t, m.Handler())
+	expect(t, fams, "proffsync_last_completed_run_timestamp_seconds", nil, float64(succeeded.Unix()))
+}
+
+// expectStatus checks proffsync_last_run_status: 1 for want, 0 for each other status, all five present.
+func expectStatus(t *testing.T, fams map[string]*dto.MetricFamily, want string) {
+	t.Helper()
+	for _, st := range []string{"running", "succeeded", "partial", "failed", "interrupted"} {
+		v := 0.0
+		if st == want {
+			v = 1
+		}
+		expect(t, fams, "proffsync_last_run_status", map[string]string{"status": st}, v)
+	}
+}
+
+func TestLastRunStatusFlips(t *testing.T) {
+	t.Parallel()
+	m := metrics.New()
+	expectStatus(t, scrape(t, m.Handler()), "") // all five at 0 before the first run
+
+	t0 := time.Date(2026, 6, 2, 2, 0, 0, 0, time.UTC)
+	end1, end2, end3 := t0.Add(time.Minute), t0.Add(2*time.Minute), t0.Add(3*time.Minute)
+	m.ObserveRun(&massupdate.Run{Trigger: massupdate.Schedule, Status: massupdate.Interrupted, StartedAt: t0, FinishedAt: &end1})
+	expectStatus(t, scrape(t, m.Handler()), "interrupted")
+	m.ObserveRun(&massupdate.Run{Trigger: massupdate.Manual, Status: massupdate.Succeeded, StartedAt: t0, FinishedAt: &end3})
+	expectStatus(t, scrape(t, m.Handler()), "succeeded")
+	// A run that ended before the newest one, observed late, is not the last run.
+	m.ObserveRun(&massupdate.Run{Trigger: massupdate.Manual, Status: massupdate.StatusFail, StartedAt: t0, FinishedAt: &end2})
+	expectStatus(t, scrape(t, m.Handler()), "succeeded")
+	// Nor is a run still running.
+	m.ObserveRun(&massupdate.Run{Trigger: massupdate.Manual, Status: massupdate.Running, StartedAt: end3})
+	expectStatus(t, scrape(t, m.Handler()), "succeeded")
+}
+
+// A restarted server takes the last runs from the store, without counting them as runs of its own.
+func TestRestoreLast(t *testing.T) {
+	t.Parallel()
+	m := metrics.New()
+	t0 := time.Date(2026, 6, 3, 2, 0, 0, 0, time.UTC)
+	end1, end2 := t0.Add(time.Minute), t0.Add(time.Hour)
+	m.RestoreLast([]massupdate.Run{
+		{Trigger: massupdate.Manual, Status: massupdate.Running, StartedAt: end2.Add(time.Minute)},
+		{Trigger: massupdate.Schedule, Status: massupdate.StatusFail, StartedAt: t0.Add(50 * time.Minute), FinishedAt: &end2},
+		{Trigger: massupdate.Schedule, Status: massupdate.Partial, StartedAt: t0, FinishedAt: &end1,
+			Counts: massupdate.Counts{Selected: 2, Failed: 2}},
+	})
+	fams := scrape(t, m.Handler())
+	expect(t, fams, "proffsync_last_completed_run_timestamp_seconds", nil, float64(end1.Unix()))
+	expect(t, fams, "proffsync_last_run_timestamp_seconds", nil, float64(end2.Unix()))
+	expect(t, fams, "proffsync_last_run_duration_seconds", nil, 600)
+	expectStatus(t, fams, "failed")
+	if _, ok := value(fams, "proffsync_runs_total", nil); ok {
+		t.Error("restored runs were counted as runs")
+	}
+	expect(t, fams, "proffsync_records_total", map[string]string{"outcome": "failed"}, 0)
+}
