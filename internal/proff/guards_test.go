@@ -1,8 +1,10 @@
 package proff_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -162,7 +164,7 @@ func TestDefaults(t *testing.T) {
 		t.Errorf("a 4 MiB answer: %v", err)
 	}
 	h.emu.SetDocument("NO", "930000027", pad(fourMiB+1))
-	if _, err := h.c.Lookup(context.Background(), "NO", "930000027"); err == nil || !strings.Contains(err.Error(), "larger than") {
+	if _, err := h.c.Lookup(context.Background(), "NO", "930000027"); err == nil || !strings.Contains(err.Error(), "larger than 4 MiB") {
 		t.Errorf("4 MiB and a byte: %v", err)
 	}
 }
@@ -193,5 +195,150 @@ func TestRefusedMethodClosesItsBody(t *testing.T) {
 	}
 	if !body.closed {
 		t.Error("the refused request's body was left open")
+	}
+}
+
+// TestManyAttemptsEndWithAReason: beyond ten tries the count is written in digits, not looked up past the
+// end of the words.
+func TestManyAttemptsEndWithAReason(t *testing.T) {
+	t.Parallel()
+	f := setup(t, proffemu.Options{}, func(o *proff.Options) { o.MaxAttempts = 11 })
+	f.emu.FailNext(11, http.StatusServiceUnavailable, "")
+	_, err := f.c.Lookup(context.Background(), "NO", fjordlys)
+	if err == nil || !strings.Contains(err.Error(), "Proff answered 503 11 times") {
+		t.Errorf("err %v, want the count in digits", err)
+	}
+}
+
+// TestRateLimitedJitterOnlyAddsAQuarter: after a 429 without Retry-After the wait is the step plus up to a
+// quarter of it (Rand 0.5: 5 s + 0.625 s), never less than the step.
+func TestRateLimitedJitterOnlyAddsAQuarter(t *testing.T) {
+	t.Parallel()
+	f := setup(t, proffemu.Options{}, nil)
+	f.emu.FailNext(1, http.StatusTooManyRequests, "")
+	if _, err := f.c.Lookup(context.Background(), "NO", fjordlys); err != nil {
+		t.Fatal(err)
+	}
+	if w := f.clock.waits(); len(w) != 1 || w[0] != 5625*time.Millisecond {
+		t.Errorf("waits %v, want one of 5.625s", w)
+	}
+}
+
+// TestPastRetryAfterDate: a Retry-After date already past means now, not a nanosecond, and a number of
+// seconds beyond what a Duration holds is a spent quota.
+func TestPastRetryAfterDate(t *testing.T) {
+	t.Parallel()
+	f := setup(t, proffemu.Options{}, nil)
+	f.emu.FailNext(1, http.StatusServiceUnavailable, f.clock.Now().Add(-time.Hour).Format(http.TimeFormat))
+	if _, err := f.c.Lookup(context.Background(), "NO", fjordlys); err != nil {
+		t.Fatal(err)
+	}
+	if w := f.clock.waits(); len(w) != 1 || w[0] != 0 {
+		t.Errorf("waits %v, want one of 0", w)
+	}
+	f.emu.FailNext(1, http.StatusTooManyRequests, "9223372036854775807")
+	if _, err := f.c.Lookup(context.Background(), "NO", fjordlys); !errors.Is(err, massupdate.ErrQuotaExhausted) {
+		t.Errorf("Retry-After of MaxInt64 seconds: %v, want ErrQuotaExhausted", err)
+	}
+}
+
+// TestBodyCutOffIsRetriedAndNamed: an answer whose body ends before its Content-Length is retried, and the
+// reason says so.
+func TestBodyCutOffIsRetriedAndNamed(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	n := 0
+	c, _ := fixed(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		n++
+		mu.Unlock()
+		w.Header().Set("Content-Length", "100")
+		w.Write([]byte(`{"name":`))
+	}, "name")
+	_, err := c.Lookup(context.Background(), "NO", fjordlys)
+	if err == nil || !strings.Contains(err.Error(), "five times (last: body cut off") {
+		t.Errorf("err %v, want five tries ending on a cut-off body", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if n != proff.DefaultMaxAttempts {
+		t.Errorf("%d requests, want %d", n, proff.DefaultMaxAttempts)
+	}
+}
+
+// TestForbiddenCountryIsLoggedOnce: the operator learns once that the token does not cover a country.
+func TestForbiddenCountryIsLoggedOnce(t *testing.T) {
+	t.Parallel()
+	var logs bytes.Buffer
+	var mu sync.Mutex
+	f := setup(t, proffemu.Options{Countries: []string{"NO"}}, func(o *proff.Options) {
+		o.Logger = slog.New(slog.NewTextHandler(&lockedWriter{w: &logs, mu: &mu}, nil))
+	})
+	for range 3 {
+		if _, err := f.c.Lookup(context.Background(), "SE", "5569990004"); !errors.Is(err, massupdate.ErrCountryForbidden) {
+			t.Fatalf("SE lookup: %v", err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if n := strings.Count(logs.String(), "does not cover this country"); n != 1 || !strings.Contains(logs.String(), "country=SE") {
+		t.Errorf("%d warnings in %q; want one naming SE", n, logs.String())
+	}
+}
+
+// TestPauseStillWaitsForTheLimiter: a worker held back by another's 429 still takes its turn from the
+// shared limiter when the pause ends, so the rate holds for the requests that follow a pause.
+func TestPauseStillWaitsForTheLimiter(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	now := time.Date(2026, 11, 29, 2, 0, 0, 0, time.UTC)
+	clockNow := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	var at []time.Time
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		when := clockNow()
+		mu.Lock()
+		at = append(at, when)
+		first := len(at) == 1
+		mu.Unlock()
+		if first {
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		w.Write([]byte(`{"name":"X AS"}`))
+	}))
+	t.Cleanup(srv.Close)
+	var c *proff.Client
+	var other error
+	sleeps := 0
+	sleep := func(ctx context.Context, d time.Duration) error {
+		mu.Lock()
+		sleeps++
+		first := sleeps == 1
+		mu.Unlock()
+		if first {
+			// While the first worker waits after its 429, a second one asks.
+			_, other = c.Lookup(ctx, "NO", "984851006")
+		}
+		mu.Lock()
+		now = now.Add(d)
+		mu.Unlock()
+		return nil
+	}
+	var err error
+	// One request per 10 s: the 429's 5 s pause ends before the limiter's next turn.
+	c, err = proff.New(proff.Options{BaseURL: srv.URL, Token: secret, RatePerSecond: 0.1, Points: points(t, "name"),
+		Sleep: sleep, Now: clockNow, Rand: func() float64 { return 0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Lookup(context.Background(), "NO", "923609016"); err != nil || other != nil {
+		t.Fatalf("lookups: %v, %v", err, other)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for i := 1; i < len(at); i++ {
+		if gap := at[i].Sub(at[i-1]); gap < 10*time.Second {
+			t.Errorf("requests %d and %d %v apart; the rate allows one per 10s (times %v)", i-1, i, gap, at)
+		}
 	}
 }
