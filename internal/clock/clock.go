@@ -1,0 +1,49 @@
+// Package clock is how every proffsync package reads the time and waits: one small interface, the system
+// clock behind it in production, and a virtual one (package clocktest) in tests, so that backoff, quota
+// waits and retry budgets are tested without sleeping for real.
+//
+// What must never happen here: a wait that outlives its context (a stopping run must not sit out a
+// backoff), or any state: the system clock is a value every goroutine may share.
+package clock
+
+import (
+	"context"
+	"time"
+)
+
+// Clock tells the time and waits. Packages take one in their options; nil there means System.
+type Clock interface {
+	Now() time.Time
+	// Sleep waits d, or until ctx ends, and then returns ctx's error. A d of zero or less only reports
+	// whether ctx has ended, so a caller may sleep a computed wait without checking its sign.
+	Sleep(ctx context.Context, d time.Duration) error
+}
+
+// System is the wall clock.
+var System Clock = system{}
+
+type system struct{}
+
+func (system) Now() time.Time { return time.Now() }
+
+func (system) Sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Or returns c, or System when c is nil: the default every package's options apply.
+func Or(c Clock) Clock {
+	if c == nil {
+		return System
+	}
+	return c
+}
