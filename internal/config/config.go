@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
 	"os"
@@ -148,7 +149,7 @@ func Parse(path string, data []byte) (*Config, error) {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, errEOF(err)) {
+		if errors.Is(err, io.EOF) { // no document at all
 			return nil, &Error{Source: path, Issues: []string{"the file is empty: salesforce and mapping are required"}}
 		}
 		return nil, &Error{Source: path, Issues: []string{"not valid YAML: " + strings.TrimPrefix(err.Error(), "yaml: ")}}
@@ -164,13 +165,6 @@ func Parse(path string, data []byte) (*Config, error) {
 		return nil, &Error{Source: path, Issues: issues}
 	}
 	return &c, nil
-}
-
-func errEOF(err error) error {
-	if err != nil && err.Error() == "EOF" {
-		return err
-	}
-	return errors.New("not EOF")
 }
 
 // decodeInto walks a YAML mapping into a struct, so that an unknown key or a bad value is reported with its
@@ -432,11 +426,6 @@ func (c *Config) Location() *time.Location {
 		return time.UTC
 	}
 	return loc
-}
-
-// Retention is logs.retention_days as a duration (validation keeps it far from overflowing).
-func (c *Config) Retention() time.Duration {
-	return time.Duration(c.Logs.RetentionDays) * 24 * time.Hour
 }
 
 // Fields returns the Salesforce fields a run reads besides Id, the org number and the country: every mapped

@@ -20,6 +20,7 @@ mapping:
 `
 
 func TestParseMinimalAppliesDefaults(t *testing.T) {
+	t.Parallel()
 	c, err := Parse("p.yaml", []byte(minimal))
 	if err != nil {
 		t.Fatal(err)
@@ -40,6 +41,7 @@ func TestParseMinimalAppliesDefaults(t *testing.T) {
 }
 
 func TestParseFullContractExample(t *testing.T) {
+	t.Parallel()
 	full := `
 salesforce:
   object: Account                  # Account or Lead
@@ -88,6 +90,7 @@ serve:
 }
 
 func TestParseBadConfig(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name, yaml string
 		want       []string // each must appear in the message
@@ -143,6 +146,7 @@ func TestParseBadConfig(t *testing.T) {
 }
 
 func TestLoadMissingFile(t *testing.T) {
+	t.Parallel()
 	_, err := Load(filepath.Join(t.TempDir(), "nope.yaml"))
 	if !IsError(err) || !strings.Contains(err.Error(), "nope.yaml: config file not found") {
 		t.Fatalf("err = %v", err)
@@ -152,6 +156,7 @@ func TestLoadMissingFile(t *testing.T) {
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
 func TestLoadEnvDefaultsAndFiles(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	tokFile := filepath.Join(dir, "tok")
 	if err := os.WriteFile(tokFile, []byte("proff-secret-token-1234\n"), 0o600); err != nil {
@@ -176,6 +181,7 @@ func TestLoadEnvDefaultsAndFiles(t *testing.T) {
 }
 
 func TestLoadEnvErrors(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name string
 		env  map[string]string
@@ -187,6 +193,7 @@ func TestLoadEnvErrors(t *testing.T) {
 		{"bad flow", map[string]string{"SF_AUTH_FLOW": "saml"}, `SF_AUTH_FLOW: "saml"`},
 		{"bad version", map[string]string{"SF_API_VERSION": "latest"}, "SF_API_VERSION"},
 		{"bad database url", map[string]string{"DATABASE_URL": "mysql://x"}, "DATABASE_URL: not a postgres:// URL"},
+		{"database url neither URL nor keywords", map[string]string{"DATABASE_URL": "db.example.com"}, "DATABASE_URL: not a postgres:// URL"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -198,7 +205,28 @@ func TestLoadEnvErrors(t *testing.T) {
 	}
 }
 
+// pgx reads the keyword/value form of a connection string as well as the URL: LoadEnv takes it too, and
+// masks its password wherever it shows it.
+func TestLoadEnvKeywordValueDatabaseURL(t *testing.T) {
+	t.Parallel()
+	const dsn = "host=db.example.com port=5432 dbname=proffsync user=app password=kv-secret-pass-7777 sslmode=verify-full"
+	e, err := LoadEnv(env(map[string]string{"DATABASE_URL": dsn}))
+	if err != nil {
+		t.Fatalf("LoadEnv refused the keyword/value form: %v", err)
+	}
+	if e.DatabaseURL != dsn {
+		t.Errorf("DatabaseURL = %q", e.DatabaseURL)
+	}
+	if !contains(e.Secrets(), "kv-secret-pass-7777") {
+		t.Errorf("Secrets() = %q lacks the password", e.Secrets())
+	}
+	if got := rows(e); strings.Contains(got, "kv-secret-pass") || !strings.Contains(got, "password=****7777") {
+		t.Errorf("Describe does not mask the password:\n%s", got)
+	}
+}
+
 func TestSecretsNeverInMessagesOrDescribe(t *testing.T) {
+	t.Parallel()
 	const pw = "db-password-s3cret-9876"
 	e, err := LoadEnv(env(map[string]string{
 		"DATABASE_URL": "postgres://app:" + pw + "@db.example:5432/proffsync", "PROFF_API_TOKEN": "proff-token-abcdef-4321",
@@ -234,7 +262,10 @@ func TestRetentionAtTheCap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Retention() <= 0 || c.Retention() != 36500*24*time.Hour {
-		t.Errorf("Retention() = %v at the cap", c.Retention())
+	if c.Logs.RetentionDays != MaxRetentionDays {
+		t.Errorf("RetentionDays = %d at the cap", c.Logs.RetentionDays)
+	}
+	if d := time.Duration(c.Logs.RetentionDays) * 24 * time.Hour; d <= 0 {
+		t.Errorf("the cap overflows a time.Duration: %v", d)
 	}
 }

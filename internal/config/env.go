@@ -8,6 +8,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"syscall"
 
 	"github.com/proffconnect/proffsync/internal/transport"
 )
@@ -57,16 +58,32 @@ var apiVersion = regexp.MustCompile(`^\d{2,3}\.\d$`)
 var instanceHost = regexp.MustCompile(`^\.?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$`)
 
 // warnOpenFile warns, as ssh does of a private key, when a file holding a secret can be read (or written) by
-// its group or by others: anyone else on the host could take the credential.
+// others, or by a group other than the process's own effective group: anyone else on the host could take the
+// credential. A group of our own is how secrets are handed over: Kubernetes mounts secret files 0440 with
+// the pod's fsGroup, which is the process's group, and systemd's LoadCredential hands its files over the
+// same way; warning of those would teach operators to ignore the warning.
 func (e *Env) warnOpenFile(name, path string) {
 	fi, err := os.Stat(path)
 	if err != nil || !fi.Mode().IsRegular() {
 		return // reading it reports the problem
 	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		e.Warnings = append(e.Warnings, fmt.Sprintf("%s: permissions %04o for %s are too open: it holds a secret, "+
-			"so only its owner should read it (chmod 600 %s)", name, perm, path, path))
+	gid := -1 // unknown: a group bit then counts as open
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		gid = int(st.Gid)
 	}
+	if perm := fi.Mode().Perm(); tooOpen(perm, gid, os.Getegid()) {
+		e.Warnings = append(e.Warnings, fmt.Sprintf("%s: permissions %04o for %s are too open: it holds a secret, "+
+			"so only its owner (and the process's own group) should read it (chmod 600 %s)", name, perm, path, path))
+	}
+}
+
+// tooOpen says whether a secret file with permissions perm, owned by group fileGid, is open to someone but
+// its owner and the members of egid, the process's effective group.
+func tooOpen(perm fs.FileMode, fileGid, egid int) bool {
+	if perm&0o007 != 0 {
+		return true
+	}
+	return perm&0o070 != 0 && fileGid != egid
 }
 
 // LoadEnv reads the environment through getenv. It checks syntax (URLs, flow, version, _FILE pairs) but not
@@ -99,8 +116,8 @@ func LoadEnv(getenv func(string) string) (Env, error) {
 	e.DatabaseURL = secret("DATABASE_URL")
 	if e.DatabaseURL == "" {
 		e.DatabaseURL = DefaultDatabaseURL
-	} else if u, err := url.Parse(e.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
-		issues = append(issues, "DATABASE_URL: not a postgres:// URL")
+	} else if !isDSN(e.DatabaseURL) {
+		issues = append(issues, "DATABASE_URL: not a postgres:// URL or a keyword/value connection string (host=... dbname=...)")
 	}
 	e.ProffAPIURL = strings.TrimRight(strings.TrimSpace(getenv("PROFF_API_URL")), "/")
 	if e.ProffAPIURL == "" {
@@ -171,6 +188,17 @@ func LoadEnv(getenv func(string) string) (Env, error) {
 		return e, &Error{Source: "environment", Issues: issues}
 	}
 	return e, nil
+}
+
+// isDSN accepts the two forms pgx reads: a postgres:// (or postgresql://) URL, and the keyword/value form
+// (host=db dbname=proffsync ...), whose secrets MaskDatabaseURL and DatabaseSecrets already find.
+func isDSN(s string) bool {
+	if strings.Contains(s, "://") {
+		u, err := url.Parse(s)
+		return err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql")
+	}
+	parts, err := parseDSNKeywords(s)
+	return err == nil && len(parts) > 0
 }
 
 // RequireProff checks that the Proff token is there.

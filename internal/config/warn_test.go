@@ -7,39 +7,68 @@ import (
 	"testing"
 )
 
-// A secret file that its group or others can read draws a warning naming the variable and the file, as ssh
-// does for a private key; an owner-only file draws none.
+// A secret file that others, or a group not the process's own, can read draws a warning naming the variable
+// and the file, as ssh does for a private key; an owner-only file draws none, and neither does a file its
+// own group may read (Kubernetes' 0440 with the pod's fsGroup, systemd's LoadCredential).
 func TestOpenSecretFilesWarn(t *testing.T) {
 	t.Parallel()
+	foreign := os.Getegid() + 4242 // a group the process is not in
 	for _, v := range []string{"PROFF_API_TOKEN_FILE", "SF_CLIENT_SECRET_FILE", "SF_PASSWORD_FILE", "DATABASE_URL_FILE", "SF_JWT_KEY_FILE"} {
-		for _, mode := range []os.FileMode{0o644, 0o640, 0o604, 0o600, 0o400} {
-			dir := t.TempDir()
-			path := filepath.Join(dir, "secret")
-			content := "a-secret-value-1234"
-			if v == "DATABASE_URL_FILE" {
-				content = "postgres://postgres@127.0.0.1/x"
+		for _, mode := range []os.FileMode{0o644, 0o640, 0o440, 0o604, 0o600, 0o400} {
+			for _, gid := range []int{os.Getegid(), foreign} {
+				dir := t.TempDir()
+				path := filepath.Join(dir, "secret")
+				content := "a-secret-value-1234"
+				if v == "DATABASE_URL_FILE" {
+					content = "postgres://postgres@127.0.0.1/x"
+				}
+				if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chmod(path, mode); err != nil { // past the umask
+					t.Fatal(err)
+				}
+				if err := os.Chown(path, -1, gid); err != nil {
+					if gid == foreign {
+						continue // not root: no foreign group to hand the file to; TestTooOpen covers the rule
+					}
+					t.Fatal(err)
+				}
+				e, err := LoadEnv(env(map[string]string{v: path}))
+				if err != nil {
+					t.Fatalf("%s: %v", v, err)
+				}
+				warned := strings.Join(e.Warnings, "\n")
+				open := mode&0o007 != 0 || mode&0o070 != 0 && gid == foreign
+				if open && (!strings.Contains(warned, path) || !strings.Contains(warned, v)) {
+					t.Errorf("%s at %04o, group %d: warnings %q do not name %s and %s", v, mode, gid, e.Warnings, v, path)
+				}
+				if !open && warned != "" {
+					t.Errorf("%s at %04o, group %d: unexpected warnings %q", v, mode, gid, e.Warnings)
+				}
+				if strings.Contains(warned, content) {
+					t.Errorf("a warning shows the secret: %q", warned)
+				}
 			}
-			if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Chmod(path, mode); err != nil { // past the umask
-				t.Fatal(err)
-			}
-			e, err := LoadEnv(env(map[string]string{v: path}))
-			if err != nil {
-				t.Fatalf("%s: %v", v, err)
-			}
-			warned := strings.Join(e.Warnings, "\n")
-			open := mode&0o077 != 0
-			if open && (!strings.Contains(warned, path) || !strings.Contains(warned, v)) {
-				t.Errorf("%s at %04o: warnings %q do not name %s and %s", v, mode, e.Warnings, v, path)
-			}
-			if !open && warned != "" {
-				t.Errorf("%s at %04o: unexpected warnings %q", v, mode, e.Warnings)
-			}
-			if strings.Contains(warned, content) {
-				t.Errorf("a warning shows the secret: %q", warned)
-			}
+		}
+	}
+}
+
+func TestTooOpen(t *testing.T) {
+	t.Parallel()
+	const own, other = 1000, 2000
+	for _, c := range []struct {
+		perm os.FileMode
+		gid  int
+		want bool
+	}{
+		{0o600, own, false}, {0o400, other, false},
+		{0o440, own, false}, {0o640, own, false}, {0o660, own, false}, // the process's own group
+		{0o440, other, true}, {0o640, other, true}, {0o640, -1, true}, // another group, or one not known
+		{0o604, own, true}, {0o644, own, true}, {0o602, own, true}, // others
+	} {
+		if got := tooOpen(c.perm, c.gid, own); got != c.want {
+			t.Errorf("tooOpen(%04o, gid %d) = %v, want %v", c.perm, c.gid, got, c.want)
 		}
 	}
 }
