@@ -58,7 +58,9 @@ type Policy struct {
 func (p Policy) Spent(tries int) bool { return p.Attempts > 0 && tries >= p.Attempts }
 
 // Overdue reports whether waiting wait after elapsed since the first try would go beyond Within.
-func (p Policy) Overdue(elapsed, wait time.Duration) bool { return p.Within > 0 && elapsed+wait > p.Within }
+func (p Policy) Overdue(elapsed, wait time.Duration) bool {
+	return p.Within > 0 && elapsed+wait > p.Within
+}
 
 // Backoff is the wait before retry n (n = 1 after the first try): Base·2^(n-1), capped, then jittered.
 func (p Policy) Backoff(n int) time.Duration {
