@@ -129,8 +129,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("resolve %s: %w", o.base, err)
 		}
 	}
-	fmt.Fprintf(o.out, "mutation report: base %s, seed %d, max %d, files %q, funcs %q, skip-funcs %q\n\n",
-		rev, o.seed, o.max, *files, *funcs, *skipFuncs)
+	fmt.Fprintf(o.out, "mutation report: base %s, seed %d, max %d, files %q, funcs %q, skip-funcs %q, lines %q\n\n",
+		rev, o.seed, o.max, *files, *funcs, *skipFuncs, *lines)
 	for _, pkg := range fs.Args() {
 		if err := mutatePackage(ctx, work, filepath.Clean(pkg), o); err != nil {
 			return fmt.Errorf("package %s: %w", pkg, err)
