@@ -147,8 +147,8 @@ func (c *Client) postToken(ctx context.Context, form url.Values, attempt int) (t
 			Description string `json:"error_description"`
 		}
 		if json.Unmarshal(body, &e) == nil && e.Error != "" {
-			return "", "", false, fmt.Errorf("salesforce login (%s flow) rejected: %s: %s: %w", c.o.Flow,
-				clean(e.Error, c.secrets), clean(e.Description, c.secrets), massupdate.ErrUnauthorized)
+			return "", "", false, &LoginError{Flow: c.o.Flow, Code: clean(e.Error, c.secrets),
+				Description: clean(e.Description, c.secrets), Hint: loginHint(c.o.Flow, e.Error, e.Description)}
 		}
 		if resp.StatusCode == http.StatusBadRequest || resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
 			return "", "", false, fmt.Errorf("salesforce login (%s flow) rejected: HTTP %d: %w", c.o.Flow, resp.StatusCode, massupdate.ErrUnauthorized)
@@ -171,6 +171,96 @@ func (c *Client) postToken(ctx context.Context, form url.Values, attempt int) (t
 		return "", "", false, fmt.Errorf("salesforce login: instance_url: %w", err)
 	}
 	return ok.AccessToken, strings.TrimRight(ok.InstanceURL, "/"), false, nil
+}
+
+// LoginError is a login Salesforce refused with an OAuth error. It wraps massupdate.ErrUnauthorized, the kind
+// the engine stops a run on. Salesforce's codes read like a wrong secret whatever went wrong, and send people
+// to rotate secrets that were right; Hint says in one sentence what to fix instead (empty for a code it does
+// not know).
+type LoginError struct {
+	Flow        string // the configured flow: FlowClientCredentials, FlowJWT or FlowPassword
+	Code        string // Salesforce's error, e.g. invalid_grant (secrets scrubbed)
+	Description string // Salesforce's error_description (secrets scrubbed)
+	Hint        string // what to fix
+}
+
+func (e *LoginError) Error() string {
+	s := fmt.Sprintf("salesforce login (%s flow) rejected: %s: %s", e.Flow, e.Code, e.Description)
+	if e.Hint != "" {
+		s += " — " + e.Hint
+	}
+	return s
+}
+
+func (e *LoginError) Unwrap() error { return massupdate.ErrUnauthorized }
+
+// myDomainForm is how a My Domain login URL looks, for production and for a sandbox.
+const myDomainForm = "https://NAME.my.salesforce.com (a sandbox: https://NAME--SANDBOX.sandbox.my.salesforce.com)"
+
+// loginHint is the sentence that says what to fix for an OAuth error of the token endpoint. Salesforce's
+// descriptions are matched as well as its codes because one code covers causes with different fixes.
+func loginHint(flow, code, description string) string {
+	desc := strings.ToLower(strings.TrimSpace(description))
+	// Salesforce answers this when a token is asked of a host that serves no org, such as the client
+	// credentials flow on login.salesforce.com; the code that comes with it varies.
+	if strings.Contains(desc, "request not supported on this domain") {
+		return "this host does not issue tokens for the " + flow + " flow: set SF_LOGIN_URL to the org's My Domain, " + myDomainForm
+	}
+	switch code {
+	case "invalid_client_id":
+		return "SF_CLIENT_ID is not the consumer key of an app in the org SF_LOGIN_URL points at: copy it from the app, check that SF_LOGIN_URL is that org's (a sandbox is another org), or wait up to 10 minutes after creating the app"
+	case "invalid_client":
+		if flow == FlowJWT {
+			return "the app refused the JWT's client: check that SF_CLIENT_ID is the consumer key of the app that holds the certificate of SF_JWT_KEY_FILE"
+		}
+		return "SF_CLIENT_SECRET is not the consumer secret of the app SF_CLIENT_ID names: copy it again from the app"
+	case "unsupported_grant_type":
+		switch flow {
+		case FlowClientCredentials:
+			return "client credentials flow is not enabled for this app, or SF_LOGIN_URL is not the org's My Domain (" + myDomainForm + ")"
+		case FlowPassword:
+			return "the username-password flow is blocked: allow it in Setup (OAuth and OpenID Connect Settings) or use the client_credentials or jwt flow"
+		default:
+			return "the " + flow + " flow is not enabled for this app: enable it in the app's OAuth settings"
+		}
+	case "invalid_grant":
+		switch {
+		case strings.Contains(desc, "no client credentials user enabled"):
+			return "the app has no run-as user: set one in the app's client credentials flow settings"
+		case strings.Contains(desc, "audience"):
+			return "the JWT's audience was refused: set SF_LOGIN_URL to https://login.salesforce.com (a sandbox: https://test.salesforce.com) or the org's My Domain"
+		case strings.Contains(desc, "ip restricted") || strings.Contains(desc, "ip restriction"):
+			return "the org refuses logins from this IP address: relax the app's IP relaxation policy or allow this address in the user's profile"
+		}
+		switch flow {
+		case FlowJWT:
+			return "the JWT was refused: SF_USERNAME must be a user pre-authorized for the app (its profile or a permission set assigned to the app) and the app's certificate must match SF_JWT_KEY_FILE"
+		case FlowPassword:
+			return "SF_USERNAME or SF_PASSWORD is wrong, or the user is locked: the password needs the user's security token appended unless the org trusts this IP address"
+		default:
+			return "the app's run-as user cannot log in: check that the user is active and has API access, and that the app's client credentials flow names it"
+		}
+	}
+	return ""
+}
+
+// ValidateLoginURL refuses a login URL that cannot work with the flow, so that config load says what to fix
+// instead of the first run failing with a rejected credential: the client credentials flow (flow "" is its
+// default) is served only by the org's My Domain, never by login.salesforce.com or test.salesforce.com.
+func ValidateLoginURL(flow, loginURL string) error {
+	if flow != FlowClientCredentials && flow != "" {
+		return nil
+	}
+	u, err := url.Parse(strings.TrimSpace(loginURL))
+	if err != nil {
+		return errors.New("SF_LOGIN_URL is not a URL: the client_credentials flow needs the org's My Domain, " + myDomainForm)
+	}
+	switch strings.TrimSuffix(strings.ToLower(u.Hostname()), ".") {
+	case "login.salesforce.com", "test.salesforce.com":
+		return fmt.Errorf("SF_LOGIN_URL %s cannot issue tokens for the client_credentials flow: set it to the org's My Domain, %s (Setup, My Domain, shows NAME)",
+			u.Scheme+"://"+u.Host, myDomainForm)
+	}
+	return nil
 }
 
 // assertion builds the RS256 JWT of the bearer flow: iss = client id, sub = username, aud = the
