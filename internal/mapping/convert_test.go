@@ -62,19 +62,19 @@ func TestCheck(t *testing.T) {
 		rules []Rule
 		want  []string // the problems, in order; nil: no error
 	}{
-		{"one duplicate among fitting rules", []Rule{{"name", "Name", Overwrite}, {"employees", "NumberOfEmployees", FillBlank}, {"founded", "Founded__c", ""},
-			{"founded", "Synced__c", ""}, {"name", "Revenue__c", ""}, {"revenue", "Name", ""}, {"vat", "Active__c", ""}}, []string{"Name: mapped twice (from name and revenue)"}},
-		{"all good", []Rule{{"name", "Name", ""}, {"revenue", "Revenue__c", ""}, {"founded", "Founded__c", ""}, {"employees", "Industry", ""}}, nil},
+		{"one duplicate among fitting rules", []Rule{{Point: "name", Field: "Name", Mode: Overwrite}, {Point: "employees", Field: "NumberOfEmployees", Mode: FillBlank}, {Point: "founded", Field: "Founded__c", Mode: ""},
+			{Point: "founded", Field: "Synced__c", Mode: ""}, {Point: "name", Field: "Revenue__c", Mode: ""}, {Point: "revenue", Field: "Name", Mode: ""}, {Point: "vat", Field: "Active__c", Mode: ""}}, []string{"Name: mapped twice (from name and revenue)"}},
+		{"all good", []Rule{{Point: "name", Field: "Name", Mode: ""}, {Point: "revenue", Field: "Revenue__c", Mode: ""}, {Point: "founded", Field: "Founded__c", Mode: ""}, {Point: "employees", Field: "Industry", Mode: ""}}, nil},
 		{"empty", nil, []string{"no data point is mapped"}},
 		{"every problem at once", []Rule{
-			{"founded", "Active__c", Overwrite},
-			{"name", "Missing__c", Overwrite},
-			{"name", "name", Overwrite},
-			{"nope", "Industry", Overwrite},
-			{"name", "CreatedDate", "always"},
-			{"employees", "OwnerId", Overwrite},
-			{"revenue", "industry", Overwrite},
-			{"vat", "", Overwrite},
+			{Point: "founded", Field: "Active__c", Mode: Overwrite},
+			{Point: "name", Field: "Missing__c", Mode: Overwrite},
+			{Point: "name", Field: "name", Mode: Overwrite},
+			{Point: "nope", Field: "Industry", Mode: Overwrite},
+			{Point: "name", Field: "CreatedDate", Mode: "always"},
+			{Point: "employees", Field: "OwnerId", Mode: Overwrite},
+			{Point: "revenue", Field: "industry", Mode: Overwrite},
+			{Point: "vat", Field: "", Mode: Overwrite},
 		}, []string{
 			"founded → Active__c: a boolean field can never hold a date value",
 			"Missing__c: no such field, or the integration user cannot see it",
