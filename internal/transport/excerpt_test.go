@@ -11,8 +11,8 @@ import (
 	"time"
 )
 
-// P8: a Call has exactly the technical-log fields privacy.md lists. A new field (a header, a body) must be
-// a decision taken here, with privacy.md, not something a refactor slips in.
+// P8: a Call has exactly the technical-log fields README: Privacy guarantees, P8 lists. A new field (a header,
+// a body) must be a decision taken here, with the README, not something a refactor slips in.
 func TestCallHoldsOnlyTheTechnicalLogFields(t *testing.T) {
 	t.Parallel()
 	want := []string{"APIMax", "APIUsed", "Attempt", "CorrelationID", "Duration", "Endpoint", "ErrorClass",
@@ -88,7 +88,7 @@ func TestCallsKeepNoBodyNoHeaderAndABoundedExcerpt(t *testing.T) {
 				}
 			}
 		}
-		// The bound README and privacy.md document, written out: raising MaxExcerpt must fail here.
+		// The bound the README documents (Privacy guarantees, P8), written out: raising MaxExcerpt must fail here.
 		if n := len(call.ErrorExcerpt); n > 200+len("…") || MaxExcerpt > 200 {
 			t.Errorf("an excerpt of %d bytes (MaxExcerpt %d), more than the documented 200", n, MaxExcerpt)
 		}

@@ -1,6 +1,6 @@
 // Package transport is the HTTP plumbing the Proff and Salesforce clients share: the transport policy
-// (https only, except loopback; TLS 1.2 or higher: privacy.md P6), a fresh Correlation-ID on every request
-// (P7), and one technical-log Call per request handed to a Recorder (P8).
+// (https only, except loopback; TLS 1.2 or higher: README: Privacy guarantees, P6), a fresh Correlation-ID
+// on every request (P7), and one technical-log Call per request handed to a Recorder (P8).
 //
 // What must never happen here: a header value, a request body or the body of a successful response reaching
 // a Call, a log line or an error. An error body may leave only as a short excerpt with secrets scrubbed.
@@ -23,6 +23,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/proffconnect/proffsync/internal/runctx"
+	"github.com/proffconnect/proffsync/internal/secret"
 )
 
 // CorrelationHeader is the header every request carries (P7).
@@ -126,18 +129,21 @@ func (t *Tally) APIUsage() (used, max int64, ok bool) {
 type ctxKey int
 
 const (
-	keyRunID ctxKey = iota
-	keyEndpoint
+	keyEndpoint ctxKey = iota
 	keyAttempt
 )
 
 // WithRunID tags the requests made with ctx with the run they belong to.
+//
+// Deprecated: use runctx.WithRunID, which also puts the id on every log line written with ctx.
 func WithRunID(ctx context.Context, runID string) context.Context {
-	return context.WithValue(ctx, keyRunID, runID)
+	return runctx.WithRunID(ctx, runID)
 }
 
 // RunID returns the run id WithRunID put in ctx, or "".
-func RunID(ctx context.Context) string { s, _ := ctx.Value(keyRunID).(string); return s }
+//
+// Deprecated: use runctx.RunID.
+func RunID(ctx context.Context) string { return runctx.RunID(ctx) }
 
 // WithEndpoint names the endpoint template the request made with ctx logs (never the concrete path, which
 // may hold an org number or a record id).
@@ -267,7 +273,7 @@ func (rt *RoundTripper) now() time.Time {
 func (rt *RoundTripper) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	call := Call{
-		RunID:         RunID(ctx),
+		RunID:         runctx.RunID(ctx),
 		CorrelationID: NewCorrelationID(),
 		Service:       rt.Service,
 		Method:        req.Method,
@@ -431,7 +437,7 @@ const excerptHead = 512
 // leaves half a secret that the scrub could no longer recognise; cut says s itself was cut off after
 // excerptHead bytes, and then a secret's beginning at its very end is dropped too.
 func (rt *RoundTripper) excerpt(s string, cut bool) string {
-	s = Scrub(strings.ToValidUTF8(s, ""), rt.Secrets)
+	s = secret.Scrub(strings.ToValidUTF8(s, ""), rt.Secrets)
 	if cut {
 		s = trimSecretStart(s, rt.Secrets)
 	}
@@ -442,11 +448,11 @@ func (rt *RoundTripper) excerpt(s string, cut bool) string {
 	return s
 }
 
-// trimSecretStart removes from the end of s the beginning of any secret (four characters or more, as Scrub
-// matches), as a body cut off mid-secret ends.
+// trimSecretStart removes from the end of s the beginning of any secret (secret.MinLen characters or more,
+// as secret.Scrub matches), as a body cut off mid-secret ends.
 func trimSecretStart(s string, secrets []string) string {
 	for _, sec := range secrets {
-		for k := len(sec) - 1; k >= 4; k-- {
+		for k := len(sec) - 1; k >= secret.MinLen; k-- {
 			if strings.HasSuffix(s, sec[:k]) {
 				s = s[:len(s)-k] + "****"
 				break
@@ -456,34 +462,15 @@ func trimSecretStart(s string, secrets []string) string {
 	return s
 }
 
-var credentialPatterns = []*regexp.Regexp{
-	// "Token <credential>": only a value long enough to be a credential, so "token information" survives.
-	regexp.MustCompile(`(?i)\b(token|bearer|basic)(\s+)[A-Za-z0-9._~+/=!:-]{16,}`),
-	regexp.MustCompile(`(?i)("?(?:access_token|refresh_token|tokenString|client_secret|password|assertion)"?\s*[:=]\s*"?)[^"&\s,}]+`),
-}
-
 // Scrub removes every secret and anything that looks like a credential from s.
-func Scrub(s string, secrets []string) string {
-	for _, sec := range secrets {
-		if len(sec) >= 4 {
-			s = strings.ReplaceAll(s, sec, "****")
-		}
-	}
-	s = credentialPatterns[0].ReplaceAllString(s, "$1$2****")
-	s = credentialPatterns[1].ReplaceAllString(s, "$1****")
-	return s
-}
+//
+// Deprecated: use secret.Scrub, the secrets' own home.
+func Scrub(s string, secrets []string) string { return secret.Scrub(s, secrets) }
 
-// Mask shows a secret as **** and its last four characters (all of it hidden when it is short).
-func Mask(secret string) string {
-	if secret == "" {
-		return "(not set)"
-	}
-	if len(secret) < 12 {
-		return "****"
-	}
-	return "****" + secret[len(secret)-4:]
-}
+// Mask shows a secret as **** and its last four characters.
+//
+// Deprecated: use secret.Mask.
+func Mask(s string) string { return secret.Mask(s) }
 
 // Sleep waits d, or returns ctx's error as soon as ctx is done: the retry wait both clients share.
 func Sleep(ctx context.Context, d time.Duration) error {

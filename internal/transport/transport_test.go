@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/proffconnect/proffsync/internal/runctx"
 )
 
 type calls struct {
@@ -31,6 +33,7 @@ func (c *calls) all() []Call {
 }
 
 func TestCheckURL(t *testing.T) {
+	t.Parallel()
 	ok := []string{"https://api.proff.no", "http://127.0.0.1:8080/x", "http://localhost:1", "http://[::1]:9/", "http://127.9.9.9"}
 	bad := []string{"http://api.proff.no", "http://10.0.0.1", "ftp://x", "https://", "http://localhost.example.com", "://"}
 	for _, u := range ok {
@@ -47,6 +50,7 @@ func TestCheckURL(t *testing.T) {
 
 // P6: a plain http URL to a non-loopback host is refused before anything reaches the network.
 func TestRefusesPlainHTTPToRemoteHostBeforeTheNetwork(t *testing.T) {
+	t.Parallel()
 	rec := &calls{}
 	base := roundTripFunc(func(*http.Request) (*http.Response, error) {
 		t.Error("the request reached the network")
@@ -68,6 +72,7 @@ func TestRefusesPlainHTTPToRemoteHostBeforeTheNetwork(t *testing.T) {
 
 // P6: a server that offers only TLS 1.1 is refused.
 func TestRefusesTLSBelow12(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(200) }))
 	srv.TLS = &tls.Config{MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11}
 	srv.StartTLS()
@@ -97,6 +102,7 @@ func TestRefusesTLSBelow12(t *testing.T) {
 // P7 and P8: a fresh Correlation-ID on every request, the same id in its Call; an error body is kept only
 // as a scrubbed excerpt; a success body never.
 func TestCorrelationIDAndCallRows(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	seen := map[string]bool{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -115,7 +121,7 @@ func TestCorrelationIDAndCallRows(t *testing.T) {
 	rec := &calls{}
 	c := NewClient(Options{Service: Salesforce, Recorder: rec, Secrets: []string{"shh-its-a-secret"}})
 	for i := 0; i < 5; i++ {
-		ctx := WithAttempt(WithEndpoint(WithRunID(context.Background(), "run-1"), "GET /thing/{id}"), i+1)
+		ctx := WithAttempt(WithEndpoint(runctx.WithRunID(context.Background(), "run-1"), "GET /thing/{id}"), i+1)
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/thing/001AAA", nil)
 		resp, err := c.Do(req)
 		if err != nil {
@@ -160,22 +166,8 @@ func TestCorrelationIDAndCallRows(t *testing.T) {
 	}
 }
 
-func TestScrubAndMask(t *testing.T) {
-	got := Scrub(`{"access_token":"00Dxx!AQ4","token_type":"Bearer"} Authorization: Token abc123def456ghi789 password=hunter2&x=1`, nil)
-	for _, leak := range []string{"00Dxx!AQ4", "abc123def456ghi789", "hunter2"} {
-		if strings.Contains(got, leak) {
-			t.Errorf("Scrub kept %q: %s", leak, got)
-		}
-	}
-	if got := Scrub("proff token information: Bearer token expired", nil); got != "proff token information: Bearer token expired" {
-		t.Errorf("Scrub mangled ordinary words: %q", got)
-	}
-	if Mask("abcdefghijklmnop") != "****mnop" || Mask("short") != "****" || Mask("") != "(not set)" {
-		t.Errorf("Mask: %q %q %q", Mask("abcdefghijklmnop"), Mask("short"), Mask(""))
-	}
-}
-
 func TestParseLimitInfo(t *testing.T) {
+	t.Parallel()
 	for in, want := range map[string][2]int64{
 		"api-usage=25/5000":                                       {25, 5000},
 		"api-usage=110018/100000; api-bursts=1/750":               {110018, 100000}, // usage beyond the allocation in a burst
@@ -196,6 +188,7 @@ func TestParseLimitInfo(t *testing.T) {
 }
 
 func TestCorrelationIDsAreUUIDs(t *testing.T) {
+	t.Parallel()
 	seen := map[string]bool{}
 	for i := 0; i < 1000; i++ {
 		id := NewCorrelationID()
@@ -207,6 +200,7 @@ func TestCorrelationIDsAreUUIDs(t *testing.T) {
 }
 
 func TestTally(t *testing.T) {
+	t.Parallel()
 	next := &calls{}
 	var tl Tally
 	tl.Next = next
@@ -226,6 +220,7 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 
 // A request cut off by http.Client.Timeout is logged as a timeout, not as a network error.
 func TestClientTimeoutIsClassifiedAsTimeout(t *testing.T) {
+	t.Parallel()
 	release := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
