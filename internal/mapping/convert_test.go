@@ -165,6 +165,8 @@ func TestConvert(t *testing.T) {
 		{"three commas", "1,234,5", Text, fDouble, nil, "not a plain number"},
 		{"precision 1", 5.4, Number, Field{Type: "double", Precision: 1}, 5.0, ""},
 		{"negative scale read as 0", 1234.4, Number, Field{Type: "double", Precision: 4, Scale: -2}, 1234.0, ""},
+		// Rounded once at the field's scale: 0.2496 is 0.2, not 0.25 rounded again to 0.3.
+		{"rounds once", 0.2496, Number, Field{Type: "double", Precision: 3, Scale: 1}, 0.2, ""},
 		{"currency scale 0", 1234.5, Number, fCurrency, 1235.0, ""},
 		{"json number", json.Number("17"), Number, fCurrency, 17.0, ""},
 		{"no precision: as is", 1.23456, Number, Field{Type: "percent"}, 1.23456, ""},
