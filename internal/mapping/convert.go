@@ -107,6 +107,15 @@ func Check(rules []Rule, kinds map[string]Kind, fields map[string]Field) error {
 		if !known {
 			add("%s: no such Proff data point", r.Point)
 		}
+		switch r.Format {
+		case AsSent:
+		case Title:
+			if known && k != Text {
+				add("%s → %s: format %q applies to text only, and the point is %s", r.Point, r.Field, r.Format, k)
+			}
+		default:
+			add("%s → %s: format %q is not one proffsync knows (%q)", r.Point, r.Field, r.Format, Title)
+		}
 		if r.Field == "" {
 			add("%s: no Salesforce field named", r.Point)
 			continue

@@ -44,6 +44,9 @@ type Rule struct {
 	Point string // Proff data point, as the catalogue names it (canonical spelling)
 	Field string // Salesforce field API name
 	Mode  Mode
+	// Format reshapes a text value before conversion (`format: title`); AsSent for none. Only text points
+	// take a format: Check refuses it on any other kind.
+	Format Format
 }
 
 // DateValue builds the Go value of a Date-kind data point.
