@@ -29,9 +29,11 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/proffconnect/proffsync/internal/clock"
 	"github.com/proffconnect/proffsync/internal/mapping"
 	"github.com/proffconnect/proffsync/internal/massupdate"
 	"github.com/proffconnect/proffsync/internal/orgnr"
+	"github.com/proffconnect/proffsync/internal/retry"
 	"github.com/proffconnect/proffsync/internal/transport"
 )
 
@@ -80,8 +82,11 @@ type Options struct {
 	RateLimitedBase time.Duration
 	MaxBody         int64         // the largest answer read
 	Timeout         time.Duration // one try, body included; DefaultTimeout when 0
-	// Sleep waits d or until ctx ends; Now reads the clock. Tests inject both, so that backoff and the
-	// limiter run on a virtual clock.
+	// Clock reads the time and waits: backoff, Retry-After pauses and the limiter all run on it, so tests
+	// run them on a virtual clock (clocktest). clock.System when nil.
+	Clock clock.Clock
+	// Sleep and Now, when set, replace the Clock's own (kept so that callers written before Clock work
+	// unchanged).
 	Sleep func(ctx context.Context, d time.Duration) error
 	Now   func() time.Time
 	// Rand returns a number in [0, 1) for jitter.
@@ -106,6 +111,10 @@ type Client struct {
 	mu           sync.Mutex
 	forbidden    map[string]bool
 	pauseUntil   time.Time // a Retry-After holds every worker back, not only the one that got it
+
+	// retry waits out a 5xx, a 408 or a failed connection; rateLimited a 429, whose Retry-After gets at
+	// least a second and whose absence waits out the minute (see backoff).
+	retry, rateLimited retry.Policy
 }
 
 // New validates the options and returns a client. It makes no call.
@@ -123,6 +132,10 @@ func New(o Options) (*Client, error) {
 		limiter:   rate.NewLimiter(rate.Limit(o.RatePerSecond), burstFor(o.RatePerSecond)),
 		sem:       make(chan struct{}, o.Concurrency),
 		forbidden: map[string]bool{},
+		retry: retry.Policy{Attempts: o.MaxAttempts, Base: o.RetryBase, Cap: o.MaxRetryWait,
+			Jitter: retry.Equal, Rand: o.Rand},
+		rateLimited: retry.Policy{Attempts: o.MaxAttempts, Base: o.RateLimitedBase, Cap: o.MaxRetryWait,
+			Jitter: retry.Up, MinRetryAfter: time.Second, Rand: o.Rand},
 	}
 	return c, nil
 }
@@ -185,11 +198,12 @@ func withDefaults(o Options) (Options, *url.URL, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	o.Clock = clock.Or(o.Clock)
 	if o.Sleep == nil {
-		o.Sleep = transport.Sleep
+		o.Sleep = o.Clock.Sleep
 	}
 	if o.Now == nil {
-		o.Now = time.Now
+		o.Now = o.Clock.Now
 	}
 	if o.Rand == nil {
 		o.Rand = rand.Float64
@@ -394,7 +408,7 @@ func (c *Client) get(ctx context.Context, path, endpoint, country string) ([]byt
 	ctx = transport.WithEndpoint(ctx, endpoint)
 	var last failure
 	start, only429 := c.o.Now(), true
-	for attempt := 1; attempt <= c.o.MaxAttempts; attempt++ {
+	for attempt := 1; !c.retry.Spent(attempt - 1); attempt++ {
 		if attempt > 1 {
 			if err := c.backoff(ctx, attempt, last); err != nil {
 				return nil, err
@@ -458,26 +472,17 @@ func times(n int) string {
 // jitter (from RateLimitedBase after a 429); either capped at MaxRetryWait. Every worker holds back until
 // a Retry-After, or the wait after any 429, has passed.
 func (c *Client) backoff(ctx context.Context, attempt int, last failure) error {
-	var d time.Duration
 	rateLimited := last.status == http.StatusTooManyRequests
-	switch {
-	case last.hasAfter && rateLimited:
-		// "Retry-After: 0" (or a date already past) on a 429 is a server rounding down the rest of its
-		// second: retrying at once would meet the same full window, up to the last try.
-		d = max(last.retryAfter, time.Second)
-	case last.hasAfter:
-		d = last.retryAfter
-	case rateLimited:
-		// A 429 without Retry-After: the token's window is full for everyone, so every worker holds back
-		// (below), for the whole step: jitter only upwards, so the waits still span the minute.
-		step := math.Min(float64(c.o.RateLimitedBase)*math.Pow(2, float64(attempt-2)), float64(c.o.MaxRetryWait))
-		d = time.Duration(step + c.o.Rand()*step/4)
-	default:
-		step := float64(c.o.RetryBase) * math.Pow(2, float64(attempt-2))
-		step = math.Min(step, float64(c.o.MaxRetryWait))
-		d = time.Duration(step/2 + c.o.Rand()*step/2) // equal jitter: never less than half the step
+	// A 429 uses its own policy. "Retry-After: 0" (or a date already past) on a 429 is a server rounding
+	// down the rest of its second: retrying at once would meet the same full window, up to the last try,
+	// hence its floor of a second. A 429 without Retry-After: the token's window is full for everyone, so
+	// every worker holds back (below) for the whole step: jitter only upwards, from RateLimitedBase, so
+	// that the waits still span the minute. Anything else: equal jitter, never less than half the step.
+	p := c.retry
+	if rateLimited {
+		p = c.rateLimited
 	}
-	d = min(d, c.o.MaxRetryWait)
+	d := p.Wait(attempt-1, last.retryAfter, last.hasAfter)
 	if last.hasAfter || rateLimited {
 		c.mu.Lock()
 		if until := c.o.Now().Add(d); until.After(c.pauseUntil) {
@@ -582,7 +587,7 @@ func (c *Client) try(parent context.Context, path, country string) ([]byte, *fai
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusRequestTimeout ||
 		resp.StatusCode >= 500:
 		f := &failure{status: resp.StatusCode, retry: true}
-		f.retryAfter, f.hasAfter = parseRetryAfter(resp.Header.Get("Retry-After"), c.o.Now())
+		f.retryAfter, f.hasAfter = retry.ParseRetryAfter(resp.Header.Get("Retry-After"), c.o.Now())
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
 		return nil, f
 	default:
@@ -616,27 +621,6 @@ func (c *Client) waitTurn(ctx context.Context) error {
 	}
 	c.waited.Add(int64(c.o.Now().Sub(start)))
 	return nil
-}
-
-// parseRetryAfter reads seconds or an HTTP date.
-func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0, false
-	}
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n < 0 {
-			return 0, true
-		}
-		if n > int64(math.MaxInt64/time.Second) {
-			n = int64(math.MaxInt64 / time.Second)
-		}
-		return time.Duration(n) * time.Second, true
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		return max(0, t.Sub(now)), true
-	}
-	return 0, false
 }
 
 func errClass(err error) string {
