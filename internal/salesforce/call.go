@@ -15,6 +15,7 @@ import (
 	"github.com/simpleforce/simpleforce"
 
 	"github.com/proffconnect/proffsync/internal/massupdate"
+	"github.com/proffconnect/proffsync/internal/retry"
 	"github.com/proffconnect/proffsync/internal/transport"
 )
 
@@ -182,7 +183,7 @@ func (c *Client) call(ctx context.Context, r request) (*response, error) {
 				retry = true
 			}
 		}
-		if !retry || tries >= c.o.MaxAttempts {
+		if !retry || c.retry.Spent(tries) {
 			var api *APIError
 			if retry && errors.As(err, &api) && api.Status == http.StatusForbidden && api.concurrencyLimit() {
 				// Still at the org's limit after every try: stop so the run can be resumed, as for the daily
@@ -193,7 +194,7 @@ func (c *Client) call(ctx context.Context, r request) (*response, error) {
 			return nil, err
 		}
 		c.log.LogAttrs(ctx, slog.LevelWarn, "salesforce call failed, retrying", attrEndpoint(r.endpoint), attrAttempt(attempt), attrErr(err))
-		if err := c.o.Sleep(ctx, backoff(tries)); err != nil {
+		if err := c.o.Sleep(ctx, c.retry.Backoff(tries)); err != nil {
 			return nil, fmt.Errorf("salesforce %s: %w", r.endpoint, err)
 		}
 	}
@@ -378,14 +379,13 @@ func (c *Client) APIUsage() (used, max int64, ok bool) {
 	return c.apiUsed, c.apiMax, c.apiMax > 0
 }
 
-// backoff is the wait before try n+1: 1s, 2s, 4s, … capped at 30s.
-func backoff(n int) time.Duration {
-	d := time.Second << (n - 1)
-	if d > 30*time.Second || d <= 0 {
-		d = 30 * time.Second
-	}
-	return d
-}
+// callPolicy is how Salesforce calls, logins and locked rows are retried: 1s, 2s, 4s, … capped at 30s,
+// without jitter (a proffsync run is the org's one integration user making these calls: there is no herd
+// to spread). Salesforce sends no Retry-After to honour. Attempts comes from Options.MaxAttempts.
+var callPolicy = retry.Policy{Base: time.Second, Cap: 30 * time.Second}
+
+// backoff is the wait before try n+1 (callPolicy).
+func backoff(n int) time.Duration { return callPolicy.Backoff(n) }
 
 const (
 	slogInfo = slog.LevelInfo

@@ -41,8 +41,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/proffconnect/proffsync/internal/clock"
 	"github.com/proffconnect/proffsync/internal/mapping"
 	"github.com/proffconnect/proffsync/internal/massupdate"
+	"github.com/proffconnect/proffsync/internal/retry"
 	"github.com/proffconnect/proffsync/internal/transport"
 )
 
@@ -87,20 +89,25 @@ type Options struct {
 	Recorder transport.Recorder
 	RootCAs  *x509.CertPool
 	Logger   *slog.Logger
-	// Sleep waits between retries; it returns early with ctx's error. Tests inject one that does not sleep.
+	// Clock reads the time (JWT claims) and waits between retries; clock.System when nil. Tests pass a
+	// virtual one (clocktest).
+	Clock clock.Clock
+	// Sleep, when set, replaces the Clock's wait between retries; it returns early with ctx's error (kept so
+	// that callers written before Clock work unchanged).
 	Sleep func(ctx context.Context, d time.Duration) error
 	Base  http.RoundTripper // replaces the network transport (tests)
 	// Timeout bounds one HTTP request (default 120s: a collection write fires the org's automation).
 	Timeout time.Duration
 	// MaxAttempts bounds the tries of one call on 5xx, timeouts and row locks (default 4).
 	MaxAttempts int
-	// Now is the clock for JWT claims (default time.Now).
+	// Now, when set, replaces the Clock's time for JWT claims.
 	Now func() time.Time
 }
 
 // Client talks to one Salesforce org. It is safe for concurrent use.
 type Client struct {
 	o        Options
+	retry    retry.Policy // callPolicy bounded by MaxAttempts: calls, row locks
 	log      *slog.Logger
 	http     *http.Client
 	loginURL string // scheme://host[:port] of LoginURL, no trailing slash
@@ -227,8 +234,9 @@ func New(o Options) (*Client, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	o.Clock = clock.Or(o.Clock)
 	if o.Sleep == nil {
-		o.Sleep = transport.Sleep
+		o.Sleep = o.Clock.Sleep
 	}
 	if o.Timeout == 0 {
 		o.Timeout = 120 * time.Second
@@ -237,8 +245,10 @@ func New(o Options) (*Client, error) {
 		o.MaxAttempts = 4
 	}
 	if o.Now == nil {
-		o.Now = time.Now
+		o.Now = o.Clock.Now
 	}
+	policy := callPolicy
+	policy.Attempts = o.MaxAttempts
 	u, _ := url.Parse(o.LoginURL)
 	c := &Client{
 		o:             o,
@@ -247,6 +257,7 @@ func New(o Options) (*Client, error) {
 		key:           key,
 		instanceHosts: instanceHosts,
 		loginSem:      make(chan struct{}, 1),
+		retry:         policy,
 		valueKeys:     map[string]string{},
 		writable:      map[string]bool{},
 	}

@@ -115,11 +115,11 @@ func (c *Client) Write(ctx context.Context, updates []massupdate.Update) ([]mass
 				locked = append(locked, i)
 			}
 		}
-		if len(locked) == 0 || round >= c.o.MaxAttempts {
+		if len(locked) == 0 || c.retry.Spent(round) {
 			break
 		}
 		c.log.LogAttrs(ctx, slog.LevelInfo, "salesforce rows locked, retrying those records", slog.Int("records", len(locked)), attrAttempt(round))
-		if err := c.o.Sleep(ctx, backoff(round)); err != nil {
+		if err := c.o.Sleep(ctx, c.retry.Backoff(round)); err != nil {
 			return nil, fmt.Errorf("write %s: %w", c.o.Object, err)
 		}
 		pending = locked
