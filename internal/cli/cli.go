@@ -1,9 +1,11 @@
 // Package cli is proffsync's command line: it parses flags, loads the config once, wires the adapters
-// (store, Salesforce, Proff) to the engine, and maps what happened onto contract.md's exit codes.
+// (store, Salesforce, Proff) to the engine, and maps what happened onto the exit codes of README: Contract.
 //
-// Every command takes its output writers and environment from Main's arguments, so tests run the real
-// commands in-process. What must never happen here: a stack trace, a secret or a record value on stdout or
-// stderr; anything but the summary on stdout under --json.
+// Each command is a small type in a file of its own (run.go, preview.go, …): its flags, a Validate that
+// checks what they say before anything is opened, and a Run. Every command takes its output writers and
+// environment from Main's arguments, so tests run the real commands in-process. What must never happen
+// here: a stack trace, a secret, a record value or a raw control character on stdout or stderr; anything but
+// the summary on stdout under --json.
 package cli
 
 import (
@@ -23,10 +25,12 @@ import (
 	"github.com/mattn/go-isatty"
 
 	"github.com/proffconnect/proffsync/internal/config"
-	"github.com/proffconnect/proffsync/internal/transport"
+	"github.com/proffconnect/proffsync/internal/runctx"
+	"github.com/proffconnect/proffsync/internal/safetext"
+	"github.com/proffconnect/proffsync/internal/secret"
 )
 
-// Exit codes of contract.md.
+// Exit codes of README: Contract. They are defined here only: every command maps its outcome onto these.
 const (
 	ExitOK          = 0
 	ExitFailed      = 1
@@ -66,7 +70,7 @@ func Main(ctx context.Context, args []string, getenv func(string) string, stdout
 func (a *app) guard(f func() int) (code int) {
 	defer func() {
 		if p := recover(); p != nil {
-			fmt.Fprintf(a.stderr, "proffsync: internal error: %s\n", transport.Scrub(fmt.Sprint(p), a.secrets))
+			fmt.Fprintf(a.stderr, "proffsync: internal error: %s\n", a.printable(fmt.Sprint(p)))
 			if a.logLevel == "debug" {
 				a.stderr.Write(debug.Stack())
 			}
@@ -77,20 +81,26 @@ func (a *app) guard(f func() int) (code int) {
 }
 
 func (a *app) main(ctx context.Context, args []string) int {
-	stderr := a.stderr
 	err := a.run(ctx, args)
 	code := exitCode(err)
 	if err != nil {
 		var ee *ExitError
 		if !errors.As(err, &ee) || ee.Err != nil {
-			msg := a.scrub(err.Error())
-			fmt.Fprintf(stderr, "proffsync: %s\n", strings.ReplaceAll(msg, "\n", " "))
+			// The reason may quote Salesforce, Proff or PostgreSQL: scrubbed, then escaped for the terminal.
+			fmt.Fprintf(a.stderr, "proffsync: %s\n", a.printable(err.Error()))
 		}
 		if code == ExitUsage {
-			fmt.Fprintln(stderr, "Run 'proffsync help' for usage.")
+			fmt.Fprintln(a.stderr, "Run 'proffsync help' for usage.")
 		}
 	}
 	return code
+}
+
+// printable makes text from outside fit for one line of the operator's terminal: every secret the command
+// has seen scrubbed first (an escape must not split a secret the scrub would then miss), line breaks
+// folded into spaces, and every control character left written as a visible escape.
+func (a *app) printable(s string) string {
+	return safetext.Escape(strings.ReplaceAll(a.scrub(s), "\n", " "))
 }
 
 func exitCode(err error) int {
@@ -116,21 +126,32 @@ type app struct {
 	configPath string
 	logFormat  string
 	logLevel   string
-	log        *slog.Logger
-	secrets    []string // scrubbed from the final error line, whatever produced it
-	help       func()   // prints the current command's help
+	log        *slog.Logger // built once, after the flags are parsed
+	secrets    []string     // scrubbed from the final error line, whatever produced it
 }
 
-// command is one subcommand.
-type command struct {
+// command is one subcommand, built with its flags registered. Validate checks what the flags and arguments
+// say before anything is read or opened (a mistake there is exit 64); Run does the work.
+type command interface {
+	Validate() error
+	Run(ctx context.Context) error
+}
+
+// withArgs is a command that takes positional arguments (history show RUN_ID).
+type withArgs interface{ setArgs(pos []string) }
+
+// spec describes a command for help and dispatch.
+type spec struct {
 	name, args, summary, help string
-	run                       func(ctx context.Context, a *app, args []string) error
+	maxArgs                   int
+	// build returns a fresh command bound to a, its flags registered on fs.
+	build func(a *app, fs *flag.FlagSet) command
 }
 
-func commands() []command {
-	return []command{
-		runCommand(), previewCommand(), serveCommand(), historyCommand(), pruneCommand(),
-		migrateCommand(), checkCommand(), demoCommand(), sandboxCommand(), versionCommand(),
+func commands() []spec {
+	return []spec{
+		runSpec(), previewSpec(), serveSpec(), historySpec(), pruneSpec(),
+		migrateSpec(), checkSpec(), demoSpec(), sandboxSpec(), versionSpec(),
 	}
 }
 
@@ -150,31 +171,89 @@ func (a *app) run(ctx context.Context, args []string) error {
 		a.usage(a.stderr)
 		return &ExitError{Code: ExitUsage, Err: errors.New("no command given")}
 	}
-	name := rest[0]
+	name, cmdArgs := rest[0], rest[1:]
 	if name == "help" {
-		if len(rest) > 1 {
-			for _, c := range commands() {
-				if c.name == rest[1] {
-					return c.run(ctx, a, []string{"--help"})
-				}
-			}
-			return usageError("unknown command %q", rest[1])
+		if len(rest) == 1 {
+			a.usage(a.stdout)
+			return nil
 		}
-		a.usage(a.stdout)
-		return nil
+		name, cmdArgs = rest[1], []string{"--help"}
 	}
-	for _, c := range commands() {
-		if c.name == name {
-			return c.run(ctx, a, rest[1:])
+	for _, s := range commands() {
+		if s.name == name {
+			return a.execute(ctx, s, cmdArgs)
 		}
 	}
 	return usageError("unknown command %q", name)
+}
+
+// execute parses the command's flags, builds the logger once, validates and runs the command.
+func (a *app) execute(ctx context.Context, s spec, args []string) error {
+	fs := flag.NewFlagSet(s.name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {} // flag calls Usage on every parse error; help is printed on --help only
+	a.globalFlags(fs)
+	cmd := s.build(a, fs)
+	pos, err := parseArgs(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		a.help(s, fs)
+		return nil
+	}
+	if err != nil {
+		return usageError("%s: %v", s.name, err)
+	}
+	if len(pos) > s.maxArgs {
+		return usageError("%s: unexpected argument %q", s.name, pos[s.maxArgs])
+	}
+	if c, ok := cmd.(withArgs); ok {
+		c.setArgs(pos)
+	}
+	lvl, err := a.logOptions()
+	if err != nil {
+		return err
+	}
+	a.log = newLogger(a.stderr, a.logFormat, lvl)
+	if err := cmd.Validate(); err != nil {
+		return err
+	}
+	return cmd.Run(ctx)
+}
+
+// parseArgs parses args, letting flags follow positional arguments (history show ID --json).
+func parseArgs(fs *flag.FlagSet, args []string) ([]string, error) {
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	rest := fs.Args()
+	var pos []string
+	for len(rest) > 0 {
+		pos = append(pos, rest[0])
+		if err := fs.Parse(rest[1:]); err != nil {
+			return nil, err
+		}
+		rest = fs.Args()
+	}
+	return pos, nil
 }
 
 func (a *app) globalFlags(fs *flag.FlagSet) {
 	fs.StringVar(&a.configPath, "config", a.configPath, "path of the YAML config (default $PROFFSYNC_CONFIG or proffsync.yaml)")
 	fs.StringVar(&a.logFormat, "log-format", orDefault(a.logFormat, "auto"), "log format: auto (coloured text on a terminal, JSON otherwise), text or json")
 	fs.StringVar(&a.logLevel, "log-level", orDefault(a.logLevel, "info"), "log level: debug, info, warn or error")
+}
+
+// logOptions checks --log-format and --log-level.
+func (a *app) logOptions() (slog.Level, error) {
+	var lvl slog.Level
+	switch a.logFormat {
+	case "auto", "text", "json":
+	default:
+		return lvl, usageError("--log-format: %q is not auto, text or json", a.logFormat)
+	}
+	if err := lvl.UnmarshalText([]byte(a.logLevel)); err != nil {
+		return lvl, usageError("--log-level: %q is not debug, info, warn or error", a.logLevel)
+	}
+	return lvl, nil
 }
 
 func orDefault(s, d string) string {
@@ -202,76 +281,31 @@ Commands:
 `)
 }
 
-// flags returns a FlagSet for c with the global flags, printing help on stdout for --help.
-func (a *app) flags(c command) *flag.FlagSet {
-	fs := flag.NewFlagSet(c.name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	a.globalFlags(fs)
-	fs.Usage = func() {} // flag calls Usage on every parse error; help is printed on --help only
-	a.help = func() {
-		fmt.Fprintf(a.stdout, "Usage: proffsync %s %s\n\n%s\n", c.name, c.args, c.help)
-		var own, global []string
-		fs.VisitAll(func(f *flag.Flag) {
-			line := fmt.Sprintf("  --%s", f.Name)
-			if name, _ := flag.UnquoteUsage(f); name != "" {
-				line += " " + name
-			}
-			line = fmt.Sprintf("%-24s %s", line, f.Usage)
-			if f.Name == "config" || f.Name == "log-format" || f.Name == "log-level" {
-				global = append(global, line)
-			} else {
-				own = append(own, line)
-			}
-		})
-		sort.Strings(own)
-		if len(own) > 0 {
-			fmt.Fprintf(a.stdout, "\nFlags:\n%s\n", strings.Join(own, "\n"))
+// help prints the help of s, whose flags are registered on fs, on stdout.
+func (a *app) help(s spec, fs *flag.FlagSet) {
+	fmt.Fprintf(a.stdout, "Usage: proffsync %s %s\n\n%s\n", s.name, s.args, s.help)
+	var own, global []string
+	fs.VisitAll(func(f *flag.Flag) {
+		line := fmt.Sprintf("  --%s", f.Name)
+		if name, _ := flag.UnquoteUsage(f); name != "" {
+			line += " " + name
 		}
-		fmt.Fprintf(a.stdout, "\nGlobal flags:\n%s\n", strings.Join(global, "\n"))
+		line = fmt.Sprintf("%-24s %s", line, f.Usage)
+		if f.Name == "config" || f.Name == "log-format" || f.Name == "log-level" {
+			global = append(global, line)
+		} else {
+			own = append(own, line)
+		}
+	})
+	sort.Strings(own)
+	if len(own) > 0 {
+		fmt.Fprintf(a.stdout, "\nFlags:\n%s\n", strings.Join(own, "\n"))
 	}
-	return fs
+	fmt.Fprintf(a.stdout, "\nGlobal flags:\n%s\n", strings.Join(global, "\n"))
 }
 
-// parse parses args for c; --help prints help and ends the command with exit 0.
-func (a *app) parse(fs *flag.FlagSet, args []string, maxArgs int) ([]string, error) {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			a.help()
-			return nil, &ExitError{Code: ExitOK}
-		}
-		return nil, usageError("%s: %v", fs.Name(), err)
-	}
-	rest := fs.Args()
-	// Flags may follow positional arguments (history show ID --json).
-	var pos []string
-	for len(rest) > 0 {
-		pos = append(pos, rest[0])
-		if err := fs.Parse(rest[1:]); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				a.help()
-				return nil, &ExitError{Code: ExitOK}
-			}
-			return nil, usageError("%s: %v", fs.Name(), err)
-		}
-		rest = fs.Args()
-	}
-	if len(pos) > maxArgs {
-		return nil, usageError("%s: unexpected argument %q", fs.Name(), pos[maxArgs])
-	}
-	switch a.logFormat {
-	case "auto", "text", "json":
-	default:
-		return nil, usageError("--log-format: %q is not auto, text or json", a.logFormat)
-	}
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(a.logLevel)); err != nil {
-		return nil, usageError("--log-level: %q is not debug, info, warn or error", a.logLevel)
-	}
-	a.log = newLogger(a.stderr, a.logFormat, lvl)
-	return pos, nil
-}
-
-// newLogger picks tint on a terminal and JSON elsewhere, unless the format says otherwise.
+// newLogger picks tint on a terminal and JSON elsewhere, unless the format says otherwise. Either way every
+// line written with a run's context carries its run_id.
 func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
 	if format == "auto" {
 		format = "json"
@@ -279,10 +313,40 @@ func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
 			format = "text"
 		}
 	}
+	var h slog.Handler
 	if format == "text" {
-		return slog.New(tint.NewHandler(w, &tint.Options{Level: level, TimeFormat: time.TimeOnly, NoColor: !isTerminal(w)}))
+		h = newTextHandler(w, level, isTerminal(w))
+	} else {
+		h = slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})
 	}
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}))
+	return slog.New(runctx.NewHandler(h))
+}
+
+// newTextHandler is tint with every string it prints escaped: tint writes values and the message raw, so
+// an ESC in an error quoted from Salesforce would reach the operator's terminal.
+func newTextHandler(w io.Writer, level slog.Level, color bool) slog.Handler {
+	return tint.NewHandler(w, &tint.Options{Level: level, TimeFormat: time.TimeOnly, NoColor: !color, ReplaceAttr: escapeAttr})
+}
+
+// escapeAttr escapes the message and every value printed as text. Time, level and numbers hold no text.
+func escapeAttr(_ []string, a slog.Attr) slog.Attr {
+	switch a.Value.Kind() {
+	case slog.KindString:
+		if s := a.Value.String(); safetext.Escape(s) != s {
+			a.Value = slog.StringValue(safetext.Escape(s))
+		}
+	case slog.KindAny:
+		switch v := a.Value.Any().(type) {
+		case slog.Level, *slog.Source:
+		case error:
+			a.Value = slog.StringValue(safetext.Escape(v.Error()))
+		case fmt.Stringer:
+			a.Value = slog.StringValue(safetext.Escape(v.String()))
+		default:
+			a.Value = slog.StringValue(safetext.Escape(fmt.Sprintf("%+v", v)))
+		}
+	}
+	return a
 }
 
 func isTerminal(w io.Writer) bool {
@@ -331,19 +395,4 @@ func (a *app) loadConfig() (*config.Config, error) {
 }
 
 // scrub removes every secret the command has seen from s.
-func (a *app) scrub(s string) string { return transport.Scrub(s, a.secrets) }
-
-func versionCommand() command {
-	return command{name: "version", summary: "print the version", help: "Prints proffsync's version.",
-		run: func(ctx context.Context, a *app, args []string) error {
-			c := versionCommand()
-			if _, err := a.parse(a.flags(c), args, 0); err != nil {
-				return err
-			}
-			fmt.Fprintln(a.stdout, "proffsync", Version)
-			return nil
-		}}
-}
-
-// Version is set at build time (-ldflags "-X …/internal/cli.Version=v1.2.3").
-var Version = "dev"
+func (a *app) scrub(s string) string { return secret.Scrub(s, a.secrets) }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"sort"
@@ -16,76 +17,86 @@ import (
 	"github.com/proffconnect/proffsync/internal/safetext"
 )
 
-func historyCommand() command {
-	c := command{name: "history", args: "[show RUN_ID]", summary: "list recent runs, or show one run in full",
+func historySpec() spec {
+	return spec{name: "history", args: "[show RUN_ID]", summary: "list recent runs, or show one run in full", maxArgs: 2,
 		help: `Without arguments: the most recent runs, newest first (id, trigger, status, started, duration, counts).
 'history show RUN_ID': one run in full: its summary, how often each field changed, every record that
-was not updated or unchanged with its reason, and every field change (old -> new).`}
-	var limit int
-	var asJSON bool
-	c.run = func(ctx context.Context, a *app, args []string) error {
-		fs := a.flags(c)
-		fs.IntVar(&limit, "limit", 20, "how many runs to list")
-		fs.BoolVar(&asJSON, "json", false, "print JSON (an array of run summaries; with show, the run in full)")
-		pos, err := a.parse(fs, args, 2)
+was not updated or unchanged with its reason, and every field change (old -> new).`,
+		build: func(a *app, fs *flag.FlagSet) command {
+			c := &historyCmd{app: a}
+			fs.IntVar(&c.limit, "limit", 20, "how many runs to list")
+			fs.BoolVar(&c.json, "json", false, "print JSON (an array of run summaries; with show, the run in full)")
+			return c
+		}}
+}
+
+type historyCmd struct {
+	*app
+	limit  int
+	json   bool
+	pos    []string
+	showID string
+}
+
+func (c *historyCmd) setArgs(pos []string) { c.pos = pos }
+
+func (c *historyCmd) Validate() error {
+	if c.limit < 1 {
+		return usageError("history: --limit must be at least 1")
+	}
+	switch pos := c.pos; {
+	case len(pos) == 0:
+	case pos[0] == "show" && len(pos) == 2:
+		c.showID = pos[1]
+	case pos[0] == "show":
+		return usageError("history show: RUN_ID is required")
+	default:
+		return usageError("history: unknown argument %q (did you mean 'history show %s'?)", pos[0], pos[0])
+	}
+	return nil
+}
+
+func (c *historyCmd) Run(ctx context.Context) error {
+	env, err := c.loadEnv()
+	if err != nil {
+		return err
+	}
+	st, err := c.openStore(ctx, env, false)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if c.showID != "" {
+		d, err := st.RunDetail(ctx, c.showID)
+		if errors.Is(err, massupdate.ErrRunNotFound) {
+			return fmt.Errorf("no run with id %q (see 'proffsync history')", c.showID)
+		}
 		if err != nil {
 			return err
 		}
-		if limit < 1 {
-			return usageError("history: --limit must be at least 1")
+		if c.json {
+			return writeJSON(c.stdout, d)
 		}
-		var showID string
-		switch {
-		case len(pos) == 0:
-		case pos[0] == "show" && len(pos) == 2:
-			showID = pos[1]
-		case pos[0] == "show":
-			return usageError("history show: RUN_ID is required")
-		default:
-			return usageError("history: unknown argument %q (did you mean 'history show %s'?)", pos[0], pos[0])
-		}
-		env, err := a.loadEnv()
-		if err != nil {
-			return err
-		}
-		st, err := a.openStore(ctx, env, false)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		if showID != "" {
-			d, err := st.RunDetail(ctx, showID)
-			if errors.Is(err, massupdate.ErrRunNotFound) {
-				return fmt.Errorf("no run with id %q (see 'proffsync history')", showID)
-			}
-			if err != nil {
-				return err
-			}
-			if asJSON {
-				return writeJSON(a.stdout, d)
-			}
-			printDetail(a.stdout, d)
-			return nil
-		}
-		runs, err := st.ListRuns(ctx, limit)
-		if err != nil {
-			return err
-		}
-		if asJSON {
-			out := make([]massupdate.Summary, 0, len(runs))
-			for _, r := range runs {
-				out = append(out, r.Summary())
-			}
-			return writeJSON(a.stdout, out)
-		}
-		printRuns(a.stdout, runs)
+		printDetail(c.stdout, d)
 		return nil
 	}
-	return c
+	runs, err := st.ListRuns(ctx, c.limit)
+	if err != nil {
+		return err
+	}
+	if c.json {
+		out := make([]massupdate.Summary, 0, len(runs))
+		for _, r := range runs {
+			out = append(out, r.Summary())
+		}
+		return writeJSON(c.stdout, out)
+	}
+	printRuns(c.stdout, runs)
+	return nil
 }
 
 // writeJSON prints v as one JSON document. encoding/json escapes C0 controls but writes C1 controls raw;
-// safetext.JSON escapes those too, so JSON read on a terminal is as safe as the text output (contract.md).
+// safetext.JSON escapes those too, so JSON read on a terminal is as safe as the text output (README: Contract, "Text output").
 func writeJSON(w io.Writer, v any) error {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -187,7 +198,7 @@ func printDetailCapped(w io.Writer, d massupdate.Detail, max int) {
 			}
 			shown[r.Outcome]++
 			// Every cell but the outcome comes from Salesforce or Proff: escaped, so a record cannot drive the
-			// operator's terminal (contract.md, "Text output").
+			// operator's terminal (README: Contract, "Text output").
 			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", safetext.Escape(r.RecordID), safetext.Escape(r.Country),
 				safetext.Escape(r.OrgNumber), r.Outcome, safetext.Escape(oneLine(r.Reason)))
 		}

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"flag"
 	"log/slog"
 	"net"
 	"time"
@@ -15,44 +16,54 @@ import (
 	"github.com/proffconnect/proffsync/internal/transport"
 )
 
-func serveCommand() command {
-	c := command{name: "serve", summary: "long-running worker: schedule (when enabled), health, metrics, pruning",
+func serveSpec() spec {
+	return spec{name: "serve", summary: "long-running worker: schedule (when enabled), health, metrics, pruning",
 		help: `Runs until SIGTERM/SIGINT. Runs the Mass Update on schedule.cron in schedule.timezone, and only while
 schedule.enabled is true (an admin's choice); an interrupted run is resumed at the next due time.
 Serves /healthz, /readyz and /metrics (Prometheus) on serve.http_addr, prunes logs and run details
 older than logs.retention_days once a day, and on SIGTERM lets a run in progress end as interrupted.
-With the schedule disabled no Proff token is needed.`}
-	var httpAddr string
-	var shutdown time.Duration
-	c.run = func(ctx context.Context, a *app, args []string) error {
-		fs := a.flags(c)
-		fs.StringVar(&httpAddr, "http-addr", "", "address for /healthz, /readyz and /metrics (overrides serve.http_addr)")
-		fs.DurationVar(&shutdown, "shutdown-timeout", 45*time.Second, "how long a run in progress may take to stop on SIGTERM")
-		if _, err := a.parse(fs, args, 0); err != nil {
-			return err
+With the schedule disabled no Proff token is needed.`,
+		build: func(a *app, fs *flag.FlagSet) command {
+			c := &serveCmd{app: a}
+			fs.StringVar(&c.httpAddr, "http-addr", "", "address for /healthz, /readyz and /metrics (overrides serve.http_addr)")
+			fs.DurationVar(&c.shutdown, "shutdown-timeout", 45*time.Second, "how long a run in progress may take to stop on SIGTERM")
+			return c
+		}}
+}
+
+type serveCmd struct {
+	*app
+	httpAddr string
+	shutdown time.Duration
+}
+
+func (c *serveCmd) Validate() error {
+	if c.httpAddr != "" {
+		if _, _, err := net.SplitHostPort(c.httpAddr); err != nil {
+			return usageError("serve: --http-addr %q is not host:port", c.httpAddr)
 		}
-		cfg, err := a.loadConfig()
-		if err != nil {
-			return err
-		}
-		if httpAddr != "" {
-			if _, _, err := net.SplitHostPort(httpAddr); err != nil {
-				return usageError("serve: --http-addr %q is not host:port", httpAddr)
-			}
-			cfg.Serve.HTTPAddr = httpAddr
-		}
-		if cfg.Schedule.Enabled {
-			if err := firstErr(cfg.Env.RequireProff(), cfg.Env.RequireSalesforce()); err != nil {
-				return err
-			}
-		}
-		res, err := resolveMapping(cfg)
-		if err != nil {
-			return err
-		}
-		return a.serve(ctx, cfg, res, serve.SystemClock{}, shutdown, nil)
 	}
-	return c
+	return nil
+}
+
+func (c *serveCmd) Run(ctx context.Context) error {
+	cfg, err := c.loadConfig()
+	if err != nil {
+		return err
+	}
+	if c.httpAddr != "" {
+		cfg.Serve.HTTPAddr = c.httpAddr
+	}
+	if cfg.Schedule.Enabled {
+		if err := firstErr(cfg.Env.RequireProff(), cfg.Env.RequireSalesforce()); err != nil {
+			return err
+		}
+	}
+	res, err := resolveMapping(cfg)
+	if err != nil {
+		return err
+	}
+	return c.serve(ctx, cfg, res, serve.SystemClock{}, c.shutdown, nil)
 }
 
 // serve runs the worker. listening, when set, is told the HTTP address once it is bound (tests).
@@ -68,7 +79,7 @@ func (a *app) serve(ctx context.Context, cfg *config.Config, res resolved, clock
 	rec := transport.Multi(calllog, met)
 	if !cfg.Schedule.Enabled && cfg.Env.ProffAPIToken == "" {
 		// serve itself says the schedule is disabled; say why no token is needed.
-		a.log.Info("no Proff token is set: fine while the schedule is disabled (health, metrics and pruning work without it)")
+		a.log.InfoContext(ctx, "no Proff token is set: fine while the schedule is disabled (health, metrics and pruning work without it)")
 	}
 
 	runScheduled := func(ctx context.Context, due time.Time) (*massupdate.Run, error) {
@@ -89,7 +100,7 @@ func (a *app) serve(ctx context.Context, cfg *config.Config, res resolved, clock
 		met.AddRateLimitWait(s.proff.RateLimitWait())
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		if ferr := calllog.Flush(fctx); ferr != nil {
-			a.log.Warn("technical log not fully written", slog.String("error", ferr.Error()))
+			a.log.WarnContext(ctx, "technical log not fully written", slog.String("error", ferr.Error()))
 		}
 		cancel()
 		return run, err
@@ -104,7 +115,7 @@ func (a *app) serve(ctx context.Context, cfg *config.Config, res resolved, clock
 		if err != nil {
 			return err
 		}
-		a.log.Info("pruned old logs and run details", slog.Int("retention_days", cfg.Logs.RetentionDays),
+		a.log.InfoContext(ctx, "pruned old logs and run details", slog.Int("retention_days", cfg.Logs.RetentionDays),
 			slog.Int64("technical_log_rows", res.Calls), slog.Int64("runs", res.Runs),
 			slog.Int64("record_outcomes", res.Records), slog.Int64("field_changes", res.Changes))
 		return nil

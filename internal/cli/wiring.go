@@ -1,5 +1,8 @@
 package cli
 
+// wiring.go builds what the commands share: the admin's mapping resolved against the Proff catalogue, and
+// the adapters and engine of one run.
+
 import (
 	"context"
 	"errors"
@@ -104,127 +107,6 @@ func (a *app) engine(s *session, progress massupdate.Progress) (*massupdate.Engi
 	})
 }
 
-// runOptions are the flags of `run`.
-type runOptions struct {
-	dryRun, resume, json bool
-	limit                int
-	trigger              massupdate.Trigger
-}
-
-// executeRun opens what a run needs, runs it and prints the outcome. It returns the contract's exit code
-// as an *ExitError (nil for 0).
-//
-// after, when set, is called with the store and the recorded run once the summary is printed; it may
-// replace the exit code (the demo does, for the failures it causes on purpose).
-func (a *app) executeRun(ctx context.Context, cfg *config.Config, o runOptions,
-	after func(ctx context.Context, st *store.Store, run *massupdate.Run, code int) (int, error)) error {
-	res, err := resolveMapping(cfg)
-	if err != nil {
-		return err
-	}
-	st, err := a.openStore(ctx, cfg.Env, true)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	calllog := st.CallLog()
-	s := &session{cfg: cfg, st: st, res: res, tally: &transport.Tally{Next: calllog}}
-	if s.sf, err = a.newSalesforce(cfg, s.tally); err != nil {
-		return configErr(err)
-	}
-	if s.proff, err = a.newProff(cfg, res, s.tally); err != nil {
-		return configErr(err)
-	}
-	var bar *progressBar
-	if isTerminal(a.stderr) && !o.json {
-		bar = newProgressBar(a.stderr)
-	}
-	var progress massupdate.Progress
-	if bar != nil {
-		progress = bar
-	}
-	eng, err := a.engine(s, progress)
-	if err != nil {
-		return err
-	}
-	run, runErr := eng.Run(ctx, massupdate.RunRequest{Trigger: o.trigger, DryRun: o.dryRun, Limit: o.limit, Resume: o.resume})
-	flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	if err := calllog.Flush(flushCtx); err != nil {
-		a.log.Warn("technical log not fully written", "error", err.Error())
-	}
-	cancel()
-	code := massupdate.ExitCode(run, runErr)
-	switch {
-	case run == nil && runErr == nil:
-		fmt.Fprintln(a.stderr, "nothing to resume: there is no interrupted run")
-		return nil
-	case run == nil:
-		var le *massupdate.LockedError
-		if errors.As(runErr, &le) {
-			return &ExitError{Code: ExitLocked, Err: le}
-		}
-		return &ExitError{Code: code, Err: runErr}
-	}
-	if o.json {
-		if err := writeJSON(a.stdout, run.Summary()); err != nil {
-			return err
-		}
-	} else {
-		printSummary(a.stdout, run.Summary())
-		fmt.Fprintf(a.stdout, "  details   proffsync history show %s\n", run.ID)
-	}
-	if after != nil {
-		var err error
-		if code, err = after(context.WithoutCancel(ctx), st, run, code); err != nil {
-			return err
-		}
-	}
-	if code == ExitOK {
-		return nil
-	}
-	reason := runErr
-	if reason == nil && run.Error != "" {
-		reason = errors.New(run.Error)
-	}
-	if reason == nil && code == ExitPartial {
-		reason = fmt.Errorf("%d records failed (see proffsync history show %s)", run.Counts.Failed, run.ID)
-	}
-	return &ExitError{Code: code, Err: reason}
-}
-
-func runCommand() command {
-	c := command{name: "run", summary: "one-off Mass Update now",
-		help: `Selects the opted-in records in Salesforce, looks their companies up in Proff and writes the changed
-mapped fields back. Exit codes: 0 success, 1 failed, 2 some records failed, 3 another run holds the
-lock, 4 interrupted (resume with --resume), 64 usage, 78 configuration.`}
-	c.run = func(ctx context.Context, a *app, args []string) error {
-		o := runOptions{trigger: massupdate.Manual}
-		fs := a.flags(c)
-		fs.BoolVar(&o.dryRun, "dry-run", false, "compute and record what would change; write nothing to Salesforce")
-		fs.IntVar(&o.limit, "limit", 0, "finish at most N selected records")
-		fs.BoolVar(&o.resume, "resume", false, "continue the latest interrupted run from its checkpoint")
-		fs.BoolVar(&o.json, "json", false, "print the run summary as one JSON object on stdout")
-		if _, err := a.parse(fs, args, 0); err != nil {
-			return err
-		}
-		if o.limit < 0 {
-			return usageError("run: --limit must be 0 (no limit) or more")
-		}
-		if o.dryRun && o.resume {
-			return usageError("run: --dry-run and --resume cannot be combined (a dry run is never resumed)")
-		}
-		cfg, err := a.loadConfig()
-		if err != nil {
-			return err
-		}
-		if err := firstErr(cfg.Env.RequireProff(), cfg.Env.RequireSalesforce()); err != nil {
-			return err
-		}
-		return a.executeRun(ctx, cfg, o, nil)
-	}
-	return c
-}
-
 func firstErr(errs ...error) error {
 	var issues []string
 	for _, err := range errs {
@@ -252,6 +134,6 @@ func configErr(err error) error {
 // rejected token then fails the run at its first lookup, recorded.
 func (a *app) fitRate(ctx context.Context, s *session) {
 	if err := s.proff.FitRateToToken(ctx); err != nil {
-		a.log.Warn("could not read the Proff token's limits; keeping the configured rate", "error", err.Error())
+		a.log.WarnContext(ctx, "could not read the Proff token's limits; keeping the configured rate", "error", err.Error())
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/proffconnect/proffsync/internal/secret"
 	"github.com/proffconnect/proffsync/internal/transport"
 )
 
@@ -266,7 +267,7 @@ func MaskDatabaseURL(dsn string) string {
 			continue
 		}
 		b.WriteString(dsn[last:p.start])
-		b.WriteString(transport.Mask(p.value))
+		b.WriteString(secret.Mask(p.value))
 		last = p.end
 	}
 	b.WriteString(dsn[last:])

@@ -6,7 +6,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/proffconnect/proffsync/internal/transport"
+	"github.com/proffconnect/proffsync/internal/secret"
 )
 
 // Every form in which pgx accepts a database password or an sslpassword: the mask hides each of them, the
@@ -44,7 +44,7 @@ func TestDatabaseURLSecretsInEveryForm(t *testing.T) {
 				if strings.Contains(masked, s) {
 					t.Errorf("MaskDatabaseURL(%q) = %q shows %q", tc.dsn, masked, s)
 				}
-				if scrubbed := transport.Scrub(tc.dsn, got); len(tc.secrets) > 0 && strings.Contains(scrubbed, s) {
+				if scrubbed := secret.Scrub(tc.dsn, got); len(tc.secrets) > 0 && strings.Contains(scrubbed, s) {
 					t.Errorf("scrubbing with %q leaves %q in %q", got, s, scrubbed)
 				}
 			}

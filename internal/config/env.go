@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/proffconnect/proffsync/internal/secret"
 	"github.com/proffconnect/proffsync/internal/transport"
 )
 
@@ -253,13 +254,13 @@ func (e Env) Describe() [][2]string {
 	rows := [][2]string{
 		{"DATABASE_URL", MaskDatabaseURL(e.DatabaseURL)},
 		{"PROFF_API_URL", e.ProffAPIURL},
-		{"PROFF_API_TOKEN", transport.Mask(e.ProffAPIToken)},
+		{"PROFF_API_TOKEN", secret.Mask(e.ProffAPIToken)},
 		{"SF_AUTH_FLOW", e.SFAuthFlow},
 		{"SF_LOGIN_URL", orNotSet(e.SFLoginURL)},
 		{"SF_CLIENT_ID", maskID(e.SFClientID)},
-		{"SF_CLIENT_SECRET", transport.Mask(e.SFClientSecret)},
+		{"SF_CLIENT_SECRET", secret.Mask(e.SFClientSecret)},
 		{"SF_USERNAME", orNotSet(e.SFUsername)},
-		{"SF_PASSWORD", transport.Mask(e.SFPassword)},
+		{"SF_PASSWORD", secret.Mask(e.SFPassword)},
 		{"SF_JWT_KEY_FILE", orNotSet(e.SFJWTKeyFile)},
 		{"SF_API_VERSION", e.SFAPIVersion},
 		{"SF_INSTANCE_HOSTS", orNotSet(strings.Join(e.SFInstanceHosts, ","))},
@@ -275,4 +276,4 @@ func orNotSet(s string) string {
 }
 
 // A client id is not a secret, but it is long and identifies the app: show its end only.
-func maskID(s string) string { return transport.Mask(s) }
+func maskID(s string) string { return secret.Mask(s) }

@@ -1,0 +1,169 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/proffconnect/proffsync/internal/config"
+	"github.com/proffconnect/proffsync/internal/massupdate"
+	"github.com/proffconnect/proffsync/internal/store"
+	"github.com/proffconnect/proffsync/internal/transport"
+)
+
+func runSpec() spec {
+	return spec{name: "run", summary: "one-off Mass Update now",
+		help: `Selects the opted-in records in Salesforce, looks their companies up in Proff and writes the changed
+mapped fields back. Exit codes: 0 success, 1 failed, 2 some records failed, 3 another run holds the
+lock, 4 interrupted (resume with --resume), 64 usage, 78 configuration.`,
+		build: func(a *app, fs *flag.FlagSet) command {
+			c := &runCmd{app: a, opts: runOptions{trigger: massupdate.Manual}}
+			fs.BoolVar(&c.opts.dryRun, "dry-run", false, "compute and record what would change; write nothing to Salesforce")
+			fs.IntVar(&c.opts.limit, "limit", 0, "finish at most N selected records")
+			fs.BoolVar(&c.opts.resume, "resume", false, "continue the latest interrupted run from its checkpoint")
+			fs.BoolVar(&c.opts.json, "json", false, "print the run summary as one JSON object on stdout")
+			return c
+		}}
+}
+
+// runOptions are the flags of `run` (the demo sets its own).
+type runOptions struct {
+	dryRun, resume, json bool
+	limit                int
+	trigger              massupdate.Trigger
+}
+
+type runCmd struct {
+	*app
+	opts runOptions
+}
+
+func (c *runCmd) Validate() error {
+	if c.opts.limit < 0 {
+		return usageError("run: --limit must be 0 (no limit) or more")
+	}
+	if c.opts.dryRun && c.opts.resume {
+		return usageError("run: --dry-run and --resume cannot be combined (a dry run is never resumed)")
+	}
+	return nil
+}
+
+func (c *runCmd) Run(ctx context.Context) error {
+	cfg, err := c.loadConfig()
+	if err != nil {
+		return err
+	}
+	if err := firstErr(cfg.Env.RequireProff(), cfg.Env.RequireSalesforce()); err != nil {
+		return err
+	}
+	res, err := resolveMapping(cfg)
+	if err != nil {
+		return err
+	}
+	st, err := c.openStore(ctx, cfg.Env, true)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	out, err := c.executeRun(ctx, cfg, res, st, c.opts)
+	if err != nil {
+		return err
+	}
+	return out.err()
+}
+
+// runOutcome is how a run ended for the command line: the recorded run (nil when none was recorded), the
+// exit code, and the reason printed with it.
+type runOutcome struct {
+	run    *massupdate.Run
+	code   int
+	reason error
+}
+
+func (o runOutcome) err() error {
+	if o.code == ExitOK {
+		return nil
+	}
+	return &ExitError{Code: o.code, Err: o.reason}
+}
+
+// runExitCode maps what the engine's Run returned onto the exit codes: 0 success (and nothing to resume),
+// 1 failed, 2 partial, 3 locked, 4 interrupted.
+func runExitCode(run *massupdate.Run, err error) int {
+	if run == nil {
+		switch {
+		case err == nil:
+			return ExitOK
+		case errors.Is(err, massupdate.ErrLocked):
+			return ExitLocked
+		}
+		return ExitFailed
+	}
+	switch run.Status {
+	case massupdate.Succeeded:
+		return ExitOK
+	case massupdate.Partial:
+		return ExitPartial
+	case massupdate.Interrupted:
+		return ExitInterrupted
+	}
+	return ExitFailed
+}
+
+// executeRun wires the adapters to st, runs the engine and prints the summary. The caller decides what the
+// outcome means (the demo accepts the failures it causes on purpose); err is for what went wrong before a
+// run could start.
+func (a *app) executeRun(ctx context.Context, cfg *config.Config, res resolved, st *store.Store, o runOptions) (runOutcome, error) {
+	calllog := st.CallLog()
+	s := &session{cfg: cfg, st: st, res: res, tally: &transport.Tally{Next: calllog}}
+	var err error
+	if s.sf, err = a.newSalesforce(cfg, s.tally); err != nil {
+		return runOutcome{}, configErr(err)
+	}
+	if s.proff, err = a.newProff(cfg, res, s.tally); err != nil {
+		return runOutcome{}, configErr(err)
+	}
+	var progress massupdate.Progress
+	if isTerminal(a.stderr) && !o.json {
+		progress = newProgressBar(a.stderr)
+	}
+	eng, err := a.engine(s, progress)
+	if err != nil {
+		return runOutcome{}, err
+	}
+	run, runErr := eng.Run(ctx, massupdate.RunRequest{Trigger: o.trigger, DryRun: o.dryRun, Limit: o.limit, Resume: o.resume})
+	flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	if err := calllog.Flush(flushCtx); err != nil {
+		a.log.WarnContext(ctx, "technical log not fully written", "error", err.Error())
+	}
+	cancel()
+	out := runOutcome{run: run, code: runExitCode(run, runErr), reason: runErr}
+	switch {
+	case run == nil && runErr == nil:
+		fmt.Fprintln(a.stderr, "nothing to resume: there is no interrupted run")
+		return out, nil
+	case run == nil:
+		var le *massupdate.LockedError
+		if errors.As(runErr, &le) {
+			out.reason = le // who holds the lock, without the engine's wording around it
+		}
+		return out, nil
+	}
+	if o.json {
+		if err := writeJSON(a.stdout, run.Summary()); err != nil {
+			return out, err
+		}
+	} else {
+		printSummary(a.stdout, run.Summary())
+		fmt.Fprintf(a.stdout, "  details   proffsync history show %s\n", run.ID)
+	}
+	if out.reason == nil && run.Error != "" {
+		out.reason = errors.New(run.Error)
+	}
+	if out.reason == nil && out.code == ExitPartial {
+		out.reason = fmt.Errorf("%d records failed (see proffsync history show %s)", run.Counts.Failed, run.ID)
+	}
+	return out, nil
+}
