@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/proffconnect/proffsync/internal/massupdate"
+	"github.com/proffconnect/proffsync/internal/retry"
 )
 
 // runLockKey is the advisory lock that lets one run at a time exist per database.
@@ -169,32 +170,35 @@ func (l *runLock) Release(ctx context.Context) error {
 	return nil
 }
 
+// retryPolicy is how the bookkeeping is retried: from RetryBackoff, doubling up to 2s (or RetryBackoff,
+// when that is longer), without jitter, for at most RetryFor. One process writes its own run's rows: there
+// is no herd to spread out.
+func (o Options) retryPolicy() retry.Policy {
+	return retry.Policy{Base: o.RetryBackoff, Cap: max(2*time.Second, o.RetryBackoff), Within: o.RetryFor}
+}
+
 // retry runs f until it succeeds, fails with something other than a connection error, or Options.RetryFor
-// has passed: bookkeeping must survive PostgreSQL restarting or a network blip.
+// has passed (on Options.Clock): bookkeeping must survive PostgreSQL restarting or a network blip.
 func (s *Store) retry(ctx context.Context, op string, f func(context.Context) error) error {
-	start := time.Now()
-	wait := s.opts.RetryBackoff
+	clk, policy := s.opts.Clock, s.opts.retryPolicy()
+	start := clk.Now()
 	for attempt := 1; ; attempt++ {
 		err := f(ctx)
 		if err == nil || !isConnError(err) || ctx.Err() != nil {
 			return err
 		}
-		if time.Since(start)+wait > s.opts.RetryFor {
-			return fmt.Errorf("gave up after %d tries in %s: %w", attempt, time.Since(start).Round(time.Millisecond), err)
+		wait := policy.Backoff(attempt)
+		if elapsed := clk.Now().Sub(start); policy.Overdue(elapsed, wait) {
+			return fmt.Errorf("gave up after %d tries in %s: %w", attempt, elapsed.Round(time.Millisecond), err)
 		}
 		if s.opts.OnRetry != nil {
 			s.opts.OnRetry(op, attempt, err)
 		}
 		s.log.WarnContext(ctx, "PostgreSQL connection failed; retrying", "op", op, "attempt", attempt,
 			"wait", wait, "error", s.scrub(err).Error())
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return err
-		case <-t.C:
+		if clk.Sleep(ctx, wait) != nil {
+			return err // the caller gave up: the failure is still the news, not the cancellation
 		}
-		wait = min(2*wait, 2*time.Second)
 	}
 }
 

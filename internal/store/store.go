@@ -23,6 +23,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/proffconnect/proffsync/internal/clock"
 	"github.com/proffconnect/proffsync/internal/transport"
 )
 
@@ -41,7 +42,11 @@ type Options struct {
 	CallLogFlushEvery time.Duration
 	// CallLogBuffer is how many calls may wait to be written before new ones are dropped. Default 10000.
 	CallLogBuffer int
-	// Now tells the time (tests); time.Now when nil.
+	// Clock tells the time and waits between retries (RetryFor is measured on it); clock.System when nil.
+	// Tests pass a virtual one (clocktest) so that retries never sleep.
+	Clock clock.Clock
+	// Now, when set, replaces the Clock's time for what the Store stamps and prunes by (not for retries:
+	// it was only ever that, and a fixed Now must not make a retry budget endless).
 	Now func() time.Time
 	// OnRetry, when set, is told of every retry after a connection error (a test signal).
 	OnRetry func(op string, attempt int, err error)
@@ -68,8 +73,9 @@ func (o Options) withDefaults() Options {
 	if o.CallLogBuffer == 0 {
 		o.CallLogBuffer = 10000
 	}
+	o.Clock = clock.Or(o.Clock)
 	if o.Now == nil {
-		o.Now = time.Now
+		o.Now = o.Clock.Now
 	}
 	return o
 }
