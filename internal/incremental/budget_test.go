@@ -19,7 +19,7 @@ func TestBudgetTakesStalestFirst(t *testing.T) {
 		{key("SE", "5560125790"), never},
 		{key("NO", "984851006"), t0.Add(-5 * day)},
 		{key("NO", "971274808"), never},
-		{key("DK", "24256790"), t0.Add(-5 * day)}, // ties with 984851006: the key decides
+		{key("DK", "24256790"), t0.Add(-5 * day)},  // ties with 984851006: the key decides
 		{key("NO", "923609016"), t0.Add(-2 * day)}, // offered twice (two pages): one company
 	}
 	b := incremental.NewBudget(3)

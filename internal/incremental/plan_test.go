@@ -150,7 +150,7 @@ func TestMappingKeyCoversPointsKindsAndOrder(t *testing.T) {
 		{base[0]},          // a point removed
 		append(base[:2:2], incremental.MappedPoint{Point: "email", Kind: "text"}), // a point added
 		{{Point: "name", Kind: "text"}, {Point: "revenue", Kind: "text"}},         // a kind changed
-		{{Point: "nam", Kind: "etext"}, base[1]},                                 // no ambiguity across the boundary
+		{{Point: "nam", Kind: "etext"}, base[1]},                                  // no ambiguity across the boundary
 	} {
 		if incremental.MappingKeyOf(other) == k {
 			t.Errorf("%v has the key of %v", other, base)
