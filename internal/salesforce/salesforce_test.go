@@ -143,6 +143,7 @@ func queries(reqs []sfemu.Request) []sfemu.Request {
 }
 
 func TestRecordsOneQueryPagedThroughNextRecordsURL(t *testing.T) {
+	t.Parallel()
 	e := setup(t, sfemu.Options{}, func(o *salesforce.Options) {
 		o.PageSize = 200
 		o.Filter = "Type = 'Customer' OR Type = 'Partner'"
@@ -222,6 +223,7 @@ func TestRecordsOneQueryPagedThroughNextRecordsURL(t *testing.T) {
 // the same user) does not end the read: the query is issued again after the last record read, and every
 // record comes exactly once, in Id order.
 func TestRecordsGoOnWhenTheQueryLocatorExpires(t *testing.T) {
+	t.Parallel()
 	e := setup(t, sfemu.Options{}, func(o *salesforce.Options) { o.PageSize = 200 })
 	ids := e.add(650, optedIn)
 	var recs []massupdate.Record
@@ -270,6 +272,7 @@ func TestRecordsGoOnWhenTheQueryLocatorExpires(t *testing.T) {
 // nextRecordsUrl is a path in Salesforce's answers; an absolute URL on the instance itself is followed too,
 // and one on any other host is refused (the token must not travel there).
 func TestRecordsFollowAnAbsoluteNextRecordsURLOnTheInstanceOnly(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		prefix func(self string) string
@@ -320,6 +323,7 @@ func TestRecordsFollowAnAbsoluteNextRecordsURLOnTheInstanceOnly(t *testing.T) {
 // A converted lead keeps its opt-in but can never be written (CANNOT_UPDATE_CONVERTED_LEAD): it is neither
 // read nor counted, so it does not fail again on every run.
 func TestConvertedLeadsAreNotSelected(t *testing.T) {
+	t.Parallel()
 	e := setup(t, sfemu.Options{}, func(o *salesforce.Options) {
 		o.Object = "Lead"
 		o.Fields = []string{"Company", "PostalCode"}
@@ -345,6 +349,7 @@ func TestConvertedLeadsAreNotSelected(t *testing.T) {
 }
 
 func TestRecordsStopsOnPageError(t *testing.T) {
+	t.Parallel()
 	e := setup(t, sfemu.Options{}, func(o *salesforce.Options) { o.PageSize = 200 })
 	e.add(500, optedIn)
 	stop := errors.New("stop")
@@ -359,6 +364,7 @@ func TestRecordsStopsOnPageError(t *testing.T) {
 }
 
 func TestNewRejectsInjection(t *testing.T) {
+	t.Parallel()
 	base := salesforce.Options{LoginURL: "https://example.my.salesforce.com", ClientID: "id", ClientSecret: "s", APIVersion: "62.0",
 		Object: "Account", OrgNumberField: "Org_Number__c", OptInField: "Proff_Mass_Update__c"}
 	cases := map[string]func(o *salesforce.Options){
@@ -404,6 +410,7 @@ func TestNewRejectsInjection(t *testing.T) {
 }
 
 func TestRecordsRejectsBadAfterID(t *testing.T) {
+	t.Parallel()
 	e := setup(t, sfemu.Options{}, nil)
 	err := e.c.Records(context.Background(), "001' OR Name != '", func([]massupdate.Record) error { return nil })
 	if err == nil {
@@ -415,6 +422,7 @@ func TestRecordsRejectsBadAfterID(t *testing.T) {
 }
 
 func TestValidateFieldsListsEveryProblem(t *testing.T) {
+	t.Parallel()
 	e := setup(t, sfemu.Options{}, func(o *salesforce.Options) {
 		o.Fields = []string{"Name", "Missing__c", "CreatedDate", "Hidden__c", "BillingAddress"}
 		o.LastSyncedField = "Proff_Last_Synced__c"
@@ -472,6 +480,7 @@ func TestValidateFieldsListsEveryProblem(t *testing.T) {
 
 // P4: the set of field names in every recorded write body is Id/id, attributes and the given fields.
 func TestWriteSendsOnlyTheGivenFields(t *testing.T) {
+	t.Parallel()
 	e := setup(t, sfemu.Options{}, nil)
 	ids := e.add(3, optedIn)
 	synced := time.Date(2026, 11, 29, 2, 0, 0, 0, time.UTC)
@@ -558,6 +567,7 @@ func keys(m map[string]json.RawMessage) []string {
 }
 
 func TestWritePartialFailuresAttributedToTheirRecords(t *testing.T) {
+	t.Parallel()
 	e := setup(t, sfemu.Options{}, func(o *salesforce.Options) { o.Fields = append(o.Fields, "Sic") })
 	ids := e.add(6, optedIn)
 	e.emu.FailValidation(ids[1], "Org number must have 9 digits")
@@ -601,6 +611,7 @@ func TestWritePartialFailuresAttributedToTheirRecords(t *testing.T) {
 }
 
 func TestWriteRetriesLockedRowsOnly(t *testing.T) {
+	t.Parallel()
 	e := setup(t, sfemu.Options{}, nil)
 	ids := e.add(4, optedIn)
 	e.emu.LockRow(ids[1], 2)  // free on the third try
@@ -644,6 +655,7 @@ func TestWriteRetriesLockedRowsOnly(t *testing.T) {
 }
 
 func TestSessionExpiryMidReadCostsOneLogin(t *testing.T) {
+	t.Parallel()
 	e := setup(t, sfemu.Options{}, func(o *salesforce.Options) { o.PageSize = 200 })
 	e.add(600, optedIn)
 	pages := 0
@@ -663,6 +675,7 @@ func TestSessionExpiryMidReadCostsOneLogin(t *testing.T) {
 }
 
 func TestSessionExpiryMidWriteCostsOneLoginEvenWhenConcurrent(t *testing.T) {
+	t.Parallel()
 	e := setup(t, sfemu.Options{}, nil)
 	ids := e.add(8, optedIn)
 	if err := e.c.Login(context.Background()); err != nil {
@@ -694,6 +707,7 @@ func TestSessionExpiryMidWriteCostsOneLoginEvenWhenConcurrent(t *testing.T) {
 }
 
 func TestSecondSessionRejectionIsUnauthorized(t *testing.T) {
+	t.Parallel()
 	var emu *sfemu.Server
 	e := setup(t, sfemu.Options{}, func(o *salesforce.Options) {
 		// Every session dies as soon as it is issued.
@@ -714,6 +728,7 @@ func TestSecondSessionRejectionIsUnauthorized(t *testing.T) {
 }
 
 func TestQuotaExhausted(t *testing.T) {
+	t.Parallel()
 	e := setup(t, sfemu.Options{}, nil)
 	ids := e.add(2, optedIn)
 	e.emu.SetRequestLimitExceeded(true)
@@ -729,6 +744,7 @@ func TestQuotaExhausted(t *testing.T) {
 // REQUEST_LIMIT_EXCEEDED also names the org's limit on concurrent long-running requests, which passes as
 // they finish: it is retried like a 503, not taken at once for the spent daily allocation.
 func TestConcurrentRequestLimitRetried(t *testing.T) {
+	t.Parallel()
 	e := setup(t, sfemu.Options{}, nil)
 	ids := e.add(1, optedIn)
 	if err := e.c.Login(context.Background()); err != nil {
@@ -752,6 +768,7 @@ func TestConcurrentRequestLimitRetried(t *testing.T) {
 }
 
 func TestReserveStopsBeforeTheAllocationRunsLow(t *testing.T) {
+	t.Parallel()
 	e := setup(t, sfemu.Options{APIUsed: 8997, APIMax: 10000}, func(o *salesforce.Options) { o.PageSize = 200 })
 	e.add(1000, optedIn)
 	d, err := e.c.Describe(context.Background()) // 8998 used: 1002 left, the reserve is 1000
@@ -781,6 +798,7 @@ func TestReserveStopsBeforeTheAllocationRunsLow(t *testing.T) {
 }
 
 func TestLimits(t *testing.T) {
+	t.Parallel()
 	e := setup(t, sfemu.Options{APIUsed: 25, APIMax: 5000}, nil)
 	used, max, err := e.c.Limits(context.Background())
 	if err != nil || used != 26 || max != 5000 {
@@ -789,6 +807,7 @@ func TestLimits(t *testing.T) {
 }
 
 func TestServerErrorsRetriedWithBackoff(t *testing.T) {
+	t.Parallel()
 	e := setup(t, sfemu.Options{}, nil)
 	if err := e.c.Login(context.Background()); err != nil {
 		t.Fatal(err)
@@ -822,6 +841,7 @@ func TestServerErrorsRetriedWithBackoff(t *testing.T) {
 }
 
 func TestLoginFlows(t *testing.T) {
+	t.Parallel()
 	key := testKey(t)
 	t.Run("client_credentials", func(t *testing.T) {
 		e := setup(t, sfemu.Options{}, nil)
@@ -901,6 +921,7 @@ func redact(f url.Values) url.Values {
 }
 
 func TestInstanceURLMustPassThePolicy(t *testing.T) {
+	t.Parallel()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprint(w, `{"access_token":"00Dxx!tok","instance_url":"http://na1.example.com","token_type":"Bearer","extra":1}`)
@@ -918,6 +939,7 @@ func TestInstanceURLMustPassThePolicy(t *testing.T) {
 }
 
 func TestContextCancelsAnInFlightCall(t *testing.T) {
+	t.Parallel()
 	started := make(chan struct{}, 10)
 	e := setup(t, sfemu.Options{}, func(o *salesforce.Options) {
 		o.Base = roundTripFunc(func(r *http.Request) (*http.Response, error) {
@@ -951,6 +973,7 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 
 // P7: every request carries a fresh Correlation-ID, and the technical-log Call of that request has it.
 func TestCorrelationIDsJoinTheTechnicalLog(t *testing.T) {
+	t.Parallel()
 	e := setup(t, sfemu.Options{}, func(o *salesforce.Options) { o.PageSize = 200 })
 	ids := e.add(250, optedIn)
 	ctx := transport.WithRunID(context.Background(), "run-42")
@@ -1004,6 +1027,7 @@ func readAllCtx(t *testing.T, c *salesforce.Client, ctx context.Context) {
 
 // P1: no secret and no access token in any error, technical-log Call or log line, on success and failure.
 func TestSecretsNeverLeak(t *testing.T) {
+	t.Parallel()
 	e := setup(t, sfemu.Options{}, func(o *salesforce.Options) { o.Flow = salesforce.FlowPassword; o.PageSize = 200 })
 	ids := e.add(300, optedIn)
 	var errs []error
@@ -1084,6 +1108,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 }
 
 func TestTimeoutsRetried(t *testing.T) {
+	t.Parallel()
 	e := setup(t, sfemu.Options{}, func(o *salesforce.Options) { o.Timeout = 30 * time.Millisecond })
 	if err := e.c.Login(context.Background()); err != nil {
 		t.Fatal(err)
@@ -1110,6 +1135,7 @@ func TestTimeoutsRetried(t *testing.T) {
 
 // P6: over TLS with the emulator on an https listener; the instance_url from the token answer is https too.
 func TestOverTLS(t *testing.T) {
+	t.Parallel()
 	emu := sfemu.New(sfemu.Options{ClientID: clientID, ClientSecret: clientSecret})
 	defer emu.Close()
 	ts := httptest.NewTLSServer(emu.Handler())
@@ -1136,6 +1162,7 @@ func TestOverTLS(t *testing.T) {
 // The JWT's audience is the authorization server Salesforce names (login or test), never the My Domain the
 // assertion is posted to: a real org refuses that with "audience is invalid".
 func TestJWTAudience(t *testing.T) {
+	t.Parallel()
 	key := testKey(t)
 	for login, want := range map[string]string{
 		"https://acme.my.salesforce.com":               "https://login.salesforce.com",
