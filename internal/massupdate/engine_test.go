@@ -141,6 +141,7 @@ func mixed() ([]Record, map[string]lookupAnswer) {
 }
 
 func TestRunMixedDataSet(t *testing.T) {
+	t.Parallel()
 	records, answers := mixed()
 	h := newHarness(t, records, answers, nil)
 	h.w.recordErrs = map[string]error{id(11): errors.New("FIELD_CUSTOM_VALIDATION_EXCEPTION: Name may not be upper case")}
@@ -253,6 +254,7 @@ func TestRunMixedDataSet(t *testing.T) {
 }
 
 func TestRunCountsItsOwnCalls(t *testing.T) {
+	t.Parallel()
 	records, answers := mixed()
 	h := newHarness(t, records[:1], answers, nil)
 	h.calls.c = APICalls{Proff: 10, Salesforce: 20}
@@ -275,6 +277,7 @@ func TestRunCountsItsOwnCalls(t *testing.T) {
 }
 
 func TestDryRunWritesNothing(t *testing.T) {
+	t.Parallel()
 	records, answers := mixed()
 	h := newHarness(t, records, answers, nil)
 	h.w.recordErrs = map[string]error{id(11): errors.New("FIELD_CUSTOM_VALIDATION_EXCEPTION: no")}
@@ -297,6 +300,7 @@ func TestDryRunWritesNothing(t *testing.T) {
 }
 
 func TestLastSyncedEveryCheck(t *testing.T) {
+	t.Parallel()
 	records, answers := mixed()
 	// Records 5 (unchanged) and 7 (fill blank).
 	h := newHarness(t, []Record{records[4], records[6]}, answers, func(o *Options) { o.LastSyncedEveryCheck = true })
@@ -321,6 +325,7 @@ func TestLastSyncedEveryCheck(t *testing.T) {
 }
 
 func TestNoLastSyncedField(t *testing.T) {
+	t.Parallel()
 	records, answers := mixed()
 	h := newHarness(t, records[:1], answers, func(o *Options) { o.LastSyncedField = "" })
 	if _, err := h.e.Run(context.Background(), RunRequest{}); err != nil {
@@ -355,6 +360,7 @@ func mustAtoi(s string) int {
 }
 
 func TestBatchesOfAtMostMaxBatch(t *testing.T) {
+	t.Parallel()
 	records, answers := many(450)
 	h := newHarness(t, records, answers, func(o *Options) { o.Concurrency = 8 })
 	h.src.pageSize = 100
@@ -386,6 +392,7 @@ func TestBatchesOfAtMostMaxBatch(t *testing.T) {
 }
 
 func TestLimit(t *testing.T) {
+	t.Parallel()
 	records, answers := mixed()
 	h := newHarness(t, records, answers, nil)
 	run, err := h.e.Run(context.Background(), RunRequest{Limit: 6})
@@ -405,6 +412,7 @@ func TestLimit(t *testing.T) {
 }
 
 func TestWholeWriteFailureFailsItsRecordsAndGoesOn(t *testing.T) {
+	t.Parallel()
 	records, answers := many(250)
 	h := newHarness(t, records, answers, nil)
 	h.w.callErr = func(n int, _ []Update) error {
@@ -430,6 +438,7 @@ func TestWholeWriteFailureFailsItsRecordsAndGoesOn(t *testing.T) {
 }
 
 func TestMappingCheckedBeforeAnything(t *testing.T) {
+	t.Parallel()
 	records, answers := mixed()
 	h := newHarness(t, records, answers, func(o *Options) {
 		o.Rules = append(append([]mapping.Rule(nil), testRules...), mapping.Rule{Point: "establishedDate", Field: "CreatedDate"},
@@ -449,6 +458,7 @@ func TestMappingCheckedBeforeAnything(t *testing.T) {
 }
 
 func TestLastSyncedFieldChecked(t *testing.T) {
+	t.Parallel()
 	for _, name := range []string{"Nope__c", "CreatedDate", "Name", "NumberOfEmployees"} {
 		records, answers := mixed()
 		h := newHarness(t, records, answers, func(o *Options) { o.LastSyncedField = name })
@@ -460,6 +470,7 @@ func TestLastSyncedFieldChecked(t *testing.T) {
 }
 
 func TestUnauthorizedLookupFailsFastWritingNothing(t *testing.T) {
+	t.Parallel()
 	records, answers := many(20)
 	answers["NO/"+records[2].OrgNumber] = lookupAnswer{err: fmt.Errorf("proff: 401: %w", ErrUnauthorized)}
 	h := newHarness(t, records, answers, func(o *Options) { o.Concurrency = 1 })
@@ -482,6 +493,7 @@ func TestUnauthorizedLookupFailsFastWritingNothing(t *testing.T) {
 }
 
 func TestUnauthorizedWriteFails(t *testing.T) {
+	t.Parallel()
 	records, answers := many(5)
 	h := newHarness(t, records, answers, nil)
 	h.w.callErr = func(int, []Update) error { return fmt.Errorf("salesforce: %w", ErrUnauthorized) }
@@ -495,6 +507,7 @@ func TestUnauthorizedWriteFails(t *testing.T) {
 }
 
 func TestQuotaExhaustedInterrupts(t *testing.T) {
+	t.Parallel()
 	records, answers := many(10)
 	answers["NO/"+records[2].OrgNumber] = lookupAnswer{err: fmt.Errorf("proff: %w", ErrQuotaExhausted)}
 	h := newHarness(t, records, answers, func(o *Options) { o.Concurrency = 1 })
@@ -512,6 +525,7 @@ func TestQuotaExhaustedInterrupts(t *testing.T) {
 }
 
 func TestSalesforceQuotaOnWriteInterrupts(t *testing.T) {
+	t.Parallel()
 	records, answers := many(5)
 	h := newHarness(t, records, answers, nil)
 	h.w.callErr = func(int, []Update) error {
@@ -554,6 +568,7 @@ func checkConsistent(t *testing.T, h *harness, run *Run, firstIdx int) {
 }
 
 func TestCancelMidRunThenResume(t *testing.T) {
+	t.Parallel()
 	records, answers := many(30)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -636,6 +651,7 @@ func TestCancelMidRunThenResume(t *testing.T) {
 }
 
 func TestResumeOfResumedRunKeepsCheckpoint(t *testing.T) {
+	t.Parallel()
 	records, answers := many(10)
 	h := newHarness(t, records, answers, func(o *Options) { o.Concurrency = 1 })
 	answers["NO/"+records[4].OrgNumber] = lookupAnswer{err: ErrQuotaExhausted}
@@ -660,6 +676,7 @@ func TestResumeOfResumedRunKeepsCheckpoint(t *testing.T) {
 }
 
 func TestGraceExpiresOnAHungLookup(t *testing.T) {
+	t.Parallel()
 	records, answers := many(10)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -681,6 +698,7 @@ func TestGraceExpiresOnAHungLookup(t *testing.T) {
 }
 
 func TestLockLostStopsAtOnce(t *testing.T) {
+	t.Parallel()
 	records, answers := many(10)
 	h := newHarness(t, records, answers, func(o *Options) { o.Concurrency = 1 })
 	h.look.hook = func(lctx context.Context, _ string, n int) {
@@ -702,6 +720,7 @@ func TestLockLostStopsAtOnce(t *testing.T) {
 }
 
 func TestStoreFailureInterrupts(t *testing.T) {
+	t.Parallel()
 	records, answers := many(450)
 	h := newHarness(t, records, answers, nil)
 	h.st.saveErr = func(_ string, n int) error {
@@ -726,6 +745,7 @@ func TestStoreFailureInterrupts(t *testing.T) {
 }
 
 func TestReadFailureKeepsWhatFinished(t *testing.T) {
+	t.Parallel()
 	records, answers := many(10)
 	h := newHarness(t, records, answers, nil)
 	// The failure lasts: the read made again after the last record read fails too.
@@ -737,6 +757,7 @@ func TestReadFailureKeepsWhatFinished(t *testing.T) {
 }
 
 func TestSecondRunIsLocked(t *testing.T) {
+	t.Parallel()
 	records, answers := many(3)
 	h := newHarness(t, records, answers, nil)
 	h.st.locked, h.st.holder = true, "run-42"
@@ -750,6 +771,7 @@ func TestSecondRunIsLocked(t *testing.T) {
 }
 
 func TestAbandonedRunsMarked(t *testing.T) {
+	t.Parallel()
 	records, answers := many(3)
 	h := newHarness(t, records, answers, nil)
 	h.st.runs = append(h.st.runs, &Run{ID: "run-0", Status: Running, Checkpoint: id(1)})
@@ -760,6 +782,7 @@ func TestAbandonedRunsMarked(t *testing.T) {
 }
 
 func TestDryRunResumeRefused(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, nil, nil, nil)
 	if _, err := h.e.Run(context.Background(), RunRequest{DryRun: true, Resume: true}); err == nil {
 		t.Fatal("a dry run resumed")
@@ -767,6 +790,7 @@ func TestDryRunResumeRefused(t *testing.T) {
 }
 
 func TestNewValidates(t *testing.T) {
+	t.Parallel()
 	if _, err := New(Options{}); err == nil || !strings.Contains(err.Error(), "Source, Lookup, Writer, Store") {
 		t.Errorf("New(empty) = %v", err)
 	}
@@ -779,6 +803,7 @@ func TestNewValidates(t *testing.T) {
 }
 
 func TestPreview(t *testing.T) {
+	t.Parallel()
 	records, answers := mixed()
 	h := newHarness(t, records, answers, nil)
 	p, err := h.e.Preview(context.Background())
@@ -810,6 +835,7 @@ func (p *recProgress) Add(n int, o Outcome) { p.added[o] += n }
 func (p *recProgress) Finish()              { p.finished++ }
 
 func TestProgress(t *testing.T) {
+	t.Parallel()
 	records, answers := mixed()
 	p := &recProgress{added: map[Outcome]int{}}
 	h := newHarness(t, records, answers, func(o *Options) { o.Progress = p })
@@ -827,6 +853,7 @@ func TestProgress(t *testing.T) {
 }
 
 func TestExitCode(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		run  *Run
 		err  error

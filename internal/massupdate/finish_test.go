@@ -11,6 +11,7 @@ import (
 // say so too: exit 4 (interrupted, PostgreSQL lost, can be resumed), not 0 for a run history will show as
 // interrupted.
 func TestUnrecordedEndIsInterrupted(t *testing.T) {
+	t.Parallel()
 	records, answers := many(5)
 	h := newHarness(t, records, answers, nil)
 	h.st.finishErr = errors.New("finish run: gave up after 9 tries in 30s: dial tcp 127.0.0.1:5432: connection refused")
@@ -31,6 +32,7 @@ func TestUnrecordedEndIsInterrupted(t *testing.T) {
 // stands in for the old one: it ends interrupted at the old checkpoint, so that the next --resume continues
 // from there, rather than failed, which would leave the old run's remaining records resumable by no one.
 func TestResumeWhoseLinkFailsIsInterruptedAtTheOldCheckpoint(t *testing.T) {
+	t.Parallel()
 	records, answers := many(5)
 	h := newHarness(t, records, answers, nil)
 	h.st.runs = append(h.st.runs, &Run{ID: "run-0", Status: Interrupted, Checkpoint: id(2)})

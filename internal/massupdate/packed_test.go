@@ -8,6 +8,7 @@ import (
 )
 
 func TestPackRoundTrip(t *testing.T) {
+	t.Parallel()
 	rules := []mapping.Rule{{Point: "name"}, {Point: "employees"}, {Point: "vat"}, {Point: "established"},
 		{Point: "absent"}, {Point: "blank"}, {Point: "name"}, {Point: "off"}, {Point: "odd"}}
 	day := time.Date(1998, 6, 30, 0, 0, 0, 0, time.UTC)
@@ -23,6 +24,7 @@ func TestPackRoundTrip(t *testing.T) {
 }
 
 func TestPackKeyTellsNumbersApart(t *testing.T) {
+	t.Parallel()
 	seen := map[uint64]string{}
 	for _, c := range [][2]string{{"NO", "923609016"}, {"SE", "923609016"}, {"FI", "01120389"}, {"FI", "1120389"},
 		{"DK", "24256790"}, {"SE", "5560125790"}, {"NO", "023609016"}} {
@@ -52,6 +54,7 @@ func TestPackKeyTellsNumbersApart(t *testing.T) {
 // A date is a calendar date wherever it was made (mapping's rule): packing must not move it to UTC first,
 // or a date made at local midnight east of Greenwich is written as the day before.
 func TestPackKeepsTheCalendarDate(t *testing.T) {
+	t.Parallel()
 	rules := []mapping.Rule{{Point: "established"}}
 	oslo := time.FixedZone("CET", 3600)
 	got := pack(rules, map[string]any{"established": time.Date(1998, 6, 30, 0, 0, 0, 0, oslo)}).unpack(1)

@@ -12,6 +12,7 @@ import (
 // at a modest rate a page of 2,000 outlives its cursor. The engine reads again after the last record it
 // took, instead of failing the run with most records never read.
 func TestReadResumesAfterALostCursor(t *testing.T) {
+	t.Parallel()
 	records, answers := many(10)
 	h := newHarness(t, records, answers, nil)
 	h.src.readErrAt = 2
@@ -29,6 +30,7 @@ func TestReadResumesAfterALostCursor(t *testing.T) {
 
 // A read that fails again without handing over a single new record is not retried once more.
 func TestReadFailsWhenTheRereadMakesNoProgress(t *testing.T) {
+	t.Parallel()
 	records, answers := many(10)
 	h := newHarness(t, records, answers, nil)
 	h.src.readErrAfter = id(6)

@@ -12,6 +12,7 @@ import (
 // PostgreSQL gone for a moment): `changes` lists every mapped field written, and a resumed run would find
 // those records unchanged and never tell they were updated.
 func TestAnsweredWriteIsRecordedWhenTheRunStopsDuringIt(t *testing.T) {
+	t.Parallel()
 	records, answers := many(250)
 	h := newHarness(t, records, answers, nil)
 	h.e.o.Writer = &stopAwareWriter{fakeWriter: h.w, before: func() { close(h.st.lock.lost) }}
@@ -52,6 +53,7 @@ func (w *stopAwareWriter) Write(ctx context.Context, us []Update) ([]WriteResult
 // is let finish and recorded: cutting it would not unsend it, only leave the records written but unknown,
 // in a failed run that is never resumed, so `changes` would miss fields that were written.
 func TestProffTokenRejectedDuringAWriteLetsTheWriteFinish(t *testing.T) {
+	t.Parallel()
 	records, answers := many(260)
 	writing := make(chan struct{})
 	h := newHarness(t, records, answers, func(o *Options) { o.Concurrency = 2 })
