@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -16,10 +19,42 @@ const maxRunID = 64
 
 // ListRuns returns up to limit runs, newest first (limit <= 0: 20).
 func (s *Store) ListRuns(ctx context.Context, limit int) ([]massupdate.Run, error) {
+	return s.FindRuns(ctx, RunFilter{Limit: limit})
+}
+
+// RunFilter narrows FindRuns (history's --status and --since). The zero value is the 20 newest runs.
+type RunFilter struct {
+	Limit    int                 // at most this many runs; <= 0: 20
+	Statuses []massupdate.Status // only runs with one of these statuses; empty: any
+	Since    time.Time           // only runs started at or after it; zero: any
+}
+
+// runStatuses are the statuses a run row can hold (the CHECK of migrations/0001_init.sql).
+var runStatuses = []massupdate.Status{massupdate.Running, massupdate.Succeeded, massupdate.Partial,
+	massupdate.StatusFail, massupdate.Interrupted}
+
+// FindRuns returns the runs f selects, newest first. Each run carries its Error, the reason a failed or
+// interrupted run gives. A status that no run can have is an error, so that a typo in --status is not read
+// as "no such runs".
+func (s *Store) FindRuns(ctx context.Context, f RunFilter) ([]massupdate.Run, error) {
+	limit := f.Limit
 	if limit <= 0 {
 		limit = 20
 	}
-	rows, err := s.pool.Query(ctx, `SELECT `+runColumns+` FROM runs ORDER BY started_at DESC, id DESC LIMIT $1`, limit)
+	var statuses []string // nil is NULL: any status
+	for _, st := range f.Statuses {
+		if !slices.Contains(runStatuses, st) {
+			return nil, fmt.Errorf("list runs: unknown status %q (running, succeeded, partial, failed, interrupted)", st)
+		}
+		statuses = append(statuses, string(st))
+	}
+	var since *time.Time
+	if !f.Since.IsZero() {
+		since = &f.Since
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+runColumns+` FROM runs
+		WHERE ($2::text[] IS NULL OR status = ANY($2)) AND ($3::timestamptz IS NULL OR started_at >= $3)
+		ORDER BY started_at DESC, id DESC LIMIT $1`, limit, statuses, since)
 	if err != nil {
 		return nil, fmt.Errorf("list runs: %w", s.scrub(err))
 	}
@@ -31,6 +66,101 @@ func (s *Store) ListRuns(ctx context.Context, limit int) ([]massupdate.Run, erro
 		runs = []massupdate.Run{}
 	}
 	return runs, nil
+}
+
+// Latest is the run reference ResolveRunID reads as the newest run.
+const Latest = "latest"
+
+// MinRunIDPrefix is the shortest id prefix ResolveRunID accepts.
+const MinRunIDPrefix = 4
+
+// ErrAmbiguousRunID: a run id prefix names more than one run.
+var ErrAmbiguousRunID = errors.New("ambiguous run id")
+
+// AmbiguousRunIDError says how many runs a prefix names; it wraps ErrAmbiguousRunID.
+type AmbiguousRunIDError struct {
+	Prefix string
+	Count  int
+}
+
+func (e *AmbiguousRunIDError) Error() string {
+	return fmt.Sprintf("run id %q matches %d runs: give more of the id", e.Prefix, e.Count)
+}
+
+func (e *AmbiguousRunIDError) Unwrap() error { return ErrAmbiguousRunID }
+
+// ResolveRunID turns what an operator typed where a run id is taken into the run's id: a full id, a prefix
+// of MinRunIDPrefix characters or more that only one run has, or Latest (the newest run by start time).
+// No match, and a shorter prefix, fail with massupdate.ErrRunNotFound; a prefix of several runs with an
+// *AmbiguousRunIDError. Ids are lower-case hex, so the reference is matched without case.
+func (s *Store) ResolveRunID(ctx context.Context, ref string) (string, error) {
+	ref = strings.ToLower(strings.TrimSpace(ref))
+	if ref == Latest {
+		var id string
+		err := s.pool.QueryRow(ctx, `SELECT id FROM runs ORDER BY started_at DESC, id DESC LIMIT 1`).Scan(&id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return "", fmt.Errorf("latest run: %w", massupdate.ErrRunNotFound)
+		}
+		if err != nil {
+			return "", fmt.Errorf("find the latest run: %w", s.scrub(err))
+		}
+		return id, nil
+	}
+	if len(ref) < MinRunIDPrefix || len(ref) > maxRunID {
+		return "", fmt.Errorf("run %q (give the id, %d or more of its first characters, or %s): %w",
+			ref, MinRunIDPrefix, Latest, massupdate.ErrRunNotFound)
+	}
+	// starts_with, not LIKE: a reference holding % or _ must not match as a pattern. An exact id comes
+	// first, so that a full id is never ambiguous.
+	var id string
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT id, count(*) OVER () FROM runs WHERE starts_with(id, $1)
+		ORDER BY id = $1 DESC, started_at DESC LIMIT 1`, ref).Scan(&id, &n)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return "", fmt.Errorf("run %q: %w", ref, massupdate.ErrRunNotFound)
+	case err != nil:
+		return "", fmt.Errorf("resolve run id %q: %w", ref, s.scrub(err))
+	case id == ref || n == 1:
+		return id, nil
+	default:
+		return "", &AmbiguousRunIDError{Prefix: ref, Count: n}
+	}
+}
+
+// Summary is a run's summary as history prints it: massupdate.Summary and the run's error, which
+// massupdate.Summary does not carry (contract.md's "error": why the run failed or was interrupted, null
+// otherwise). Its JSON is the summary's with "error" added.
+type Summary struct {
+	massupdate.Summary
+	Error *string `json:"error"`
+}
+
+// SummaryOf returns r's summary with its error.
+func SummaryOf(r massupdate.Run) Summary {
+	s := Summary{Summary: r.Summary()}
+	if r.Error != "" {
+		e := r.Error
+		s.Error = &e
+	}
+	return s
+}
+
+// Detail is massupdate.Detail whose run summary carries the run's error (`history show`).
+type Detail struct {
+	Run          Summary                   `json:"run"`
+	FieldChanges map[string]int64          `json:"field_changes"`
+	Records      []massupdate.RecordResult `json:"records"`
+	Changes      []massupdate.FieldChange  `json:"changes"`
+}
+
+// ShowRun is RunDetail with the run's error in its summary.
+func (s *Store) ShowRun(ctx context.Context, id string) (Detail, error) {
+	r, d, err := s.runDetail(ctx, id)
+	if err != nil {
+		return Detail{}, err
+	}
+	return Detail{Run: SummaryOf(r), FieldChanges: d.FieldChanges, Records: d.Records, Changes: d.Changes}, nil
 }
 
 // GetRun returns one run, or massupdate.ErrRunNotFound for an unknown or malformed id.
@@ -60,9 +190,17 @@ func getRun(ctx context.Context, s *Store, db DBTX, id string) (massupdate.Run, 
 // was changed, every record that was neither updated nor unchanged with its reason, and every field change.
 // The reads share one snapshot, so a run still being written shows a consistent picture.
 func (s *Store) RunDetail(ctx context.Context, id string) (massupdate.Detail, error) {
+	_, d, err := s.runDetail(ctx, id)
+	return d, err
+}
+
+// runDetail reads RunDetail's answer and the run it summarises.
+func (s *Store) runDetail(ctx context.Context, id string) (massupdate.Run, massupdate.Detail, error) {
 	var d massupdate.Detail
+	var r massupdate.Run
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		r, err := getRun(ctx, s, tx, id)
+		var err error
+		r, err = getRun(ctx, s, tx, id)
 		if err != nil {
 			return err
 		}
@@ -121,9 +259,9 @@ func (s *Store) RunDetail(ctx context.Context, id string) (massupdate.Detail, er
 	})
 	if err != nil {
 		if errors.Is(err, massupdate.ErrRunNotFound) {
-			return massupdate.Detail{}, err
+			return massupdate.Run{}, massupdate.Detail{}, err
 		}
-		return massupdate.Detail{}, fmt.Errorf("run detail %s: %w", id, s.scrub(err))
+		return massupdate.Run{}, massupdate.Detail{}, fmt.Errorf("run detail %s: %w", id, s.scrub(err))
 	}
 	if d.Records == nil {
 		d.Records = []massupdate.RecordResult{}
@@ -131,5 +269,5 @@ func (s *Store) RunDetail(ctx context.Context, id string) (massupdate.Detail, er
 	if d.Changes == nil {
 		d.Changes = []massupdate.FieldChange{}
 	}
-	return d, nil
+	return r, d, nil
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/proffconnect/proffsync/internal/clock/clocktest"
 	"github.com/proffconnect/proffsync/internal/massupdate"
 	"github.com/proffconnect/proffsync/internal/store"
 	"github.com/proffconnect/proffsync/internal/store/storetest"
@@ -219,7 +220,9 @@ func TestSaveBatchRetriesAcrossACut(t *testing.T) {
 func TestSaveBatchGivesUp(t *testing.T) {
 	t.Parallel()
 	ctx := ctxT(t)
-	_, viaProxy, p := proxied(t, store.Options{RetryFor: 30 * time.Millisecond, RetryBackoff: 5 * time.Millisecond})
+	// On a virtual clock: the retries' waits (5 ms, 10 ms) pass without sleeping.
+	ck := clocktest.New()
+	_, viaProxy, p := proxied(t, store.Options{RetryFor: 30 * time.Millisecond, RetryBackoff: 5 * time.Millisecond, Clock: ck})
 	run := newRun(t, viaProxy, massupdate.Run{})
 	p.Cut()
 	if err := viaProxy.SaveBatch(ctx, run.ID, massupdate.Batch{Checkpoint: "x"}); err == nil {
