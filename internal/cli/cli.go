@@ -332,21 +332,28 @@ func newTextHandler(w io.Writer, level slog.Level, color bool) slog.Handler {
 func escapeAttr(_ []string, a slog.Attr) slog.Attr {
 	switch a.Value.Kind() {
 	case slog.KindString:
-		if s := a.Value.String(); safetext.Escape(s) != s {
-			a.Value = slog.StringValue(safetext.Escape(s))
+		if s := a.Value.String(); logSafe(s) != s {
+			a.Value = slog.StringValue(logSafe(s))
 		}
 	case slog.KindAny:
 		switch v := a.Value.Any().(type) {
 		case slog.Level, *slog.Source:
 		case error:
-			a.Value = slog.StringValue(safetext.Escape(v.Error()))
+			a.Value = slog.StringValue(logSafe(v.Error()))
 		case fmt.Stringer:
-			a.Value = slog.StringValue(safetext.Escape(v.String()))
+			a.Value = slog.StringValue(logSafe(v.String()))
 		default:
-			a.Value = slog.StringValue(safetext.Escape(fmt.Sprintf("%+v", v)))
+			a.Value = slog.StringValue(logSafe(fmt.Sprintf("%+v", v)))
 		}
 	}
 	return a
+}
+
+// logSafe is safetext.Escape for tint, which, with colour on, quotes a value and then turns every `\x1b` of
+// the quoted text back into a raw ESC (to let coloured values through): the four characters, whether
+// Escape wrote them or the value held them, are written `\x1B`, which tint leaves alone.
+func logSafe(s string) string {
+	return strings.ReplaceAll(safetext.Escape(s), `\x1b`, `\x1B`)
 }
 
 func isTerminal(w io.Writer) bool {
