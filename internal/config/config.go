@@ -23,6 +23,7 @@ import (
 	"github.com/robfig/cron/v3"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/proffconnect/proffsync/internal/orgnr"
 	"github.com/proffconnect/proffsync/internal/store"
 )
 
@@ -290,9 +291,6 @@ func kindName(k reflect.Kind) string {
 
 var apiName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
 
-// Countries proffsync can look up.
-var Countries = []string{"NO", "SE", "DK", "FI"}
-
 func (c *Config) validate() []string {
 	var issues []string
 	add := func(format string, a ...any) { issues = append(issues, fmt.Sprintf(format, a...)) }
@@ -323,7 +321,7 @@ func (c *Config) validate() []string {
 	checkName("salesforce.last_synced_field", sf.LastSyncedField, false)
 	if strings.TrimSpace(sf.DefaultCountry) == "" {
 		add("salesforce.default_country: required (NO, SE, DK or FI)")
-	} else if cc := strings.ToUpper(strings.TrimSpace(sf.DefaultCountry)); !contains(Countries, cc) {
+	} else if cc := strings.ToUpper(strings.TrimSpace(sf.DefaultCountry)); !orgnr.Country(cc).Valid() { // orgnr owns the country list
 		add("salesforce.default_country: %q is not a supported country (NO, SE, DK or FI)", sf.DefaultCountry)
 	} else {
 		sf.DefaultCountry = cc
