@@ -27,7 +27,7 @@ func terminalActive(out string) rune {
 	return -1
 }
 
-// history show prints values from Salesforce with their control characters escaped (contract.md, "Text
+// history show prints values from Salesforce with their control characters escaped (README: Contract, "Text
 // output"), and its JSON holds none raw either while decoding to the stored values.
 func TestHistoryShowEscapesControlCharacters(t *testing.T) {
 	t.Parallel()

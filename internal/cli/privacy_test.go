@@ -84,7 +84,7 @@ func TestTechnicalLogAndChangeHistory(t *testing.T) {
 	digits := regexp.MustCompile(`\d{6,}|\b[0-9][0-9A-Za-z]{14,17}\b`) // org numbers, Salesforce ids
 	retries := 0
 	// P8: the technical log has exactly these columns. A new one (the headers of a call, a body) fails here
-	// until privacy.md says it may be kept.
+	// until README: Privacy guarantees says it may be kept.
 	rows, err = conn.Query(ctx, `SELECT column_name FROM information_schema.columns
 		WHERE table_schema = 'public' AND table_name = 'call_logs' ORDER BY column_name`)
 	if err != nil {

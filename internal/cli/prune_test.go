@@ -11,7 +11,7 @@ import (
 	"github.com/proffconnect/proffsync/internal/store/storetest"
 )
 
-// `proffsync prune` keeps what logs.retention_days of the config file says (privacy.md P9): with 30 days,
+// `proffsync prune` keeps what logs.retention_days of the config file says (README: Privacy guarantees, P9): with 30 days,
 // the rows of 40 days ago go and the rows of 10 days ago stay, to the row. An override that is 0, negative
 // or beyond the bound is a usage error that deletes nothing: 0 is not the default, and 106,752 days once
 // overflowed into a cut-off in the future that deleted everything.

@@ -524,7 +524,7 @@ type ruleGroups struct {
 }
 
 // The two alerts people need are shipped, as a plain rule file and as a PrometheusRule with the same
-// rules, and they use the metric names contract.md gives (an alert on a series that does not exist
+// rules, and they use the metric names README: Contract gives (an alert on a series that does not exist
 // never fires, silently).
 func TestAlertRules(t *testing.T) {
 	t.Parallel()
@@ -576,7 +576,7 @@ func TestAlertRules(t *testing.T) {
 		}
 	}
 
-	// Every proffsync series an alert reads is one metrics.go registers, or one of the two contract.md
+	// Every proffsync series an alert reads is one metrics.go registers, or one of the two README: Contract
 	// names (being added to metrics.go as this is written).
 	src, err := os.ReadFile(filepath.Join("..", "metrics", "metrics.go"))
 	if err != nil {
