@@ -51,16 +51,7 @@ func (e *Engine) Run(ctx context.Context, req RunRequest) (out *Run, err error) 
 			return nil, nil
 		}
 	}
-	r := &runner{e: e, req: req, log: e.log, stop: newStopper(), lookedUp: make(chan struct{}, 1),
-		baseline: e.calls(), start: e.o.Now()}
-	r.lastLog = r.start // the first progress line comes one interval into the run, not at its first batch
-	r.run = &Run{Trigger: req.Trigger, Status: Running, DryRun: req.DryRun, Limit: req.Limit, StartedAt: r.start,
-		Settings: e.o.Settings, ScheduledFor: req.ScheduledFor}
-	if prev != nil {
-		// The new run starts where the old one stopped; until it records a batch, its own checkpoint is the
-		// old one, so that resuming it in turn starts there too.
-		r.run.ResumedFrom, r.run.Checkpoint = prev.ID, prev.Checkpoint
-	}
+	r := e.newRunner(req, prev)
 	if err := st.CreateRun(ctx, r.run); err != nil {
 		return nil, fmt.Errorf("create the run: %w", err)
 	}
@@ -83,6 +74,21 @@ func (e *Engine) Run(ctx context.Context, req RunRequest) (out *Run, err error) 
 		}
 	}
 	return r.execute(transport.WithRunID(ctx, r.run.ID), lock)
+}
+
+// newRunner prepares a run, not yet recorded; prev is the run it resumes, if any.
+func (e *Engine) newRunner(req RunRequest, prev *Run) *runner {
+	r := &runner{e: e, req: req, log: e.log, stop: newStopper(), lookedUp: make(chan struct{}, 1),
+		baseline: e.calls(), start: e.o.Now()}
+	r.lastLog = r.start // the first progress line comes one interval into the run, not at its first batch
+	r.run = &Run{Trigger: req.Trigger, Status: Running, DryRun: req.DryRun, Limit: req.Limit, StartedAt: r.start,
+		Settings: e.o.Settings, ScheduledFor: req.ScheduledFor}
+	if prev != nil {
+		// The new run starts where the old one stopped; until it records a batch, its own checkpoint is the
+		// old one, so that resuming it in turn starts there too.
+		r.run.ResumedFrom, r.run.Checkpoint = prev.ID, prev.Checkpoint
+	}
+	return r
 }
 
 // runner is one run in progress. Its stages, each in a file of its own: read.go reads, classifies and
@@ -110,10 +116,10 @@ type runner struct {
 // recoverPanic, deferred at the top of every goroutine of a run and around the adapter calls made on the
 // caller's goroutine, turns a panic (an adapter bug, a malformed answer a library chokes on) into the end of
 // the run: failed, with the panic's first line, scrubbed, as its error. A panic must neither kill the
-// process (`run` would exit 2, read as partial) nor leave the run `running` under `serve`. hard also stops
-// the writes (stop.crash); the reader's (stop.fail) ends the run as a failed read does: what was read and
-// looked up is still written and recorded. A write already on the wire is never cut: what Salesforce took
-// must be recorded.
+// process (`run` would exit 2, read as partial) nor leave the run `running` under `serve`. stop is how hard:
+// stop.crash also stops the writes; the reader's stop.fail ends the run as a failed read does, and what was
+// read and looked up is still written and recorded. Neither cuts a write already on the wire: what
+// Salesforce took must be recorded.
 func (r *runner) recoverPanic(where string, stop func(error)) {
 	if p := recover(); p != nil {
 		stop(r.panicked(where, p))
