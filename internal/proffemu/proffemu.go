@@ -77,6 +77,7 @@ type Server struct {
 	limit     int
 	enforce   bool
 	requests  []Request
+	forms     map[string]numberForms // per country; digits only when absent
 
 	// The change feed (feed.go).
 	feed            []feedEntry
@@ -201,6 +202,37 @@ func (s *Server) FailOrg(country, orgNumber string, n, status int, retryAfter st
 	s.perOrg[key{strings.ToUpper(country), orgNumber}] = &fault{n: n, status: status, retryAfter: retryAfter}
 }
 
+// numberForms says which forms of an organisation number a country's lookups answer to.
+type numberForms struct{ digits, hyphenated bool }
+
+// NumberForms sets which forms of a country's organisation numbers the lookup answers to: the digits
+// (5560125790), the hyphenated form as the register writes it (556012-5790, FI 3123456-3), or both. Proff's
+// form for SE and FI is not documented; the default is digits only. The other form answers 404.
+func (s *Server) NumberForms(country string, digits, hyphenated bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.forms == nil {
+		s.forms = map[string]numberForms{}
+	}
+	s.forms[strings.ToUpper(country)] = numberForms{digits: digits, hyphenated: hyphenated}
+}
+
+// canonicalPathNumber maps the number of a lookup path onto the key the documents are kept under, or
+// reports that this form is not one the country answers to.
+func (s *Server) canonicalPathNumber(cc, nr string) (string, bool) {
+	s.mu.Lock()
+	f, set := s.forms[cc]
+	s.mu.Unlock()
+	if !set {
+		f = numberForms{digits: true}
+	}
+	if !strings.Contains(nr, "-") {
+		return nr, f.digits
+	}
+	d := strings.ReplaceAll(nr, "-", "")
+	return d, f.hyphenated && orgnr.Display(orgnr.Country(cc), d) == nr
+}
+
 // RevokeToken makes every later request answer 401.
 func (s *Server) RevokeToken() {
 	s.mu.Lock()
@@ -296,6 +328,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusBadRequest, "country must be one of NO, SE, DK, FI")
 			return
 		}
+		nr, answers := s.canonicalPathNumber(cc, nr)
 		k := key{cc, nr}
 		if s.fault(w, k) {
 			return
@@ -304,6 +337,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		allowed := s.countries[cc]
 		doc, found := s.docs[k]
 		s.mu.Unlock()
+		found = found && answers
 		switch {
 		case !allowed:
 			writeError(w, http.StatusForbidden, "country not included in agreement")
