@@ -20,7 +20,11 @@ import (
 type DataPoint struct {
 	Name        string       `json:"name"` // canonical spelling: a JSON path of the document or a derived name
 	Kind        mapping.Kind `json:"kind"`
+	Unit        string       `json:"unit"` // what a value counts: UnitAmount, UnitPercent, UnitCount, …
 	Description string       `json:"description"`
+	// Unknown marks a top-level key the catalogue does not know (Proff adds fields): mappable, but `check`
+	// warns about it, as it is as likely a typo as a new field.
+	Unknown bool `json:"unknown,omitempty"`
 }
 
 // ErrPersonalData is wrapped by ResolvePoint for a path into data about persons: only business data may
@@ -38,68 +42,96 @@ const (
 	pointYears     = "yearsInOperation" // whole years since establishedDate (Proff stopped sending it)
 )
 
+// Units, as `check --catalogue` prints them.
+const (
+	UnitText     = "text"
+	UnitAmount   = "NOK/SEK/DKK/EUR, full units" // the company's reporting currency (accounts.currency)
+	UnitPercent  = "percent"
+	UnitRatio    = "ratio"
+	UnitCount    = "count"
+	UnitDate     = "date"
+	UnitYear     = "year"
+	UnitYears    = "years"
+	UnitBoolean  = "true/false"
+	UnitDegrees  = "degrees (EPSG:4326)"
+	UnitCurrency = "currency code (ISO 4217)"
+)
+
 var catalogue = []DataPoint{
-	{"name", mapping.Text, "registered company name (upper case as the register writes it)"},
-	{"organisationNumber", mapping.Text, "organisation number as Proff writes it"},
-	{"companyId", mapping.Text, "Proff's company id (the organisation number for NO)"},
-	{"companyType", mapping.Text, "company form code, e.g. AS, ASA, ENK, AB"},
-	{"companyTypeName", mapping.Text, "company form in words"},
-	{"status.statusFlag", mapping.Text, "register status, e.g. ACTIVE"},
-	{"status.description", mapping.Text, "register status in words"},
-	{"email", mapping.Text, "company e-mail address"},
-	{"homePage", mapping.Text, "company web site"},
-	{"phoneNumbers.telephoneNumber", mapping.Text, "main telephone number"},
-	{"phoneNumbers.telephoneNumber2", mapping.Text, "second telephone number"},
-	{"phoneNumbers.mobilePhone", mapping.Text, "mobile telephone number"},
-	{"phoneNumbers.faxNumber", mapping.Text, "fax number"},
-	{"postalAddress.addressLine", mapping.Text, "postal address: street"},
-	{"postalAddress.boxAddressLine", mapping.Text, "postal address: box"},
-	{"postalAddress.zipCode", mapping.Text, "postal address: postal code"},
-	{"postalAddress.postPlace", mapping.Text, "postal address: town"},
-	{"visitorAddress.addressLine", mapping.Text, "visiting address: street"},
-	{"visitorAddress.boxAddressLine", mapping.Text, "visiting address: box"},
-	{"visitorAddress.zipCode", mapping.Text, "visiting address: postal code"},
-	{"visitorAddress.postPlace", mapping.Text, "visiting address: town"},
-	{"location.countryPart", mapping.Text, "part of the country"},
-	{"location.county", mapping.Text, "county"},
-	{"location.municipality", mapping.Text, "municipality"},
-	{"location.coordinates[0].XCoordinate", mapping.Number, "longitude (EPSG:4326)"},
-	{"location.coordinates[0].YCoordinate", mapping.Number, "latitude (EPSG:4326)"},
-	{"naceCategories[0]", mapping.Text, "main industry: NACE code and text in one string"},
-	{pointNaceCode, mapping.Text, "main industry: NACE code alone (derived from naceCategories[0]; naceCategories[i].code for others)"},
-	{pointNaceText, mapping.Text, "main industry: NACE text alone (derived from naceCategories[0]; naceCategories[i].text for others)"},
-	{"sectorCode", mapping.Text, "institutional sector code"},
-	{"companyPurpose", mapping.Text, "registered purpose"},
-	{"numberOfEmployees", mapping.Text, "employees as Proff sends it: a number, a range (10-19) or text"},
-	{pointEmployees, mapping.Integer, "employees as a number (derived: a range gives its lower bound, text its first number; empMin when numberOfEmployees has none)"},
-	{"empMin", mapping.Integer, "fewest employees (the range's lower bound; equals empMax when the number is known)"},
-	{"empMax", mapping.Integer, "most employees (the range's upper bound; equals empMin when the number is known)"},
-	{"revenue", mapping.Number, "revenue of the newest accounts (account code SDI), most likely in thousands"},
-	{"profit", mapping.Number, "profit before tax of the newest accounts (account code DR), most likely in thousands"},
-	{"shareCapital", mapping.Number, "share capital"},
-	{"estimatedTurnover", mapping.Text, "estimated turnover, as Proff sends it"},
-	{"establishedDate", mapping.Date, "date established"},
-	{"registrationDate", mapping.Date, "date registered"},
-	{"foundationDate", mapping.Date, "date founded"},
-	{"liquidationDate", mapping.Date, "date of liquidation"},
-	{"foundationYear", mapping.Integer, "year founded"},
-	{pointYears, mapping.Integer, "whole years since establishedDate (derived; foundationDate or registrationDate when it is missing)"},
-	{"registeredForVat", mapping.Boolean, "registered for VAT"},
-	{"registeredForNav", mapping.Boolean, "registered with NAV (employer)"},
-	{"registeredForPayrollTax", mapping.Boolean, "registered for payroll tax"},
-	{"registeredAsEnterprise", mapping.Boolean, "registered as an enterprise"},
-	{"registeredForVoluntary", mapping.Boolean, "registered in the register of non-profit organisations"},
-	{"hasSecurity", mapping.Boolean, "has registered security interests"},
-	{"marketingProtection", mapping.Boolean, "has opted out of marketing"},
-	{"corporateStructure.parentCompanyName", mapping.Text, "parent company name"},
-	{"corporateStructure.parentCompanyOrganisationNumber", mapping.Text, "parent company organisation number"},
-	{"corporateStructure.numberOfCompanies", mapping.Integer, "companies in the group"},
-	{"corporateStructure.numberOfSubsidiaries", mapping.Integer, "subsidiaries"},
-	{"annualAccounts[0].year", mapping.Integer, "year of the newest annual accounts"},
-	{"annualAccounts[0].currency", mapping.Text, "currency of the newest annual accounts"},
-	{"companyMain[0].manLabourYear", mapping.Number, "man-labour years in the newest accounts"},
-	{"companyMain[0].auditorName", mapping.Text, "auditor (a company)"},
-	{"creditRating", mapping.Text, "credit rating, kept raw (compact JSON when it is an object)"},
+	{"name", mapping.Text, UnitText, "registered company name (upper case as the register writes it; `format: title` writes it as people do)", false},
+	{"organisationNumber", mapping.Text, UnitText, "organisation number as Proff writes it", false},
+	{"companyId", mapping.Text, UnitText, "Proff's company id (the organisation number for NO)", false},
+	{"companyType", mapping.Text, UnitText, "company form code, e.g. AS, ASA, ENK, AB", false},
+	{"companyTypeName", mapping.Text, UnitText, "company form in words", false},
+	{"status.statusFlag", mapping.Text, UnitText, "register status, e.g. ACTIVE", false},
+	{"status.description", mapping.Text, UnitText, "register status in words", false},
+	{"status.statusDate", mapping.Date, UnitDate, "date the register status took effect", false},
+	{"email", mapping.Text, UnitText, "company e-mail address", false},
+	{"homePage", mapping.Text, UnitText, "company web site", false},
+	{"phoneNumbers.telephoneNumber", mapping.Text, UnitText, "main telephone number", false},
+	{"phoneNumbers.telephoneNumber2", mapping.Text, UnitText, "second telephone number", false},
+	{"phoneNumbers.mobilePhone", mapping.Text, UnitText, "mobile telephone number", false},
+	{"phoneNumbers.faxNumber", mapping.Text, UnitText, "fax number", false},
+	{"postalAddress.addressLine", mapping.Text, UnitText, "postal address: street", false},
+	{"postalAddress.boxAddressLine", mapping.Text, UnitText, "postal address: box", false},
+	{"postalAddress.zipCode", mapping.Text, UnitText, "postal address: postal code", false},
+	{"postalAddress.postPlace", mapping.Text, UnitText, "postal address: town", false},
+	{"visitorAddress.addressLine", mapping.Text, UnitText, "visiting address: street", false},
+	{"visitorAddress.boxAddressLine", mapping.Text, UnitText, "visiting address: box", false},
+	{"visitorAddress.zipCode", mapping.Text, UnitText, "visiting address: postal code", false},
+	{"visitorAddress.postPlace", mapping.Text, UnitText, "visiting address: town", false},
+	{"location.countryPart", mapping.Text, UnitText, "part of the country", false},
+	{"location.countryCode", mapping.Text, UnitText, "country code of the register (NO, SE, DK, FI)", false},
+	{"location.county", mapping.Text, UnitText, "county", false},
+	{"location.municipality", mapping.Text, UnitText, "municipality", false},
+	{"location.coordinates[0].XCoordinate", mapping.Number, UnitDegrees, "longitude", false},
+	{"location.coordinates[0].YCoordinate", mapping.Number, UnitDegrees, "latitude", false},
+	{"naceCategories[0]", mapping.Text, UnitText, "main industry: NACE code and text in one string", false},
+	{pointNaceCode, mapping.Text, UnitText, "main industry: NACE code alone (derived from naceCategories[0]; naceCategories[i].code for others)", false},
+	{pointNaceText, mapping.Text, UnitText, "main industry: NACE text alone (derived from naceCategories[0]; naceCategories[i].text for others)", false},
+	{"sectorCode", mapping.Text, UnitText, "institutional sector code", false},
+	{"companyPurpose", mapping.Text, UnitText, "registered purpose", false},
+	{"numberOfEmployees", mapping.Text, UnitText, "employees as Proff sends it: a number, a range (10-19) or text", false},
+	{pointEmployees, mapping.Integer, UnitCount, "employees as a number (derived: a range gives its lower bound, text its first number; empMin when numberOfEmployees has none)", false},
+	{"empMin", mapping.Integer, UnitCount, "fewest employees (the range's lower bound; equals empMax when the number is known)", false},
+	{"empMax", mapping.Integer, UnitCount, "most employees (the range's upper bound; equals empMin when the number is known)", false},
+	{"revenue", mapping.Number, UnitAmount, "revenue of the newest accounts (account SDI); Proff sends thousands, proffsync writes full units", false},
+	{"profit", mapping.Number, UnitAmount, "operating result of the newest accounts (account DR; not the result before tax, which is accounts.ORS); Proff sends thousands, proffsync writes full units", false},
+	{"accounts.SDI", mapping.Number, UnitAmount, "revenue (sum operating income) of the newest annual accounts that have it", false},
+	{"accounts.DR", mapping.Number, UnitAmount, "operating result of the newest annual accounts that have it", false},
+	{"accounts.ORS", mapping.Number, UnitAmount, "ordinary result before tax of the newest annual accounts that have it", false},
+	{"accounts.AARS", mapping.Number, UnitAmount, "net result for the year of the newest annual accounts that have it", false},
+	{"accounts.SEK", mapping.Number, UnitAmount, "total equity of the newest annual accounts that have it", false},
+	{"accounts.SGE", mapping.Number, UnitAmount, "total assets (sum of equity and liabilities) of the newest annual accounts that have it", false},
+	{"accounts.EBITDA", mapping.Number, UnitAmount, "EBITDA of the newest annual accounts that have it", false},
+	{"accounts.EKA", mapping.Number, UnitPercent, "equity ratio of the newest annual accounts that have it (a ratio: written as sent)", false},
+	{"accounts.currency", mapping.Text, UnitCurrency, "currency of the newest annual accounts (NOK, SEK, DKK or EUR): the currency of every amount", false},
+	{"accounts.year", mapping.Integer, UnitYear, "year of the newest annual accounts", false},
+	{"shareCapital", mapping.Number, UnitAmount, "share capital (Proff sends it in full units)", false},
+	{"estimatedTurnover", mapping.Text, UnitText, "estimated turnover, as Proff sends it", false},
+	{"establishedDate", mapping.Date, UnitDate, "date established", false},
+	{"registrationDate", mapping.Date, UnitDate, "date registered", false},
+	{"foundationDate", mapping.Date, UnitDate, "date founded", false},
+	{"liquidationDate", mapping.Date, UnitDate, "date of liquidation", false},
+	{"foundationYear", mapping.Integer, UnitYear, "year founded", false},
+	{pointYears, mapping.Integer, UnitYears, "whole years since establishedDate (derived; foundationDate or registrationDate when it is missing)", false},
+	{"registeredForVat", mapping.Boolean, UnitBoolean, "registered for VAT", false},
+	{"registeredForNav", mapping.Boolean, UnitBoolean, "registered with NAV (employer; Norway only)", false},
+	{"registeredForPayrollTax", mapping.Boolean, UnitBoolean, "registered for payroll tax", false},
+	{"registeredAsEnterprise", mapping.Boolean, UnitBoolean, "registered as an enterprise", false},
+	{"registeredForVoluntary", mapping.Boolean, UnitBoolean, "registered in the register of non-profit organisations (Norway only)", false},
+	{"hasSecurity", mapping.Boolean, UnitBoolean, "has registered security interests", false},
+	{"marketingProtection", mapping.Boolean, UnitBoolean, "Denmark only: has opted out of marketing (reklamebeskyttet); no value for companies of other countries", false},
+	{"corporateStructure.parentCompanyName", mapping.Text, UnitText, "parent company name", false},
+	{"corporateStructure.parentCompanyOrganisationNumber", mapping.Text, UnitText, "parent company organisation number", false},
+	{"corporateStructure.numberOfCompanies", mapping.Integer, UnitCount, "companies in the group", false},
+	{"corporateStructure.numberOfSubsidiaries", mapping.Integer, UnitCount, "subsidiaries", false},
+	{"annualAccounts[0].year", mapping.Integer, UnitYear, "year of the first annual accounts in the list (accounts.year picks the newest by year)", false},
+	{"annualAccounts[0].currency", mapping.Text, UnitCurrency, "currency of the first annual accounts in the list (accounts.currency picks the newest by year)", false},
+	{"annualAccounts[0].periodEnd", mapping.Date, UnitDate, "end of the period of the first annual accounts in the list (a date, not the spec's object)", false},
+	{"companyMain[0].manLabourYear", mapping.Number, UnitCount, "man-labour years in the newest accounts", false},
+	{"companyMain[0].auditorName", mapping.Text, UnitText, "auditor (a company)", false},
+	{"creditRating", mapping.Text, UnitText, "credit rating, kept raw (compact JSON when it is an object)", false},
 }
 
 // Catalogue returns the listed data points, in a stable order. Any other path of the register document is
@@ -176,54 +208,110 @@ func isPersonKey(k string) bool {
 }
 
 // ResolvePoint reads a data point name as the mapping writes it and returns the point with its canonical
-// spelling and kind. A name is a listed point, a derived point, or any JSON path of the register document
-// (dots for objects, [i] for array items, keys matched case-insensitively).
+// spelling and kind. A name is a listed point, a derived point, an account code (accounts.<CODE>), or any
+// JSON path of the register document (dots for objects, [i] for array items, keys matched
+// case-insensitively).
 //
 // Typing rule for a path the catalogue does not list: the kind of the listed path it equals once every
 // index is 0 (naceCategories[2] is Text like naceCategories[0]); otherwise Text, and the value arrives as
-// text (numbers in plain decimal, booleans as true/false, objects and arrays as compact JSON).
+// text (numbers in plain decimal, booleans as true/false, objects and arrays as compact JSON). A top-level
+// key the document is not known to have is mappable too (Proff adds fields) and comes back with Unknown
+// set; a deeper path under such a key is refused as the typo it almost surely is.
 //
 // Paths into data about persons (personRoles, contactPerson, procuration…, signatories, signatoryRoles,
 // a shareholder's firstName/lastName, any birthDate or personId) and the shareholders list as a whole are
 // refused with an error wrapping ErrPersonalData.
 func ResolvePoint(name string) (DataPoint, error) {
+	p, _, err := resolve(name)
+	return p, err
+}
+
+// ResolvePointAs is ResolvePoint with the mapping's `type:` hint (text, number, integer, date, boolean) for a
+// path the catalogue does not list, an unknown top-level key above all. A listed point keeps its own kind:
+// a hint that differs from it is an error, as the catalogue knows what the value is.
+func ResolvePointAs(name string, hint mapping.Kind) (DataPoint, error) {
+	p, listed, err := resolve(name)
+	if err != nil || hint == "" || hint == p.Kind {
+		return p, err
+	}
+	if _, err := mapping.ParseKind(string(hint)); err != nil {
+		return DataPoint{}, err
+	}
+	if listed {
+		return DataPoint{}, fmt.Errorf("%q is listed as %s: type: %s applies only to paths the catalogue does not list", name, p.Kind, hint)
+	}
+	p.Kind, p.Unit = hint, unitOfKind(hint)
+	return p, nil
+}
+
+func unitOfKind(k mapping.Kind) string {
+	switch k {
+	case mapping.Date:
+		return UnitDate
+	case mapping.Boolean:
+		return UnitBoolean
+	case mapping.Number, mapping.Integer:
+		return "as sent"
+	}
+	return UnitText
+}
+
+// resolve is ResolvePoint, also saying whether the catalogue decides the point's kind (listed or derived
+// from a listed point).
+func resolve(name string) (DataPoint, bool, error) {
+	if p, ok, err := resolveAccount(name); ok || err != nil {
+		return p, ok, err
+	}
 	segs, err := parsePath(name)
 	if err != nil {
-		return DataPoint{}, err
+		return DataPoint{}, false, err
 	}
 	for _, s := range segs {
 		if isPersonKey(s.key) {
-			return DataPoint{}, fmt.Errorf("%w: %q reads data about persons; only business data leaves Proff", ErrPersonalData, name)
+			return DataPoint{}, false, fmt.Errorf("%w: %q reads data about persons; only business data leaves Proff", ErrPersonalData, name)
 		}
 	}
 	// A shareholder may be a person: only a field of one shareholder is mappable, and Extract gives no value
 	// when that shareholder is a person.
 	if strings.EqualFold(segs[0].key, "shareholders") && (len(segs[0].indexes) == 0 || len(segs) < 2) {
-		return DataPoint{}, fmt.Errorf("%w: %q may hold shareholders who are persons; map one field of one shareholder, e.g. shareholders[0].name", ErrPersonalData, name)
+		return DataPoint{}, false, fmt.Errorf("%w: %q may hold shareholders who are persons; map one field of one shareholder, e.g. shareholders[0].name", ErrPersonalData, name)
 	}
 	canon := formatPath(segs)
 	for _, p := range catalogue {
 		if strings.EqualFold(p.Name, canon) {
-			return p, nil
+			return p, true, nil
 		}
 	}
 	if nace, ok := naceSplit(segs); ok {
-		return DataPoint{Name: canon, Kind: mapping.Text, Description: "NACE " + nace.part + " of naceCategories[" + strconv.Itoa(nace.index) + "]"}, nil
+		return DataPoint{Name: canon, Kind: mapping.Text, Unit: UnitText, Description: "NACE " + nace.part + " of naceCategories[" + strconv.Itoa(nace.index) + "]"}, true, nil
 	}
+	if p, ok := listedAt(segs); ok {
+		return DataPoint{Name: canon, Kind: p.Kind, Unit: p.Unit, Description: p.Description}, true, nil
+	}
+	if !documentRoots[strings.ToLower(segs[0].key)] {
+		if len(segs) == 1 {
+			// Proff adds top-level fields now and then (2025: an EHF acceptance status, status.statusDate):
+			// mappable the day they appear, with a warning from check in case it is a typo.
+			return DataPoint{Name: canon, Kind: mapping.Text, Unit: UnitText, Unknown: true,
+				Description: "top-level key " + canon + " that the catalogue does not know (as text, or as its type: hint)"}, false, nil
+		}
+		// A path below a key the register document does not have is almost surely a typo of a known
+		// object (visitorAdress.zipCode): it would never have a value, and the admin would never learn why.
+		return DataPoint{}, false, fmt.Errorf("%w: %q (the register document has no %q; see proffsync check --catalogue)",
+			ErrUnknownPoint, name, segs[0].key)
+	}
+	return DataPoint{Name: canon, Kind: mapping.Text, Unit: UnitText, Description: "register document path " + canon + " (as text)"}, false, nil
+}
+
+// listedAt returns the listed point a path equals once every index is 0.
+func listedAt(segs []segment) (DataPoint, bool) {
 	z := zeroIndexes(segs)
 	for _, p := range catalogue {
 		if strings.ToLower(p.Name) == z {
-			return DataPoint{Name: canon, Kind: p.Kind, Description: p.Description}, nil
+			return p, true
 		}
 	}
-	// A path under a key the register document does not have is almost surely a typo: it would never
-	// have a value, and the admin would never learn why. Nested keys under a known one are accepted, as
-	// Proff adds fields inside its objects over time.
-	if !documentRoots[strings.ToLower(segs[0].key)] {
-		return DataPoint{}, fmt.Errorf("%w: %q (the register document has no %q; see proffsync check --catalogue)",
-			ErrUnknownPoint, name, segs[0].key)
-	}
-	return DataPoint{Name: canon, Kind: mapping.Text, Description: "register document path " + canon + " (as text)"}, nil
+	return DataPoint{}, false
 }
 
 // documentRoots are the top-level keys of the register document (RegisterCompanyDetails in Proff's OpenAPI
@@ -275,7 +363,21 @@ func Extract(doc []byte, points []DataPoint) (map[string]any, error) {
 }
 
 // ExtractAt is Extract with "today" given, for derived points that depend on it.
+//
+// A document whose values do not have the shape the catalogue gives them (a number where a listed text point
+// is, a string where an object is on a mapped path) is refused with a *ShapeError, which wraps ErrMalformed:
+// it is not the company's data as Proff means it, and writing "42" as a company name would be worse than
+// writing nothing.
 func ExtractAt(doc []byte, points []DataPoint, now time.Time) (map[string]any, error) {
+	root, err := decodeRoot(doc)
+	if err != nil {
+		return nil, err
+	}
+	return extractRoot(root, points, now)
+}
+
+// decodeRoot splits a register document into its top-level members; anything but an object is malformed.
+func decodeRoot(doc []byte) (map[string]json.RawMessage, error) {
 	root, err := splitObject(doc)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s", ErrMalformed, err)
@@ -283,21 +385,38 @@ func ExtractAt(doc []byte, points []DataPoint, now time.Time) (map[string]any, e
 	if root == nil {
 		return nil, fmt.Errorf("%w: the answer is null, not a company", ErrMalformed)
 	}
+	return root, nil
+}
+
+func extractRoot(root map[string]json.RawMessage, points []DataPoint, now time.Time) (map[string]any, error) {
 	out := make(map[string]any, len(points))
 	for _, p := range points {
+		if err := checkShape(root, p); err != nil {
+			return nil, err
+		}
 		raw, ok := lookupPoint(root, p, now)
 		if !ok {
 			continue
 		}
-		if v, ok := typed(raw, p.Kind); ok {
-			out[p.Name] = v
+		v, ok := typed(raw, p.Kind)
+		if !ok {
+			continue
 		}
+		if f, isNum := v.(float64); isNum && inThousands(p.Name) {
+			if v, ok = fullUnits(f); !ok {
+				continue
+			}
+		}
+		out[p.Name] = v
 	}
 	return out, nil
 }
 
 // lookupPoint finds the raw JSON value of p in the document.
 func lookupPoint(root map[string]json.RawMessage, p DataPoint, now time.Time) (json.RawMessage, bool) {
+	if strings.HasPrefix(strings.ToLower(p.Name), pointAccounts) {
+		return accountValue(root, p.Name)
+	}
 	switch strings.ToLower(p.Name) {
 	case pointNaceCode, pointNaceText:
 		return naceValue(root, 0, strings.TrimPrefix(strings.ToLower(p.Name), "nace."))

@@ -93,6 +93,9 @@ type Options struct {
 	Rand func() float64
 	// Base replaces the network transport (tests).
 	Base http.RoundTripper
+	// Forms remembers per country which form of an SE or FI number finds companies (forms.go); nil: the
+	// client learns it anew in every run.
+	Forms FormMemory
 }
 
 // Client looks companies up in Proff. It is safe for concurrent use by any number of workers.
@@ -105,6 +108,7 @@ type Client struct {
 	o       Options
 	limiter *rate.Limiter
 	sem     chan struct{}
+	forms   *formState // which form of an SE or FI number Proff answers (forms.go)
 
 	waited       atomic.Int64 // nanoseconds spent waiting for the limiter
 	unauthorized atomic.Bool
@@ -131,6 +135,7 @@ func New(o Options) (*Client, error) {
 		base: base, token: o.Token, hc: hc, points: o.Points, log: o.Logger, o: o,
 		limiter:   rate.NewLimiter(rate.Limit(o.RatePerSecond), burstFor(o.RatePerSecond)),
 		sem:       make(chan struct{}, o.Concurrency),
+		forms:     newFormState(o.Forms, o.Logger),
 		forbidden: map[string]bool{},
 		retry: retry.Policy{Attempts: o.MaxAttempts, Base: o.RetryBase, Cap: o.MaxRetryWait,
 			Jitter: retry.Equal, Rand: o.Rand},
@@ -288,17 +293,13 @@ func (c *Client) Lookup(ctx context.Context, country, orgNumber string) (map[str
 	if c.isForbidden(string(cc)) {
 		return nil, fmt.Errorf("proff lookup: Proff refused country %s earlier in this run (403): %w", cc, massupdate.ErrCountryForbidden)
 	}
-	path := "/api/companies/register/" + string(cc) + "/" + nr
-	body, err := c.get(ctx, path, EndpointLookup, string(cc))
+	// SE and FI numbers may need their hyphenated form in the path (forms.go).
+	body, err := c.fetchDocument(ctx, cc, nr)
 	if err != nil {
 		return nil, fmt.Errorf("proff lookup: %w", err)
 	}
-	if bytes.Equal(bytes.TrimSpace(body), []byte("null")) {
-		// An ASP.NET action that returns null for an unknown id answers 204 (handled in try) or, with the
-		// no-content formatter turned off, 200 with the JSON null: either way there is no such company.
-		return nil, fmt.Errorf("proff lookup: Proff answered null for that number: %w", massupdate.ErrNotFound)
-	}
-	vals, err := ExtractAt(body, c.points, c.o.Now())
+	// The document must be the company asked for, in the catalogue's shape (identity.go, shape.go).
+	vals, err := extractLookedUp(body, cc, nr, c.points, c.o.Now())
 	if err != nil {
 		return nil, fmt.Errorf("proff lookup: %w", err)
 	}

@@ -34,7 +34,7 @@ func TestLookupReturnsTypedValues(t *testing.T) {
 		t.Fatalf("Lookup: %v", err)
 	}
 	want := map[string]any{
-		"name": "FJORDLYS TEKNOLOGI AS", "revenue": 112934.0, "employees": 69.0, "nace.code": "62.020",
+		"name": "FJORDLYS TEKNOLOGI AS", "revenue": 112934000.0, "employees": 69.0, "nace.code": "62.020",
 		"establishedDate": mapping.DateValue(2000, 2, 4), "registeredForVat": true,
 	}
 	if len(got) != len(want) {
@@ -808,15 +808,15 @@ func TestEveryPathSendsOnlyTheLookupValues(t *testing.T) {
 	}
 	f.emu.FailNext(1, http.StatusServiceUnavailable, "")
 	f.c.TokenInfo(ctx)
-	f.c.Lookup(ctx, "SE", "SE 556012-5790 01") // unknown: 404
+	f.c.Lookup(ctx, "SE", "SE 556012-5790 01") // unknown: 404 for the digits and for the hyphenated form
 	f.emu.RevokeToken()
 	f.c.Lookup(ctx, "FI", "0112038-9") // 401
-	shape := regexp.MustCompile(`^/api/(companies/register/(NO|SE|DK|FI)/[0-9]{8,10}|service/tokeninformation)$`)
+	shape := regexp.MustCompile(`^/api/(companies/register/(NO|SE|DK|FI)/([0-9]{8,10}|[0-9]{6}-[0-9]{4}|[0-9]{7}-[0-9])|service/tokeninformation)$`)
 	allowed := map[string]bool{"Authorization": true, "Accept": true, "Correlation-Id": true, "User-Agent": true,
 		"Accept-Encoding": true}
 	reqs := f.emu.Requests()
-	if len(reqs) != 9 {
-		t.Errorf("%d requests, want 9 (4 tries, 1 + 2 token information, a 404, a 401)", len(reqs))
+	if len(reqs) != 10 {
+		t.Errorf("%d requests, want 10 (4 tries, 1 + 2 token information, two 404s, a 401)", len(reqs))
 	}
 	for i, r := range reqs {
 		if r.Method != http.MethodGet || !shape.MatchString(r.Path) || r.RawQuery != "" || len(r.Body) != 0 {
