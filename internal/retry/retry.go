@@ -37,7 +37,8 @@ const (
 
 // Policy is one retry policy. The zero value never waits and never gives up; callers set what they need.
 type Policy struct {
-	// Attempts bounds the tries, the first included; 0 leaves them unbounded (Within bounds them then).
+	// Attempts bounds the tries, the first included; 0 or less leaves them unbounded (Within bounds them
+	// then).
 	Attempts int
 	// Base is the first step; each retry doubles it.
 	Base time.Duration

@@ -67,3 +67,21 @@ func TestClockOptionStampsTheJWT(t *testing.T) {
 		t.Fatalf("exp %v, want %v (the Clock's time plus two minutes)", exp, want)
 	}
 }
+
+// TestNegativeMaxAttemptsIsOneTry: MaxAttempts below zero has always meant one try and no retry; the
+// policy's "0 or less is unbounded" must not turn it into endless retries.
+func TestNegativeMaxAttemptsIsOneTry(t *testing.T) {
+	t.Parallel()
+	e := setup(t, sfemu.Options{}, func(o *salesforce.Options) { o.MaxAttempts = -1 })
+	ctx := context.Background()
+	if err := e.c.Login(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.emu.FailNext(3, 503)
+	if _, err := e.c.Describe(ctx); err == nil {
+		t.Fatal("Describe succeeded, so a 503 was retried")
+	}
+	if s := e.Sleeps(); len(s) != 0 {
+		t.Fatalf("waits %v, want none", s)
+	}
+}

@@ -248,7 +248,8 @@ func New(o Options) (*Client, error) {
 		o.Now = o.Clock.Now
 	}
 	policy := callPolicy
-	policy.Attempts = o.MaxAttempts
+	// A negative MaxAttempts has always meant a single try; to the policy, Attempts <= 0 means unbounded.
+	policy.Attempts = max(o.MaxAttempts, 1)
 	u, _ := url.Parse(o.LoginURL)
 	c := &Client{
 		o:             o,
