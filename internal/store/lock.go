@@ -174,7 +174,11 @@ func (l *runLock) Release(ctx context.Context) error {
 // when that is longer), without jitter, for at most RetryFor. One process writes its own run's rows: there
 // is no herd to spread out.
 func (o Options) retryPolicy() retry.Policy {
-	return retry.Policy{Base: o.RetryBackoff, Cap: max(2*time.Second, o.RetryBackoff), Within: o.RetryFor}
+	p := retry.Policy{Base: o.RetryBackoff, Cap: max(2*time.Second, o.RetryBackoff), Within: o.RetryFor}
+	if o.RetryFor < 0 {
+		p.Attempts = 1 // a negative RetryFor has always meant no retry; to the policy it would mean no bound
+	}
+	return p
 }
 
 // retry runs f until it succeeds, fails with something other than a connection error, or Options.RetryFor
@@ -188,7 +192,7 @@ func (s *Store) retry(ctx context.Context, op string, f func(context.Context) er
 			return err
 		}
 		wait := policy.Backoff(attempt)
-		if elapsed := clk.Now().Sub(start); policy.Overdue(elapsed, wait) {
+		if elapsed := clk.Now().Sub(start); policy.Spent(attempt) || policy.Overdue(elapsed, wait) {
 			return fmt.Errorf("gave up after %d tries in %s: %w", attempt, elapsed.Round(time.Millisecond), err)
 		}
 		if s.opts.OnRetry != nil {

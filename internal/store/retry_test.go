@@ -1,6 +1,7 @@
 package store_test
 
 import (
+	"context"
 	"slices"
 	"sync"
 	"testing"
@@ -57,5 +58,24 @@ func TestRetryWaitsAreCappedAtTwoSeconds(t *testing.T) {
 	want := []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 2 * time.Second, 2 * time.Second}
 	if got := ck.Sleeps(); !slices.Equal(got, want) {
 		t.Fatalf("waits %v, want %v", got, want)
+	}
+}
+
+// TestNegativeRetryForIsNoRetry: RetryFor below zero has always meant giving up after the first failure;
+// the policy's "Within 0 or less is unbounded" must not turn it into endless retries.
+func TestNegativeRetryForIsNoRetry(t *testing.T) {
+	t.Parallel()
+	ck := clocktest.New()
+	_, viaProxy, p := proxied(t, store.Options{Clock: ck, RetryFor: -time.Second})
+	run := newRun(t, viaProxy, massupdate.Run{})
+	p.Cut()
+	// The deadline only ends the endless retries of a regression, so that the waits below get reported.
+	ctx, cancel := context.WithTimeout(ctxT(t), 5*time.Second)
+	defer cancel()
+	if err := viaProxy.SaveBatch(ctx, run.ID, massupdate.Batch{Checkpoint: "x"}); err == nil {
+		t.Fatal("SaveBatch succeeded with PostgreSQL gone")
+	}
+	if s := ck.Sleeps(); len(s) != 0 {
+		t.Fatalf("%d waits, want none", len(s))
 	}
 }
