@@ -134,6 +134,12 @@ var catalogue = []DataPoint{
 	{"creditRating", mapping.Text, UnitText, "credit rating, kept raw (compact JSON when it is an object)", false},
 }
 
+// CatalogueVersion changes whenever a listed point changes meaning, so that values stored at an earlier
+// lookup (incremental sync) are not served under the new meaning: 2 is issue 13 (revenue, profit and
+// account amounts in full units instead of thousands, marketingProtection no value outside Denmark,
+// documents of another company or of the wrong shape refused).
+const CatalogueVersion = 2
+
 // Catalogue returns the listed data points, in a stable order. Any other path of the register document is
 // accepted as well (see ResolvePoint).
 func Catalogue() []DataPoint {
