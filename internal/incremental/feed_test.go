@@ -386,3 +386,28 @@ func TestReadFeedsReturnsRemovedCompanies(t *testing.T) {
 		t.Errorf("plan %v", got)
 	}
 }
+
+// A company changed once is looked up once: the next night reads its entry again (since overlaps by a
+// day), but the entry is older than the lookup, and the company is served from stored values.
+func TestAChangeCostsOneLookupAcrossNights(t *testing.T) {
+	t.Parallel()
+	e := newFeedEnv(t)
+	e.stored(t, t0.Add(-2*day), coA, coB)
+	if err := e.emu.Mutate("NO", coA.Org, t0.Add(-3*time.Hour), renamed); err != nil {
+		t.Fatal(err)
+	}
+	res := e.read(t, []string{"NO"}, nil)
+	if got := e.plan(t, res, coA, coB); got[coA] != incremental.ReasonInFeed || got[coB] != "" {
+		t.Fatalf("night 1: plan %v, want A in the feed", got)
+	}
+	e.stored(t, t0.Add(10*time.Minute), coA) // the run looks A up after reading the feed
+
+	e.advance(day)
+	res = e.read(t, []string{"NO"}, nil)
+	if res.Countries[0].Changes != 1 {
+		t.Fatalf("night 2 read %+v, want A's entry read again", res.Countries[0])
+	}
+	if got := e.plan(t, res, coA, coB); got[coA] != "" || got[coB] != "" {
+		t.Errorf("night 2: plan %v, want both served from stored values", got)
+	}
+}

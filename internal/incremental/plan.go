@@ -13,7 +13,7 @@ const (
 	ReasonChangedInSalesforce Reason = "changed_in_salesforce"
 	// ReasonFailedLastTime: the last lookup found nothing or failed.
 	ReasonFailedLastTime Reason = "failed_last_time"
-	// ReasonInFeed: the change feed listed the company since (a day before) its last lookup.
+	// ReasonInFeed: the change feed listed the company since (FeedLag before) its last lookup.
 	ReasonInFeed Reason = "in_feed"
 	// ReasonFeedGap: the feed cannot vouch for the company: its last lookup is older than what the feed's
 	// reads cover (30 days of history), or the feed could not be read in this run (full fallback).
@@ -30,11 +30,17 @@ const (
 var Reasons = []Reason{ReasonNew, ReasonChangedInSalesforce, ReasonInFeed, ReasonFeedGap, ReasonStale,
 	ReasonNoFeed, ReasonFailedLastTime, ReasonFull}
 
-// FeedOverlap is the margin on both sides of a feed date: since is asked a day before the last read, and an
-// entry up to a day older than a lookup still makes the company due, because neither the time zone of
-// Proff's since nor how soon a change reaches the served document is documented. It costs at most one
-// redundant lookup of a company that changed right around its lookup.
+// FeedOverlap is the margin on a feed date: since is asked a day before the last read, because neither the
+// time zone of Proff's since nor whether it is inclusive is documented (equal values are never written, so
+// reading an entry twice costs nothing).
 const FeedOverlap = 24 * time.Hour
+
+// FeedLag is the margin between a feed entry and a lookup: an entry up to FeedLag older than a company's
+// lookup still makes it due, for clocks that differ and a document served a little after its entry was
+// written. It is not FeedOverlap: an entry's createdDate is an instant, not a date, and a day's margin here
+// would look every changed company up on two nights running, as nightly runs meet each change within the
+// day before the lookup. An hour costs the changes of that hour a second lookup.
+const FeedLag = time.Hour
 
 // FeedHistory is how far back Proff's change feed keeps entries.
 const FeedHistory = 30 * 24 * time.Hour
@@ -150,7 +156,7 @@ func companyReason(k CompanyKey, c StoredCompany, stored bool, opt Options, now 
 		switch {
 		case !cov.Read || c.LookedUpAt.Before(cov.Since):
 			return ReasonFeedGap
-		case !c.FeedChangedAt.IsZero() && !c.FeedChangedAt.Before(c.LookedUpAt.Add(-FeedOverlap)):
+		case !c.FeedChangedAt.IsZero() && !c.FeedChangedAt.Before(c.LookedUpAt.Add(-FeedLag)):
 			return ReasonInFeed
 		}
 		return ""

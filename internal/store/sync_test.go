@@ -278,8 +278,10 @@ func seedSync(b *testing.B, s *store.Store) ([]string, []incremental.CompanyKey)
 		pgx.CopyFromRows(records)); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := s.Pool().Exec(ctx, "VACUUM ANALYZE sync_companies; VACUUM ANALYZE sync_records"); err != nil {
-		b.Fatal(err)
+	for _, table := range []string{"sync_companies", "sync_records"} {
+		if _, err := s.Pool().Exec(ctx, "VACUUM ANALYZE "+table); err != nil {
+			b.Fatal(err)
+		}
 	}
 	return ids, keys
 }
