@@ -220,8 +220,9 @@ func readCountry(ctx context.Context, feed FeedReader, store FeedStore, st FeedS
 			q.Fields = fields
 		}
 		pages, err := feed.Changes(ctx, cf.Country, q, func(c FeedChange) error {
-			if c.At.IsZero() || c.At.After(now) {
-				// An entry without a date, or dated after the read began, counts as a change now: due.
+			if c.At.IsZero() {
+				// An entry without a date was written by the time it was read: a change now, due for every
+				// company looked up before this run.
 				c.At = now
 			}
 			if removed {

@@ -411,3 +411,32 @@ func TestAChangeCostsOneLookupAcrossNights(t *testing.T) {
 		t.Errorf("night 2: plan %v, want both served from stored values", got)
 	}
 }
+
+// fakeFeed lists fixed entries for ADDED/MUTATED reads and none for REMOVED.
+type fakeFeed []incremental.FeedChange
+
+func (f fakeFeed) Changes(_ context.Context, _ string, q incremental.FeedQuery, fn func(incremental.FeedChange) error) (int, error) {
+	if q.Removed {
+		return 1, nil
+	}
+	for _, c := range f {
+		if err := fn(c); err != nil {
+			return 1, err
+		}
+	}
+	return 1, nil
+}
+
+// An entry without a date counts as a change at the time of the read, never as no change.
+func TestAnEntryWithoutADateMakesItsCompanyDue(t *testing.T) {
+	t.Parallel()
+	e := newFeedEnv(t)
+	e.stored(t, t0.Add(-2*day), coA, coB)
+	res, err := incremental.ReadFeeds(context.Background(), fakeFeed{{Org: coA.Org}}, e.st, []string{"NO"}, t0, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.plan(t, res, coA, coB); got[coA] != incremental.ReasonInFeed || got[coB] != "" {
+		t.Errorf("plan %v, want A due", got)
+	}
+}
