@@ -78,3 +78,30 @@ func TestNoCapTakesEverything(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkBudget100k builds a budget over 100,000 due companies and asks for each: the allocations are
+// the builder's 16 bytes an offer (grown by append), and none per Take.
+func BenchmarkBudget100k(b *testing.B) {
+	keys := make([]incremental.CompanyKey, 100_000)
+	for i := range keys {
+		keys[i] = key("NO", fmt.Sprintf("%09d", 800_000_000+i))
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		bb := incremental.NewBudget(10_000)
+		for i, k := range keys {
+			bb.Add(k, t0.Add(-time.Duration(i%97)*day))
+		}
+		bud := bb.Build()
+		n := 0
+		for i, k := range keys {
+			if bud.Take(k, t0.Add(-time.Duration(i%97)*day)) {
+				n++
+			}
+		}
+		if n != 10_000 {
+			b.Fatalf("took %d, want 10000", n)
+		}
+	}
+}
