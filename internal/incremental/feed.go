@@ -194,15 +194,8 @@ func ReadFeeds(ctx context.Context, feed FeedReader, store FeedStore, countries 
 // readCountry reads one country's feed, both queries, and advances its state when both succeeded.
 func readCountry(ctx context.Context, feed FeedReader, store FeedStore, st FeedState, cf *CountryFeed,
 	now time.Time, fields []string) error {
-	from := st.ReadUntil.Add(-FeedOverlap)
-	covered := st.CoveredSince
-	if st.ReadUntil.IsZero() || from.Before(now.Add(-FeedHistory)) || covered.IsZero() {
-		// Never read, or not for longer than the feed keeps: what is left is the last 30 days, and a day
-		// less of it is vouched for, as the server's reading of since is not documented.
-		from = now.Add(-FeedHistory)
-		covered = from.Add(FeedOverlap)
-	}
-	cf.Since = from.UTC().Truncate(24 * time.Hour)
+	var covered time.Time
+	cf.Since, covered = nextRead(st, now)
 	var chunk []FeedChange
 	mark := func(c FeedChange) error {
 		cf.Changes++
@@ -237,4 +230,34 @@ func readCountry(ctx context.Context, feed FeedReader, store FeedStore, st FeedS
 	}
 	cf.CoveredSince = covered
 	return store.MarkFeedChanges(ctx, cf.Country, chunk, &FeedAdvance{ReadUntil: now, CoveredSince: covered})
+}
+
+// nextRead is the since of the country's next read (a UTC midnight) and what the feed vouches for once it
+// succeeded: from a day before the last read, the chain of reads unbroken; else (never read, or not for
+// longer than the feed keeps) the last 30 days, of which a day less is vouched for, as the server's reading
+// of since is not documented.
+func nextRead(st FeedState, now time.Time) (since, covered time.Time) {
+	from, covered := st.ReadUntil.Add(-FeedOverlap), st.CoveredSince
+	if st.ReadUntil.IsZero() || from.Before(now.Add(-FeedHistory)) || covered.IsZero() {
+		from = now.Add(-FeedHistory)
+		covered = from.Add(FeedOverlap)
+	}
+	return from.UTC().Truncate(24 * time.Hour), covered
+}
+
+// PreviewCoverage is Options.Feeds for `preview`, which makes no Proff call: the coverage each country's
+// next read would give if it succeeded, from the stored states alone (the countries that answered
+// unsupported within UnsupportedRetry are left out, as ReadFeeds would). The entries that read would bring
+// are not known, so the preview's in_feed count is the marks stored so far: a lower bound.
+func PreviewCoverage(states map[string]FeedState, countries []string, now time.Time) map[string]FeedCoverage {
+	out := map[string]FeedCoverage{}
+	for _, cc := range countries {
+		st := states[cc]
+		if !st.UnsupportedAt.IsZero() && now.Sub(st.UnsupportedAt) < UnsupportedRetry {
+			continue
+		}
+		_, covered := nextRead(st, now)
+		out[cc] = FeedCoverage{Read: true, Since: covered}
+	}
+	return out
 }

@@ -1,6 +1,10 @@
 package incremental
 
-import "time"
+import (
+	"context"
+	"fmt"
+	"time"
+)
 
 // Reason says why a company is due for a lookup.
 type Reason string
@@ -168,4 +172,28 @@ func companyReason(k CompanyKey, c StoredCompany, stored bool, opt Options, now 
 		return ReasonStale
 	}
 	return ""
+}
+
+// StateLoader is the store's page read (store.Store.LoadSyncState).
+type StateLoader interface {
+	LoadSyncState(ctx context.Context, recordIDs []string, keys []CompanyKey) (State, error)
+}
+
+// PlanPage loads a page's stored state in one round trip and plans it: what the engine calls once per
+// page of records, in each pass.
+func PlanPage(ctx context.Context, store StateLoader, records []Record, opt Options, now time.Time) ([]Decision, error) {
+	ids, keys := make([]string, len(records)), make([]CompanyKey, 0, len(records))
+	seen := make(map[CompanyKey]bool, len(records))
+	for i, r := range records {
+		ids[i] = r.ID
+		if !seen[r.Key] {
+			seen[r.Key] = true
+			keys = append(keys, r.Key)
+		}
+	}
+	st, err := store.LoadSyncState(ctx, ids, keys)
+	if err != nil {
+		return nil, fmt.Errorf("plan %d records: %w", len(records), err)
+	}
+	return Plan(records, st, opt, now), nil
 }

@@ -1,6 +1,7 @@
 package incremental_test
 
 import (
+	"reflect"
 	"testing"
 	"time"
 
@@ -155,5 +156,23 @@ func TestMappingKeyCoversPointsKindsAndOrder(t *testing.T) {
 		if incremental.MappingKeyOf(other) == k {
 			t.Errorf("%v has the key of %v", other, base)
 		}
+	}
+}
+
+func TestPreviewCoverageIsWhatTheNextReadWouldVouchFor(t *testing.T) {
+	t.Parallel()
+	states := map[string]incremental.FeedState{
+		"NO": {Country: "NO", ReadUntil: t0.Add(-day), CoveredSince: t0.Add(-60 * day)},
+		"SE": {Country: "SE", UnsupportedAt: t0.Add(-2 * day)},
+		"FI": {Country: "FI", UnsupportedAt: t0.Add(-8 * day)}, // asked again by the next run
+	}
+	got := incremental.PreviewCoverage(states, []string{"NO", "SE", "DK", "FI"}, t0)
+	want := map[string]incremental.FeedCoverage{
+		"NO": {Read: true, Since: t0.Add(-60 * day)},
+		"DK": {Read: true, Since: t0.Add(-29 * day)},
+		"FI": {Read: true, Since: t0.Add(-29 * day)},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("coverage %v, want %v", got, want)
 	}
 }

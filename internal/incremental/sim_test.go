@@ -37,15 +37,11 @@ func (r simRun) run(t *testing.T, s *store.Store, recs []incremental.Record, now
 	pages := func(f func(page []incremental.Record, ds []incremental.Decision)) {
 		for i := 0; i < len(recs); i += simPage {
 			page := recs[i:min(i+simPage, len(recs))]
-			ids, keys := make([]string, len(page)), make([]incremental.CompanyKey, len(page))
-			for j, rec := range page {
-				ids[j], keys[j] = rec.ID, rec.Key
-			}
-			st, err := s.LoadSyncState(ctx, ids, keys)
+			ds, err := incremental.PlanPage(ctx, s, page, opt, now)
 			if err != nil {
 				t.Fatal(err)
 			}
-			f(page, incremental.Plan(page, st, opt, now))
+			f(page, ds)
 		}
 	}
 	b := incremental.NewBudget(r.max)
