@@ -87,17 +87,23 @@ type MappedPoint struct {
 }
 
 // MappingKeyOf is the key of the mapping whose values a company's stored Vals hold. The engine packs values
-// slot by slot in rule order, so the key covers the points, their kinds and their order: any change to
-// them makes every company due once ("new"). Field names and modes are not part of it: they decide how a
-// value is written, not which value Proff gave, and stored values stay good across such a change.
-func MappingKeyOf(points []MappedPoint) string {
+// slot by slot in rule order, so the key covers the points, their kinds and their order; version covers
+// what gives a point its value and its bytes: the caller passes the Proff catalogue's version
+// (proff.CatalogueVersion: a point that changes meaning) and the engine's packed format's, e.g.
+// "catalogue=2;packed=1". Any change to them makes every company due once ("new"). Field names and modes
+// are not part of it: they decide how a value is written, not which value Proff gave, and stored values
+// stay good across such a change.
+func MappingKeyOf(version string, points []MappedPoint) string {
 	h := sha256.New()
 	var n [binary.MaxVarintLen64]byte
+	write := func(s string) {
+		h.Write(n[:binary.PutUvarint(n[:], uint64(len(s)))])
+		h.Write([]byte(s))
+	}
+	write(version)
 	for _, p := range points {
-		for _, s := range []string{p.Point, p.Kind} {
-			h.Write(n[:binary.PutUvarint(n[:], uint64(len(s)))])
-			h.Write([]byte(s))
-		}
+		write(p.Point)
+		write(p.Kind)
 	}
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }

@@ -139,12 +139,16 @@ func TestPlanListsEachCompanyOnce(t *testing.T) {
 	}
 }
 
-func TestMappingKeyCoversPointsKindsAndOrder(t *testing.T) {
+func TestMappingKeyCoversVersionPointsKindsAndOrder(t *testing.T) {
 	t.Parallel()
+	const v = "catalogue=2;packed=1"
 	base := []incremental.MappedPoint{{Point: "name", Kind: "text"}, {Point: "revenue", Kind: "number"}}
-	k := incremental.MappingKeyOf(base)
-	if k != incremental.MappingKeyOf(append([]incremental.MappedPoint(nil), base...)) {
+	k := incremental.MappingKeyOf(v, base)
+	if k != incremental.MappingKeyOf(v, append([]incremental.MappedPoint(nil), base...)) {
 		t.Error("the same mapping gives two keys")
+	}
+	if incremental.MappingKeyOf("catalogue=3;packed=1", base) == k {
+		t.Error("a new catalogue version keeps the key: values of the old meaning would be served")
 	}
 	for _, other := range [][]incremental.MappedPoint{
 		{base[1], base[0]}, // order: the packed slots move
@@ -153,7 +157,7 @@ func TestMappingKeyCoversPointsKindsAndOrder(t *testing.T) {
 		{{Point: "name", Kind: "text"}, {Point: "revenue", Kind: "text"}},         // a kind changed
 		{{Point: "nam", Kind: "etext"}, base[1]},                                  // no ambiguity across the boundary
 	} {
-		if incremental.MappingKeyOf(other) == k {
+		if incremental.MappingKeyOf(v, other) == k {
 			t.Errorf("%v has the key of %v", other, base)
 		}
 	}
