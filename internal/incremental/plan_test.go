@@ -147,6 +147,11 @@ func TestMappingKeyCoversVersionPointsKindsAndOrder(t *testing.T) {
 	if k != incremental.MappingKeyOf(v, append([]incremental.MappedPoint(nil), base...)) {
 		t.Error("the same mapping gives two keys")
 	}
+	// Each part is length-prefixed: no choice of separator byte makes two mappings one.
+	if incremental.MappingKeyOf(v, []incremental.MappedPoint{{Point: "x\x00y", Kind: "z"}}) ==
+		incremental.MappingKeyOf(v, []incremental.MappedPoint{{Point: "x", Kind: "y\x00z"}}) {
+		t.Error("two mappings share a key across the boundary of their parts")
+	}
 	if incremental.MappingKeyOf("catalogue=3;packed=1", base) == k {
 		t.Error("a new catalogue version keeps the key: values of the old meaning would be served")
 	}
