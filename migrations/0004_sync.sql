@@ -36,3 +36,8 @@ CREATE TABLE sync_feeds (
     covered_since  timestamptz,
     unsupported_at timestamptz
 );
+
+-- Whether a record's data came from a lookup in its run ('fresh') or from the values stored at an earlier
+-- one ('stored'); '' when the record had nothing to look up (no or an invalid org number), and for runs
+-- before incremental sync. `history show` says it per record.
+ALTER TABLE run_records ADD COLUMN lookup text NOT NULL DEFAULT '' CHECK (lookup IN ('', 'fresh', 'stored'));

@@ -340,3 +340,17 @@ func BenchmarkSyncStateSave100k(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/100k-records")
 }
+
+// run_records can say where a record's data came from; what writes it is the engine's wiring.
+func TestRunRecordsHoldWhereTheDataCameFrom(t *testing.T) {
+	t.Parallel()
+	s := storetest.New(t)
+	seeded := storetest.Seed(t, s, syncT0)
+	ctx := context.Background()
+	if _, err := s.Pool().Exec(ctx, `UPDATE run_records SET lookup = 'stored' WHERE run_id = $1`, seeded.RunID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Pool().Exec(ctx, `UPDATE run_records SET lookup = 'cached' WHERE run_id = $1`, seeded.RunID); err == nil {
+		t.Error("run_records took a lookup that is neither fresh nor stored")
+	}
+}
