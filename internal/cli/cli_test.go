@@ -105,7 +105,8 @@ func TestBadConfigExits78(t *testing.T) {
 		{"unknown country", strings.Replace(goodConfig, "default_country: NO", "default_country: Atlantis", 1), []string{"salesforce.default_country", "Atlantis"}},
 		{"duplicate mapping target", goodConfig + "  - proff: companyTypeName\n    field: Name\n", []string{"mapping[1].field", "already the target"}},
 		{"person data", goodConfig + "  - proff: contactPerson.name\n    field: Description\n", []string{"mapping[1].proff", "personal data"}},
-		{"unknown data point", goodConfig + "  - proff: favouriteColour\n    field: Description\n", []string{"mapping[1].proff"}},
+		// A bare unknown top-level key is mappable (Proff adds fields); a path under an unknown key is a typo.
+		{"unknown data point", goodConfig + "  - proff: visitorAdress.zipCode\n    field: Description\n", []string{"mapping[1].proff"}},
 	}
 	for _, tc := range cases {
 		for _, cmd := range []string{"run", "preview", "check"} {
