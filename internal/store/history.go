@@ -238,20 +238,7 @@ func (s *Store) runDetail(ctx context.Context, id string) (massupdate.Run, massu
 		if err != nil {
 			return fmt.Errorf("read field changes: %w", err)
 		}
-		d.Changes, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (massupdate.FieldChange, error) {
-			var c massupdate.FieldChange
-			var o, n string
-			if err := row.Scan(&c.RecordID, &c.Field, &o, &n); err != nil {
-				return c, err
-			}
-			if err := json.Unmarshal([]byte(o), &c.Old); err != nil {
-				return c, fmt.Errorf("old value of %s: %w", c.Field, err)
-			}
-			if err := json.Unmarshal([]byte(n), &c.New); err != nil {
-				return c, fmt.Errorf("new value of %s: %w", c.Field, err)
-			}
-			return c, nil
-		})
+		d.Changes, err = pgx.CollectRows(rows, scanFieldChange)
 		if err != nil {
 			return fmt.Errorf("read field changes: %w", err)
 		}
@@ -270,4 +257,21 @@ func (s *Store) runDetail(ctx context.Context, id string) (massupdate.Run, massu
 		d.Changes = []massupdate.FieldChange{}
 	}
 	return r, d, nil
+}
+
+// scanFieldChange reads one field_changes row (record_id, field, old, new as JSON text): history show and the
+// history pages read changes the same way.
+func scanFieldChange(row pgx.CollectableRow) (massupdate.FieldChange, error) {
+	var c massupdate.FieldChange
+	var o, n string
+	if err := row.Scan(&c.RecordID, &c.Field, &o, &n); err != nil {
+		return c, err
+	}
+	if err := json.Unmarshal([]byte(o), &c.Old); err != nil {
+		return c, fmt.Errorf("old value of %s: %w", c.Field, err)
+	}
+	if err := json.Unmarshal([]byte(n), &c.New); err != nil {
+		return c, fmt.Errorf("new value of %s: %w", c.Field, err)
+	}
+	return c, nil
 }

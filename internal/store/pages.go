@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -236,20 +235,7 @@ func pageChanges(ctx context.Context, tx pgx.Tx, runID, field string, limit int,
 	if err != nil {
 		return nil, fmt.Errorf("read field changes: %w", err)
 	}
-	changes, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (massupdate.FieldChange, error) {
-		var c massupdate.FieldChange
-		var o, n string
-		if err := row.Scan(&c.RecordID, &c.Field, &o, &n); err != nil {
-			return c, err
-		}
-		if err := json.Unmarshal([]byte(o), &c.Old); err != nil {
-			return c, fmt.Errorf("old value of %s: %w", c.Field, err)
-		}
-		if err := json.Unmarshal([]byte(n), &c.New); err != nil {
-			return c, fmt.Errorf("new value of %s: %w", c.Field, err)
-		}
-		return c, nil
-	})
+	changes, err := pgx.CollectRows(rows, scanFieldChange)
 	if err != nil {
 		return nil, fmt.Errorf("read field changes: %w", err)
 	}

@@ -471,18 +471,3 @@ func Scrub(s string, secrets []string) string { return secret.Scrub(s, secrets) 
 //
 // Deprecated: use secret.Mask.
 func Mask(s string) string { return secret.Mask(s) }
-
-// Sleep waits d, or returns ctx's error as soon as ctx is done: the retry wait both clients share.
-func Sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
