@@ -14,6 +14,7 @@ import (
 	"github.com/proffconnect/proffsync/internal/serve"
 	"github.com/proffconnect/proffsync/internal/store"
 	"github.com/proffconnect/proffsync/internal/transport"
+	"github.com/proffconnect/proffsync/internal/web"
 )
 
 func serveSpec() spec {
@@ -124,6 +125,8 @@ func (a *app) serve(ctx context.Context, cfg *config.Config, res resolved, clock
 		Enabled: cfg.Schedule.Enabled, Cron: cfg.Schedule.Cron, Timezone: cfg.Schedule.Timezone,
 		Addr: cfg.Serve.HTTPAddr, Run: runScheduled, Prune: prune, Ready: st.Ready, Metrics: met,
 		Clock: clock, Logger: a.log, ShutdownTimeout: shutdown,
+		Pages: web.New(web.Options{Store: st, Password: cfg.Env.UIPassword, Loopback: loopbackAddr(cfg.Serve.HTTPAddr),
+			Logger: a.log, Now: a.now}),
 	})
 	if err != nil {
 		return &config.Error{Source: cfg.Path, Issues: []string{err.Error()}}
@@ -139,4 +142,18 @@ func (a *app) serve(ctx context.Context, cfg *config.Config, res resolved, clock
 		return err
 	}
 	return nil
+}
+
+// loopbackAddr reports whether serve listens on a loopback address only (127.0.0.0/8, ::1, localhost): then
+// the history pages need no password. An empty host (":8080") listens on every address.
+func loopbackAddr(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

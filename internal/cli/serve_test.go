@@ -51,6 +51,12 @@ func startServe(t *testing.T, a *app, yaml string, env map[string]string) (base 
 // startServeClock is startServe on the schedule clock given.
 func startServeClock(t *testing.T, a *app, yaml string, env map[string]string, clock serve.Clock) (base string, stop func() error) {
 	t.Helper()
+	return startServeAt(t, a, yaml, env, clock, "127.0.0.1:0")
+}
+
+// startServeAt is startServeClock listening on addr; the base URL always dials 127.0.0.1.
+func startServeAt(t *testing.T, a *app, yaml string, env map[string]string, clock serve.Clock, addr string) (base string, stop func() error) {
+	t.Helper()
 	path := writeFile(t, "proffsync.yaml", yaml)
 	env["PROFFSYNC_CONFIG"] = path
 	a.getenv = func(k string) string { return env[k] }
@@ -58,7 +64,7 @@ func startServeClock(t *testing.T, a *app, yaml string, env map[string]string, c
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.Serve.HTTPAddr = "127.0.0.1:0"
+	cfg.Serve.HTTPAddr = addr
 	res, err := resolveMapping(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -71,7 +77,7 @@ func startServeClock(t *testing.T, a *app, yaml string, env map[string]string, c
 	}()
 	select {
 	case ad := <-addrc:
-		base = "http://" + ad.String()
+		base = fmt.Sprintf("http://127.0.0.1:%d", ad.(*net.TCPAddr).Port)
 	case err := <-done:
 		cancel()
 		t.Fatalf("serve ended at start: %v", err)
@@ -357,5 +363,70 @@ func TestServeInterruptedRunIsResumedAfterRestart(t *testing.T) {
 	if total.Selected != int64(sb.Expect.Selected) || total.Failed != int64(sb.Expect.Failed) {
 		t.Errorf("first %+v + second %+v = %+v, want selected %d failed %d", first.Counts, second.Counts, total,
 			sb.Expect.Selected, sb.Expect.Failed)
+	}
+}
+
+// serve mounts the history pages: open on a loopback address; elsewhere off without PROFFSYNC_UI_PASSWORD and
+// behind basic auth with it; /healthz stays open in every case.
+func TestServeMountsTheHistoryPages(t *testing.T) {
+	t.Parallel()
+	dsn := storetest.URL(t)
+	sb := sandbox.Start(sandbox.Options{Companies: 1})
+	defer sb.Close()
+	yaml := sandbox.DemoConfig + "schedule:\n  enabled: false\n  cron: \"@daily\"\n"
+	page := func(base, password string) (int, string) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, base+"/", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if password != "" {
+			req.SetBasicAuth("admin", password)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+
+	base, _ := startServeAt(t, testApp(io.Discard), yaml, sb.Env(dsn), serve.SystemClock{}, "127.0.0.1:0")
+	if code, body := page(base, ""); code != 200 || !strings.Contains(body, "<html") {
+		t.Errorf("loopback: / answered %d, want the runs page:\n%.300s", code, body)
+	}
+
+	base, _ = startServeAt(t, testApp(io.Discard), yaml, sb.Env(dsn), serve.SystemClock{}, "0.0.0.0:0")
+	if code, _ := page(base, ""); code != 404 {
+		t.Errorf("all addresses, no password: / answered %d, want 404 (pages off)", code)
+	}
+	if code, _ := get(t, base+"/healthz"); code != 200 {
+		t.Errorf("all addresses: /healthz answered %d", code)
+	}
+
+	env := sb.Env(dsn)
+	env["PROFFSYNC_UI_PASSWORD"] = "correct-horse-battery"
+	base, _ = startServeAt(t, testApp(io.Discard), yaml, env, serve.SystemClock{}, "0.0.0.0:0")
+	if code, _ := page(base, ""); code != 401 {
+		t.Errorf("all addresses with a password, no credentials: / answered %d, want 401", code)
+	}
+	if code, _ := page(base, "wrong"); code != 401 {
+		t.Errorf("wrong password: / answered %d, want 401", code)
+	}
+	if code, body := page(base, "correct-horse-battery"); code != 200 || !strings.Contains(body, "<html") {
+		t.Errorf("right password: / answered %d", code)
+	}
+}
+
+func TestLoopbackAddr(t *testing.T) {
+	t.Parallel()
+	for addr, want := range map[string]bool{
+		"127.0.0.1:8080": true, "127.1.2.3:80": true, "[::1]:8080": true, "localhost:8080": true,
+		"0.0.0.0:8080": false, ":8080": false, "[::]:8080": false, "10.0.0.5:8080": false, "example.com:80": false, "garbage": false,
+	} {
+		if got := loopbackAddr(addr); got != want {
+			t.Errorf("loopbackAddr(%q) = %v, want %v", addr, got, want)
+		}
 	}
 }

@@ -32,6 +32,9 @@ type Env struct {
 	// setups: host names, or ".suffix" entries that admit every host under the suffix.
 	SFInstanceHosts []string
 	ConfigPath      string // PROFFSYNC_CONFIG
+	// UIPassword (PROFFSYNC_UI_PASSWORD) is the basic-auth password of serve's history pages on a
+	// non-loopback address; without it those pages are off there.
+	UIPassword string
 
 	// Warnings are what proffsync runs with but an operator should fix (a secret file others can read, a
 	// database reached without verified TLS): check prints them, every command logs them at warn level.
@@ -128,6 +131,7 @@ func LoadEnv(getenv func(string) string) (Env, error) {
 		issues = append(issues, "PROFF_API_URL: "+err.Error())
 	}
 	e.ProffAPIToken = secret("PROFF_API_TOKEN")
+	e.UIPassword = secret("PROFFSYNC_UI_PASSWORD")
 
 	e.SFAuthFlow = strings.ToLower(strings.TrimSpace(getenv("SF_AUTH_FLOW")))
 	switch e.SFAuthFlow {
@@ -241,7 +245,7 @@ func (e Env) RequireSalesforce() error {
 // and sslpassword included.
 func (e Env) Secrets() []string {
 	var s []string
-	for _, v := range append([]string{e.ProffAPIToken, e.SFClientSecret, e.SFPassword}, DatabaseSecrets(e.DatabaseURL)...) {
+	for _, v := range append([]string{e.ProffAPIToken, e.SFClientSecret, e.SFPassword, e.UIPassword}, DatabaseSecrets(e.DatabaseURL)...) {
 		if v != "" && !contains(s, v) {
 			s = append(s, v)
 		}
@@ -264,6 +268,7 @@ func (e Env) Describe() [][2]string {
 		{"SF_JWT_KEY_FILE", orNotSet(e.SFJWTKeyFile)},
 		{"SF_API_VERSION", e.SFAPIVersion},
 		{"SF_INSTANCE_HOSTS", orNotSet(strings.Join(e.SFInstanceHosts, ","))},
+		{"PROFFSYNC_UI_PASSWORD", secret.Mask(e.UIPassword)},
 	}
 	return rows
 }

@@ -77,6 +77,9 @@ type Options struct {
 	// ReadyCache is how long /readyz answers from its last check (default 1s): a probe or a scraper
 	// polling it must not cost a database round trip per request.
 	ReadyCache time.Duration
+	// Pages, when set, serves everything but /healthz, /readyz and /metrics: the read-only history pages,
+	// which do their own access control (those three stay open).
+	Pages http.Handler
 }
 
 // HTTPLimits bound what one client can hold of the HTTP server. The endpoints are small and unauthenticated:
@@ -487,6 +490,9 @@ func (s *Server) newHandler() http.Handler {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.Handle("GET /metrics", s.metrics.Handler())
+	if s.opts.Pages != nil {
+		mux.Handle("/", s.opts.Pages)
+	}
 	return mux
 }
 
