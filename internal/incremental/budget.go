@@ -3,8 +3,9 @@ package incremental
 import (
 	"hash/fnv"
 	"slices"
-	"strconv"
 	"time"
+
+	"github.com/proffconnect/proffsync/internal/orgnr"
 )
 
 // The cap (sync.max_lookups) takes the due companies stalest first: never looked up first, then the oldest
@@ -113,22 +114,10 @@ func entryOf(k CompanyKey, lastLookup time.Time) budgetEntry {
 // number), which orders keys deterministically. A key that does not pack (not a canonical number) falls
 // back to a hash in the country-0 range: it then only shares a tie-break with another such key.
 func packKey(k CompanyKey) uint64 {
-	var ci uint64
-	switch k.Country {
-	case "NO":
-		ci = 1
-	case "SE":
-		ci = 2
-	case "DK":
-		ci = 3
-	case "FI":
-		ci = 4
+	if key, ok := orgnr.Pack(k.Country, k.Org); ok {
+		return key
 	}
-	n, err := strconv.ParseUint(k.Org, 10, 64)
-	if ci == 0 || err != nil || len(k.Org) == 0 || len(k.Org) > 12 || n >= 1<<44 {
-		h := fnv.New64a()
-		h.Write([]byte(k.Country + "\x00" + k.Org))
-		return h.Sum64() >> 4
-	}
-	return ci<<60 | uint64(len(k.Org))<<52 | n
+	h := fnv.New64a()
+	h.Write([]byte(k.Country + "\x00" + k.Org))
+	return h.Sum64() >> 4
 }

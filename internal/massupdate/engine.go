@@ -11,7 +11,7 @@ import (
 
 	"github.com/proffconnect/proffsync/internal/mapping"
 	"github.com/proffconnect/proffsync/internal/orgnr"
-	"github.com/proffconnect/proffsync/internal/transport"
+	"github.com/proffconnect/proffsync/internal/secret"
 )
 
 // Progress shows how a run advances (a progress bar on a terminal). Its methods are called from one
@@ -68,7 +68,7 @@ type Options struct {
 	// its id). The CLI fits the Proff rate to the token's limit there.
 	BeforeLookups func(ctx context.Context)
 	// Scrub removes secrets from a text the engine writes on its own account: the first line of a panic an
-	// adapter raised, which becomes the run's error. Default: transport.Scrub without a secret list (the
+	// adapter raised, which becomes the run's error. Default: secret.Scrub without a secret list (the
 	// credential patterns only); the CLI passes its scrubber, which knows the configured secrets.
 	Scrub func(string) string
 }
@@ -119,7 +119,7 @@ func New(o Options) (*Engine, error) {
 		o.ProgressEvery = 10 * time.Second
 	}
 	if o.Scrub == nil {
-		o.Scrub = func(s string) string { return transport.Scrub(s, nil) }
+		o.Scrub = func(s string) string { return secret.Scrub(s, nil) }
 	}
 	rules := make([]mapping.Rule, len(o.Rules))
 	for i, r := range o.Rules {

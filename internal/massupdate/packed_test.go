@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/proffconnect/proffsync/internal/mapping"
+	"github.com/proffconnect/proffsync/internal/orgnr"
 )
 
 func TestPackRoundTrip(t *testing.T) {
@@ -28,7 +29,7 @@ func TestPackKeyTellsNumbersApart(t *testing.T) {
 	seen := map[uint64]string{}
 	for _, c := range [][2]string{{"NO", "923609016"}, {"SE", "923609016"}, {"FI", "01120389"}, {"FI", "1120389"},
 		{"DK", "24256790"}, {"SE", "5560125790"}, {"NO", "023609016"}} {
-		k, ok := packKey(c[0], c[1])
+		k, ok := orgnr.Pack(c[0], c[1])
 		if !ok {
 			t.Fatalf("packKey(%v) refused", c)
 		}
@@ -38,7 +39,7 @@ func TestPackKeyTellsNumbersApart(t *testing.T) {
 		seen[k] = c[0] + c[1]
 	}
 	for _, c := range [][2]string{{"DE", "1"}, {"NO", "12a"}, {"NO", ""}, {"NO", "1234567890123"}} {
-		if _, ok := packKey(c[0], c[1]); ok {
+		if _, ok := orgnr.Pack(c[0], c[1]); ok {
 			t.Errorf("packKey(%v) accepted", c)
 		}
 	}

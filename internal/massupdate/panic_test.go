@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/proffconnect/proffsync/internal/transport"
+	"github.com/proffconnect/proffsync/internal/secret"
 )
 
 // A panic in an adapter, on whichever goroutine of the run it happens, ends the run failed with the panic's
@@ -13,8 +13,8 @@ import (
 // surviving, and the stored status shows the run is not left running.
 func TestAdapterPanicFailsTheRun(t *testing.T) {
 	t.Parallel()
-	const secret = "tok-9f8e7d6c5b4a"
-	panicValue := "adapter exploded near " + secret + "\ngoroutine 7 [running]:\nmain.secondLine()"
+	const token = "tok-9f8e7d6c5b4a"
+	panicValue := "adapter exploded near " + token + "\ngoroutine 7 [running]:\nmain.secondLine()"
 	cases := []struct {
 		name, where string
 		arm         func(h *harness)
@@ -43,7 +43,7 @@ func TestAdapterPanicFailsTheRun(t *testing.T) {
 			records, answers := many(9)
 			h := newHarness(t, records, answers, func(o *Options) {
 				o.Concurrency = 2
-				o.Scrub = func(s string) string { return transport.Scrub(s, []string{secret}) }
+				o.Scrub = func(s string) string { return secret.Scrub(s, []string{token}) }
 			})
 			c.arm(h)
 			run, err := h.e.Run(context.Background(), RunRequest{})
@@ -57,7 +57,7 @@ func TestAdapterPanicFailsTheRun(t *testing.T) {
 				if !strings.Contains(got, c.where) || !strings.Contains(got, "adapter exploded near ****") {
 					t.Errorf("error %q: want where (%s) and the panic's first line, scrubbed", got, c.where)
 				}
-				if strings.Contains(got, secret) || strings.Contains(got, "goroutine") {
+				if strings.Contains(got, token) || strings.Contains(got, "goroutine") {
 					t.Errorf("error %q holds the secret or more than the panic's first line", got)
 				}
 			}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 
 	"github.com/proffconnect/proffsync/internal/orgnr"
@@ -67,40 +66,15 @@ func newCompanyIndex() *companyIndex {
 	return &companyIndex{packed: map[uint64]*company{}, other: map[companyKey]*company{}}
 }
 
-func packKey(country, org string) (uint64, bool) {
-	if len(org) == 0 || len(org) > 12 {
-		return 0, false
-	}
-	var ci uint64
-	switch country {
-	case "NO":
-		ci = 1
-	case "SE":
-		ci = 2
-	case "DK":
-		ci = 3
-	case "FI":
-		ci = 4
-	default:
-		return 0, false
-	}
-	n, err := strconv.ParseUint(org, 10, 64)
-	if err != nil || n >= 1<<44 {
-		return 0, false
-	}
-	// The length goes in too, so that leading zeros still tell numbers apart.
-	return ci<<60 | uint64(len(org))<<52 | n, true
-}
-
 func (x *companyIndex) get(country, org string) *company {
-	if k, ok := packKey(country, org); ok {
+	if k, ok := orgnr.Pack(country, org); ok {
 		return x.packed[k]
 	}
 	return x.other[companyKey{country, org}]
 }
 
 func (x *companyIndex) put(country, org string, co *company) {
-	if k, ok := packKey(country, org); ok {
+	if k, ok := orgnr.Pack(country, org); ok {
 		x.packed[k] = co
 		return
 	}

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/proffconnect/proffsync/internal/mapping"
-	"github.com/proffconnect/proffsync/internal/transport"
+	"github.com/proffconnect/proffsync/internal/runctx"
 )
 
 // Run performs one run. It returns (nil, nil) when Resume finds nothing to resume, (nil, err) when nothing
@@ -73,7 +73,7 @@ func (e *Engine) Run(ctx context.Context, req RunRequest) (out *Run, err error) 
 			return r.finish(ctx)
 		}
 	}
-	return r.execute(transport.WithRunID(ctx, r.run.ID), lock)
+	return r.execute(runctx.WithRunID(ctx, r.run.ID), lock)
 }
 
 // newRunner prepares a run, not yet recorded; prev is the run it resumes, if any.

@@ -27,6 +27,8 @@ import (
 	"github.com/proffconnect/proffsync/internal/clock"
 	"github.com/proffconnect/proffsync/internal/massupdate"
 	"github.com/proffconnect/proffsync/internal/retry"
+	"github.com/proffconnect/proffsync/internal/runctx"
+	"github.com/proffconnect/proffsync/internal/secret"
 	"github.com/proffconnect/proffsync/internal/transport"
 )
 
@@ -188,11 +190,11 @@ func (n *Notifier) Notify(ctx context.Context, r massupdate.Run) {
 			slog.String("error", err.Error()))
 		return
 	}
-	attempts, err := n.post(transport.WithRunID(ctx, r.ID), body)
+	attempts, err := n.post(runctx.WithRunID(ctx, r.ID), body)
 	if err != nil {
 		n.log.LogAttrs(ctx, slog.LevelWarn, "run notification not delivered", slog.String("run_id", r.ID),
 			slog.String("webhook", n.masked), slog.Int("attempts", attempts),
-			slog.String("error", transport.Scrub(err.Error(), n.secrets)))
+			slog.String("error", secret.Scrub(err.Error(), n.secrets)))
 		return
 	}
 	n.log.LogAttrs(ctx, slog.LevelInfo, "run notification sent", slog.String("run_id", r.ID),
@@ -226,7 +228,7 @@ func (n *Notifier) post(ctx context.Context, body []byte) (int, error) {
 			return try, err
 		}
 		n.log.LogAttrs(ctx, slog.LevelDebug, "run notification failed, retrying", slog.Int("attempt", try),
-			slog.String("error", transport.Scrub(err.Error(), n.secrets)))
+			slog.String("error", secret.Scrub(err.Error(), n.secrets)))
 		if serr := n.clock.Sleep(ctx, wait); serr != nil {
 			return try, err
 		}
@@ -247,7 +249,7 @@ func (n *Notifier) postOnce(ctx context.Context, body []byte) error {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		msg := transport.Scrub(err.Error(), n.secrets)
+		msg := secret.Scrub(err.Error(), n.secrets)
 		if errors.Is(err, transport.ErrRefused) {
 			return fmt.Errorf("post webhook: %s", msg)
 		}
@@ -268,7 +270,7 @@ func (n *Notifier) postOnce(ctx context.Context, body []byte) error {
 
 // payload is the JSON body: the one-line text and the run summary, with the run's error scrubbed.
 func (n *Notifier) payload(r massupdate.Run) ([]byte, error) {
-	errText := oneLine(transport.Scrub(r.Error, n.secrets))
+	errText := oneLine(secret.Scrub(r.Error, n.secrets))
 	sum, err := json.Marshal(r.Summary())
 	if err != nil {
 		return nil, fmt.Errorf("encode run summary: %w", err)
@@ -300,7 +302,7 @@ func (n *Notifier) payload(r massupdate.Run) ([]byte, error) {
 func scrubAll(v any, secrets []string) any {
 	switch x := v.(type) {
 	case string:
-		return transport.Scrub(x, secrets)
+		return secret.Scrub(x, secrets)
 	case map[string]any:
 		for k, e := range x {
 			x[k] = scrubAll(e, secrets)

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 	"unicode"
 )
@@ -284,4 +285,32 @@ func Display(c Country, canonical string) string {
 		return canonical[:7] + "-" + canonical[7:]
 	}
 	return canonical
+}
+
+// Pack packs a canonical (country, number) pair into one uint64: the country in the top bits, then the
+// digit count (so leading zeros still tell numbers apart), then the number. A run's company index and the
+// incremental sync's budget key companies this way. ok is false for anything that is not a canonical number
+// of the four countries (at most twelve digits, below 2^44).
+func Pack(country, org string) (key uint64, ok bool) {
+	if len(org) == 0 || len(org) > 12 {
+		return 0, false
+	}
+	var ci uint64
+	switch Country(country) {
+	case NO:
+		ci = 1
+	case SE:
+		ci = 2
+	case DK:
+		ci = 3
+	case FI:
+		ci = 4
+	default:
+		return 0, false
+	}
+	n, err := strconv.ParseUint(org, 10, 64)
+	if err != nil || n >= 1<<44 {
+		return 0, false
+	}
+	return ci<<60 | uint64(len(org))<<52 | n, true
 }

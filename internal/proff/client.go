@@ -34,6 +34,7 @@ import (
 	"github.com/proffconnect/proffsync/internal/massupdate"
 	"github.com/proffconnect/proffsync/internal/orgnr"
 	"github.com/proffconnect/proffsync/internal/retry"
+	"github.com/proffconnect/proffsync/internal/secret"
 	"github.com/proffconnect/proffsync/internal/transport"
 )
 
@@ -638,7 +639,7 @@ func errClass(err error) string {
 	}
 }
 
-func (c *Client) scrub(s string) string { return transport.Scrub(s, []string{c.token}) }
+func (c *Client) scrub(s string) string { return secret.Scrub(s, []string{c.token}) }
 
 var _ massupdate.CompanyLookup = (*Client)(nil)
 

@@ -21,6 +21,7 @@ import (
 	"github.com/proffconnect/proffsync/internal/massupdate"
 	"github.com/proffconnect/proffsync/internal/proff"
 	"github.com/proffconnect/proffsync/internal/proffemu"
+	"github.com/proffconnect/proffsync/internal/runctx"
 	"github.com/proffconnect/proffsync/internal/transport"
 )
 
@@ -207,7 +208,7 @@ func TestCorrelationIDs(t *testing.T) { // P7
 	t.Parallel()
 	f := setup(t, proffemu.Options{}, nil)
 	f.emu.FailNext(2, http.StatusServiceUnavailable, "")
-	ctx := transport.WithRunID(context.Background(), "run-7")
+	ctx := runctx.WithRunID(context.Background(), "run-7")
 	for _, nr := range []string{fjordlys, "920000010", "930000027", "984851006"} {
 		f.c.Lookup(ctx, "NO", nr)
 	}

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/proffconnect/proffsync/internal/massupdate"
+	"github.com/proffconnect/proffsync/internal/secret"
 	"github.com/proffconnect/proffsync/internal/transport"
 )
 
@@ -130,12 +131,12 @@ func (c *Client) postToken(ctx context.Context, form url.Values, attempt int) (t
 		if ctx.Err() != nil {
 			return "", "", false, fmt.Errorf("salesforce login: %w", ctx.Err())
 		}
-		return "", "", !errors.Is(err, transport.ErrRefused), fmt.Errorf("salesforce login: %s", transport.Scrub(err.Error(), c.secrets))
+		return "", "", !errors.Is(err, transport.ErrRefused), fmt.Errorf("salesforce login: %s", secret.Scrub(err.Error(), c.secrets))
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return "", "", true, fmt.Errorf("salesforce login: reading the answer: %s", transport.Scrub(err.Error(), c.secrets))
+		return "", "", true, fmt.Errorf("salesforce login: reading the answer: %s", secret.Scrub(err.Error(), c.secrets))
 	}
 	c.noteLimits(resp.Header)
 	if resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests {

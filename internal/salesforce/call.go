@@ -16,6 +16,7 @@ import (
 
 	"github.com/proffconnect/proffsync/internal/massupdate"
 	"github.com/proffconnect/proffsync/internal/retry"
+	"github.com/proffconnect/proffsync/internal/secret"
 	"github.com/proffconnect/proffsync/internal/transport"
 )
 
@@ -156,7 +157,7 @@ func (c *Client) call(ctx context.Context, r request) (*response, error) {
 				return nil, err
 			}
 			retry = true
-			err = fmt.Errorf("salesforce %s: %s", r.endpoint, transport.Scrub(err.Error(), c.allSecrets()))
+			err = fmt.Errorf("salesforce %s: %s", r.endpoint, secret.Scrub(err.Error(), c.allSecrets()))
 		case resp.status >= 200 && resp.status < 300:
 			return resp, nil
 		default:
@@ -335,7 +336,7 @@ func (c *Client) apiError(endpoint string, resp *response) *APIError {
 // clean makes a message from Salesforce fit one line of an error: secrets scrubbed, white space collapsed,
 // bounded length (MALFORMED_QUERY messages echo the whole query).
 func clean(s string, secrets []string) string {
-	s = strings.Join(strings.Fields(transport.Scrub(s, secrets)), " ")
+	s = strings.Join(strings.Fields(secret.Scrub(s, secrets)), " ")
 	if len(s) > 300 {
 		s = strings.ToValidUTF8(s[:300], "") + "…"
 	}

@@ -45,6 +45,7 @@ import (
 	"github.com/proffconnect/proffsync/internal/mapping"
 	"github.com/proffconnect/proffsync/internal/massupdate"
 	"github.com/proffconnect/proffsync/internal/retry"
+	"github.com/proffconnect/proffsync/internal/secret"
 	"github.com/proffconnect/proffsync/internal/transport"
 )
 
@@ -308,7 +309,7 @@ func (c *Client) recordCall(ctx context.Context, call transport.Call) {
 		return
 	}
 	if call.ErrorExcerpt != "" {
-		call.ErrorExcerpt = transport.Scrub(call.ErrorExcerpt, c.allSecrets())
+		call.ErrorExcerpt = secret.Scrub(call.ErrorExcerpt, c.allSecrets())
 	}
 	c.o.Recorder.RecordCall(ctx, call)
 }

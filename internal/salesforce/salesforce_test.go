@@ -22,6 +22,7 @@ import (
 
 	"github.com/proffconnect/proffsync/internal/mapping"
 	"github.com/proffconnect/proffsync/internal/massupdate"
+	"github.com/proffconnect/proffsync/internal/runctx"
 	"github.com/proffconnect/proffsync/internal/salesforce"
 	"github.com/proffconnect/proffsync/internal/sfemu"
 	"github.com/proffconnect/proffsync/internal/transport"
@@ -976,7 +977,7 @@ func TestCorrelationIDsJoinTheTechnicalLog(t *testing.T) {
 	t.Parallel()
 	e := setup(t, sfemu.Options{}, func(o *salesforce.Options) { o.PageSize = 200 })
 	ids := e.add(250, optedIn)
-	ctx := transport.WithRunID(context.Background(), "run-42")
+	ctx := runctx.WithRunID(context.Background(), "run-42")
 	e.emu.FailNext(1, 503)
 	readAllCtx(t, e.c, ctx)
 	e.emu.ExpireSessions()

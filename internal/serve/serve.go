@@ -23,7 +23,7 @@ import (
 
 	"github.com/proffconnect/proffsync/internal/massupdate"
 	"github.com/proffconnect/proffsync/internal/metrics"
-	"github.com/proffconnect/proffsync/internal/transport"
+	"github.com/proffconnect/proffsync/internal/secret"
 )
 
 // Clock is the time the schedule runs on; tests inject a fake one.
@@ -528,7 +528,7 @@ func (s *Server) checkReady(ctx context.Context) error {
 // safe is an error's text fit for a log line or an HTTP answer: credentials scrubbed, one short line.
 func safe(err error) string {
 	msg := urlUserinfo.ReplaceAllString(err.Error(), "://****@") // a DATABASE_URL password
-	msg = strings.Join(strings.Fields(transport.Scrub(msg, nil)), " ")
+	msg = strings.Join(strings.Fields(secret.Scrub(msg, nil)), " ")
 	if len(msg) > 200 {
 		msg = strings.ToValidUTF8(msg[:200], "") + "…"
 	}

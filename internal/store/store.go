@@ -24,7 +24,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/proffconnect/proffsync/internal/clock"
-	"github.com/proffconnect/proffsync/internal/transport"
+	"github.com/proffconnect/proffsync/internal/secret"
 )
 
 // Options tune a Store. The zero value is production's.
@@ -234,7 +234,7 @@ func connectError(err error, addr string, secrets []string) error {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "3D000" {
 		return &scrubError{msg: fmt.Sprintf("connect to PostgreSQL at %s: %s (`proffsync migrate` creates it)",
-			addr, transport.Scrub(pgErr.Message, secrets)), err: err}
+			addr, secret.Scrub(pgErr.Message, secrets)), err: err}
 	}
 	if errors.As(err, &pgErr) {
 		// PostgreSQL answered: bad credentials, missing database, … — its message says which.
@@ -251,7 +251,7 @@ func connectError(err error, addr string, secrets []string) error {
 		cause = opErr
 	}
 	return &scrubError{
-		msg: fmt.Sprintf("cannot reach PostgreSQL at %s: %s; start it or set DATABASE_URL", addr, transport.Scrub(cause.Error(), secrets)),
+		msg: fmt.Sprintf("cannot reach PostgreSQL at %s: %s; start it or set DATABASE_URL", addr, secret.Scrub(cause.Error(), secrets)),
 		err: err,
 	}
 }
@@ -269,7 +269,7 @@ func scrubbed(err error, secrets []string) error {
 	if err == nil {
 		return nil
 	}
-	msg := transport.Scrub(err.Error(), secrets)
+	msg := secret.Scrub(err.Error(), secrets)
 	if msg == err.Error() {
 		return err
 	}
@@ -364,7 +364,7 @@ func bounded(s string, max int) string {
 // for PostgreSQL (pgText, pgExcerpt): scrubbed of every secret the Store knows, before the cut so that no
 // part of a secret survives it, and bounded to max runes (0: not bounded).
 func (s *Store) storedText(valid string, max int) string {
-	text := transport.Scrub(valid, s.secrets)
+	text := secret.Scrub(valid, s.secrets)
 	if max > 0 {
 		text = bounded(text, max)
 	}

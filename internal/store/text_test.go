@@ -6,6 +6,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/proffconnect/proffsync/internal/massupdate"
+	"github.com/proffconnect/proffsync/internal/secret"
 	"github.com/proffconnect/proffsync/internal/store/storetest"
 	"github.com/proffconnect/proffsync/internal/transport"
 )
@@ -23,7 +24,7 @@ func TestCallLogKeepsWritingAfterANULByte(t *testing.T) {
 	s := storetest.New(t)
 	cl := s.CallLog()
 	cl.RecordCall(ctx, transport.Call{CorrelationID: "c1", Service: transport.Proff, Method: "GET", Endpoint: "GET /x",
-		Status: 502, ErrorClass: transport.ClassServer, ErrorExcerpt: transport.Scrub(utf16Page, nil)})
+		Status: 502, ErrorClass: transport.ClassServer, ErrorExcerpt: secret.Scrub(utf16Page, nil)})
 	cl.RecordCall(ctx, transport.Call{CorrelationID: "c2\x00", Service: transport.Proff, Method: "GET", Endpoint: "GET /x", Status: 200})
 	if err := cl.Flush(ctx); err != nil {
 		t.Fatalf("Flush: %v", err)

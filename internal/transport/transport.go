@@ -133,18 +133,6 @@ const (
 	keyAttempt
 )
 
-// WithRunID tags the requests made with ctx with the run they belong to.
-//
-// Deprecated: use runctx.WithRunID, which also puts the id on every log line written with ctx.
-func WithRunID(ctx context.Context, runID string) context.Context {
-	return runctx.WithRunID(ctx, runID)
-}
-
-// RunID returns the run id WithRunID put in ctx, or "".
-//
-// Deprecated: use runctx.RunID.
-func RunID(ctx context.Context) string { return runctx.RunID(ctx) }
-
 // WithEndpoint names the endpoint template the request made with ctx logs (never the concrete path, which
 // may hold an org number or a record id).
 func WithEndpoint(ctx context.Context, template string) context.Context {
@@ -461,13 +449,3 @@ func trimSecretStart(s string, secrets []string) string {
 	}
 	return s
 }
-
-// Scrub removes every secret and anything that looks like a credential from s.
-//
-// Deprecated: use secret.Scrub, the secrets' own home.
-func Scrub(s string, secrets []string) string { return secret.Scrub(s, secrets) }
-
-// Mask shows a secret as **** and its last four characters.
-//
-// Deprecated: use secret.Mask.
-func Mask(s string) string { return secret.Mask(s) }
