@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -231,6 +232,7 @@ func TestSecretsNeverInMessagesOrDescribe(t *testing.T) {
 	e, err := LoadEnv(env(map[string]string{
 		"DATABASE_URL": "postgres://app:" + pw + "@db.example:5432/proffsync", "PROFF_API_TOKEN": "proff-token-abcdef-4321",
 		"SF_CLIENT_SECRET": "sf-client-secret-zyxw-1111", "SF_AUTH_FLOW": "password", "SF_PASSWORD": "sf-password-qwerty-2222",
+		"PROFFSYNC_UI_PASSWORD": "ui-password-hjkl-3333",
 	}))
 	if err != nil {
 		t.Fatal(err)
@@ -244,11 +246,11 @@ func TestSecretsNeverInMessagesOrDescribe(t *testing.T) {
 			t.Errorf("Describe shows %q in full:\n%s", s, all.String())
 		}
 	}
-	if !strings.Contains(all.String(), "PROFF_API_TOKEN=****4321") || !strings.Contains(all.String(), "postgres://app:****9876@db.example:5432/proffsync") {
+	if !strings.Contains(all.String(), "PROFF_API_TOKEN=****4321") || !strings.Contains(all.String(), "PROFFSYNC_UI_PASSWORD=****3333") || !strings.Contains(all.String(), "postgres://app:****9876@db.example:5432/proffsync") {
 		t.Errorf("masked values missing:\n%s", all.String())
 	}
-	if len(e.Secrets()) != 4 {
-		t.Errorf("Secrets() = %d values, want 4", len(e.Secrets()))
+	if !slices.Contains(e.Secrets(), "ui-password-hjkl-3333") || len(e.Secrets()) != 5 {
+		t.Errorf("Secrets() = %d values, want 5 with the UI password", len(e.Secrets()))
 	}
 	if err := e.RequireSalesforce(); err == nil || strings.Contains(err.Error(), "sf-password") {
 		t.Errorf("RequireSalesforce: %v", err)
