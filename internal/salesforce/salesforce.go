@@ -28,7 +28,6 @@ import (
 	"context"
 	"crypto/rsa"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -46,6 +45,7 @@ import (
 	"github.com/proffconnect/proffsync/internal/massupdate"
 	"github.com/proffconnect/proffsync/internal/retry"
 	"github.com/proffconnect/proffsync/internal/secret"
+	"github.com/proffconnect/proffsync/internal/soql"
 	"github.com/proffconnect/proffsync/internal/transport"
 )
 
@@ -141,7 +141,6 @@ type session struct {
 const minAPIVersion = 42.0
 
 var (
-	apiName    = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,79}$`)
 	apiVersion = regexp.MustCompile(`^[0-9]{2,3}\.[0-9]$`)
 	recordID   = regexp.MustCompile(`^[A-Za-z0-9]{15}([A-Za-z0-9]{3})?$`)
 )
@@ -202,11 +201,11 @@ func New(o Options) (*Client, error) {
 		named = append(named, struct{ what, name string }{"field", f})
 	}
 	for _, n := range named {
-		if !apiName.MatchString(n.name) {
+		if !soql.IsName(n.name) {
 			bad("%s %q is not a valid API name (letters, digits and underscores)", n.what, n.name)
 		}
 	}
-	if err := checkFilter(o.Filter); err != nil {
+	if err := soql.CheckFilter(o.Filter); err != nil {
 		bad("filter: %v", err)
 	}
 	var instanceHosts []string
@@ -324,39 +323,6 @@ func (c *Client) allSecrets() []string {
 	return append(append([]string(nil), c.secrets...), tok)
 }
 
-// checkFilter makes sure the admin's condition cannot break out of the parentheses it is wrapped in (which
-// would let it OR away the opt-in condition): quotes closed, parentheses balanced and never closed early.
-func checkFilter(f string) error {
-	depth := 0
-	inStr := false
-	for i := 0; i < len(f); i++ {
-		ch := f[i]
-		switch {
-		case inStr && ch == '\\':
-			i++
-		case ch == '\'':
-			inStr = !inStr
-		case inStr:
-		case ch == '(':
-			depth++
-		case ch == ')':
-			depth--
-			if depth < 0 {
-				return errors.New("a closing parenthesis has no opening one")
-			}
-		case ch == ';':
-			return errors.New("a SOQL condition cannot contain ';'")
-		}
-	}
-	if inStr {
-		return errors.New("a string literal is not closed")
-	}
-	if depth != 0 {
-		return errors.New("parentheses are not balanced")
-	}
-	return nil
-}
-
 // where is the condition every read shares: opted in, and the admin's filter. A converted lead stays in
 // the Lead table, opt-in and all, but Salesforce refuses every write to it (CANNOT_UPDATE_CONVERTED_LEAD):
 // selecting it would fail it again on every run, so it is not selected.
@@ -403,7 +369,7 @@ func (c *Client) ValidateFields(describe map[string]mapping.Field) error {
 	}
 	var problems []string
 	lookup := func(role, name string) (mapping.Field, bool) {
-		if !apiName.MatchString(name) {
+		if !soql.IsName(name) {
 			problems = append(problems, fmt.Sprintf("%s %q is not a valid API name", role, name))
 			return mapping.Field{}, false
 		}
