@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -347,22 +348,36 @@ var versionSegment = regexp.MustCompile(`^v\d+(\.\d+)?$`)
 
 func classifyError(ctx context.Context, err error) string {
 	var ne net.Error
-	var te *tls.AlertError
-	var re tls.RecordHeaderError
 	switch {
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(ctx.Err(), context.DeadlineExceeded),
-		errors.As(err, &ne) && ne.Timeout(), strings.Contains(err.Error(), "Client.Timeout"),
-		isTimeout(context.Cause(ctx)), pastDeadline(ctx):
+		errors.As(err, &ne) && ne.Timeout(), isTimeout(context.Cause(ctx)), pastDeadline(ctx):
 		// http.Client.Timeout cancels the request with a timeout as the cause ("net/http: request
 		// canceled" is all the transport says): it must read as the timeout it is, not a cancellation.
 		return ClassTimeout
 	case errors.Is(err, context.Canceled) || errors.Is(ctx.Err(), context.Canceled):
 		return ClassCanceled
-	case errors.As(err, &te), errors.As(err, &re), strings.Contains(err.Error(), "tls:"):
+	case isTLSError(err):
 		return ClassTLS
 	default:
 		return ClassNetwork
 	}
+}
+
+// isTLSError reports whether err is a failed TLS handshake or record, by type: a certificate the client does
+// not trust, an alert the server sent (a TLS 1.1-only server answers a TLS 1.2 hello with one, which crypto/tls
+// returns as a net.OpError of op "remote error"), or a record that is not TLS at all.
+func isTLSError(err error) bool {
+	var (
+		alert  tls.AlertError
+		header tls.RecordHeaderError
+		verify *tls.CertificateVerificationError
+		ua     x509.UnknownAuthorityError
+		host   x509.HostnameError
+		inv    x509.CertificateInvalidError
+		op     *net.OpError
+	)
+	return errors.As(err, &alert) || errors.As(err, &header) || errors.As(err, &verify) || errors.As(err, &ua) ||
+		errors.As(err, &host) || errors.As(err, &inv) || errors.As(err, &op) && op.Op == "remote error"
 }
 
 // pastDeadline: http.Client.Timeout on a RoundTripper it does not know cancels the request from a timer of
