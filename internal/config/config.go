@@ -16,6 +16,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +24,9 @@ import (
 	"github.com/robfig/cron/v3"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/proffconnect/proffsync/internal/mapping"
+	"github.com/proffconnect/proffsync/internal/massupdate"
+	"github.com/proffconnect/proffsync/internal/notify"
 	"github.com/proffconnect/proffsync/internal/orgnr"
 	"github.com/proffconnect/proffsync/internal/store"
 )
@@ -34,6 +38,8 @@ type Config struct {
 	Mapping    []Rule     `yaml:"mapping"`
 	Proff      Proff      `yaml:"proff"`
 	Schedule   Schedule   `yaml:"schedule"`
+	Sync       Sync       `yaml:"sync"`
+	Notify     Notify     `yaml:"notify"`
 	Logs       Logs       `yaml:"logs"`
 	Serve      Serve      `yaml:"serve"`
 	Env        Env        `yaml:"-"`
@@ -58,7 +64,12 @@ type Rule struct {
 	Proff string `yaml:"proff"`
 	Field string `yaml:"field"`
 	Mode  string `yaml:"mode"`
-	Line  int    `yaml:"-"`
+	// Format reshapes a text value before it is written (`format: title`); AsSent when not set.
+	Format mapping.Format `yaml:"format"`
+	// Type is the type hint of a top-level key the catalogue does not know (Proff adds fields); "" when
+	// not set. It is the point's kind only there: for a known point the catalogue's kind stands.
+	Type mapping.Kind `yaml:"type"`
+	Line int          `yaml:"-"`
 }
 
 // Proff tunes the lookups.
@@ -72,6 +83,25 @@ type Schedule struct {
 	Enabled  bool   `yaml:"enabled"`
 	Cron     string `yaml:"cron"`
 	Timezone string `yaml:"timezone"`
+}
+
+// Sync says which companies a run looks up in Proff (README: Contract, "Config file").
+type Sync struct {
+	// ChangeFeed: where Proff publishes a change feed, look up only the companies it lists since their
+	// last lookup.
+	ChangeFeed bool `yaml:"change_feed"`
+	// RefreshDays: elsewhere, look a company up again once its last lookup is this many days old; 0 means
+	// every run.
+	RefreshDays int `yaml:"refresh_days"`
+	// MaxLookups caps the Proff lookups of one run, stalest first; 0 means no cap.
+	MaxLookups int `yaml:"max_lookups"`
+}
+
+// Notify says which run endings are posted to NOTIFY_WEBHOOK_URL.
+type Notify struct {
+	// On lists the statuses that notify; the default is the runs someone has to act on. An empty list
+	// (`on: []`) turns notifications off while the URL stays set.
+	On []massupdate.Status `yaml:"on"`
 }
 
 // MaxRetentionDays caps logs.retention_days at a hundred years, far below the 106752 days at which the
@@ -114,6 +144,8 @@ func Defaults() Config {
 		Salesforce: Salesforce{Object: "Account", APIReservePercent: 10},
 		Proff:      Proff{RateLimitPerSecond: 5, Concurrency: 8},
 		Schedule:   Schedule{Cron: "0 2 * * *", Timezone: "Europe/Oslo"},
+		Sync:       Sync{ChangeFeed: true},
+		Notify:     Notify{On: slices.Clone(notify.DefaultOn)},
 		Logs:       Logs{RetentionDays: 90},
 		Serve:      Serve{HTTPAddr: "127.0.0.1:8080"},
 	}
@@ -203,6 +235,8 @@ func decodeInto(n *yaml.Node, v reflect.Value, prefix string, present map[string
 		switch {
 		case f.Kind() == reflect.Struct:
 			issues = append(issues, decodeInto(val, f, key, present)...)
+		case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.String:
+			issues = append(issues, decodeStrings(val, f, key)...)
 		case f.Kind() == reflect.Slice && f.Type().Elem().Kind() == reflect.Struct:
 			if val.Kind == yaml.ScalarNode && val.Tag == "!!null" {
 				continue
@@ -238,6 +272,33 @@ func decodeInto(n *yaml.Node, v reflect.Value, prefix string, present map[string
 			}
 		}
 	}
+	return issues
+}
+
+// decodeStrings reads a list of plain values (notify.on) into a string slice; a single value is taken as a
+// list of one, as people write `on: failed`.
+func decodeStrings(val *yaml.Node, f reflect.Value, key string) []string {
+	items := []*yaml.Node{val}
+	switch {
+	case val.Kind == yaml.ScalarNode && val.Tag == "!!null":
+		return nil // as for any other key: written without a value, the default stands
+	case val.Kind == yaml.SequenceNode:
+		items = val.Content
+	case val.Kind != yaml.ScalarNode:
+		return []string{fmt.Sprintf("line %d: %s must be a list of values", val.Line, key)}
+	}
+	var issues []string
+	s := reflect.MakeSlice(f.Type(), 0, len(items))
+	for _, item := range items {
+		if item.Kind != yaml.ScalarNode {
+			issues = append(issues, fmt.Sprintf("line %d: %s: each item must be a single value", item.Line, key))
+			continue
+		}
+		e := reflect.New(f.Type().Elem()).Elem()
+		e.SetString(strings.TrimSpace(item.Value))
+		s = reflect.Append(s, e)
+	}
+	f.Set(s)
 	return issues
 }
 
@@ -289,113 +350,203 @@ func kindName(k reflect.Kind) string {
 	}
 }
 
-var apiName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
+var (
+	// apiName is a Salesforce API name of a field or an object: standard (Name), custom (Org_Number__c),
+	// namespaced (ns__Thing__c).
+	apiName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
+	// relPath is a parent's field through relationships (Account.Org_Number__c, Parent__r.Org__c), at
+	// most five levels up as SOQL allows.
+	relPath = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9_]*\.){1,5}[A-Za-z][A-Za-z0-9_]*$`)
+)
+
+// standardObjects are spelt as Salesforce spells them when the file writes them in another case, so that
+// stored settings and messages name one object one way.
+var standardObjects = []string{"Account", "Lead", "Contact"}
+
+// validator collects the issues of one config: each check adds what it finds, so that every problem is
+// reported at once.
+type validator struct{ issues []string }
+
+func (v *validator) add(format string, a ...any) {
+	v.issues = append(v.issues, fmt.Sprintf(format, a...))
+}
 
 func (c *Config) validate() []string {
-	var issues []string
-	add := func(format string, a ...any) { issues = append(issues, fmt.Sprintf(format, a...)) }
+	v := &validator{}
+	c.validateSalesforce(v)
+	c.validateMapping(v)
+	c.validateTuning(v)
+	c.validateSync(v)
+	c.validateNotify(v)
+	return v.issues
+}
+
+// checkName checks a field name; path admits a parent's field through relationships.
+func (v *validator) checkName(key, name string, required, path bool) {
+	name = strings.TrimSpace(name)
+	switch {
+	case name == "" && required:
+		v.add("%s: required", key)
+	case name == "" || apiName.MatchString(name):
+	case path && relPath.MatchString(name):
+	case path:
+		v.add("%s: %q is not a Salesforce field API name or a relationship path (Account.Org_Number__c)", key, name)
+	default:
+		v.add("%s: %q is not a Salesforce field API name", key, name)
+	}
+}
+
+func (c *Config) validateSalesforce(v *validator) {
 	sf := &c.Salesforce
 	if !c.present["salesforce"] {
-		add("salesforce: required section is missing")
+		v.add("salesforce: required section is missing")
 	}
-	switch strings.ToLower(strings.TrimSpace(sf.Object)) {
-	case "account":
-		sf.Object = "Account"
-	case "lead":
-		sf.Object = "Lead"
-	default:
-		add("salesforce.object: %q is not supported (Account or Lead)", sf.Object)
+	sf.Object = strings.TrimSpace(sf.Object)
+	if i := slices.IndexFunc(standardObjects, func(o string) bool { return strings.EqualFold(o, sf.Object) }); i >= 0 {
+		sf.Object = standardObjects[i]
+	} else if !apiName.MatchString(sf.Object) {
+		v.add("salesforce.object: %q is not a Salesforce object API name (Account, Lead, Contact, My_Object__c)", sf.Object)
 	}
-	checkName := func(key, v string, required bool) {
-		v = strings.TrimSpace(v)
-		switch {
-		case v == "" && required:
-			add("%s: required", key)
-		case v != "" && !apiName.MatchString(v):
-			add("%s: %q is not a Salesforce field API name", key, v)
-		}
-	}
-	checkName("salesforce.org_number_field", sf.OrgNumberField, true)
-	checkName("salesforce.country_field", sf.CountryField, false)
-	checkName("salesforce.opt_in_field", sf.OptInField, true)
-	checkName("salesforce.last_synced_field", sf.LastSyncedField, false)
+	sf.OrgNumberField, sf.CountryField = strings.TrimSpace(sf.OrgNumberField), strings.TrimSpace(sf.CountryField)
+	v.checkName("salesforce.org_number_field", sf.OrgNumberField, true, true)
+	v.checkName("salesforce.country_field", sf.CountryField, false, true)
+	v.checkName("salesforce.opt_in_field", sf.OptInField, true, false)
+	v.checkName("salesforce.last_synced_field", sf.LastSyncedField, false, false)
 	if strings.TrimSpace(sf.DefaultCountry) == "" {
-		add("salesforce.default_country: required (NO, SE, DK or FI)")
+		v.add("salesforce.default_country: required (NO, SE, DK or FI)")
 	} else if cc := strings.ToUpper(strings.TrimSpace(sf.DefaultCountry)); !orgnr.Country(cc).Valid() { // orgnr owns the country list
-		add("salesforce.default_country: %q is not a supported country (NO, SE, DK or FI)", sf.DefaultCountry)
+		v.add("salesforce.default_country: %q is not a supported country (NO, SE, DK or FI)", sf.DefaultCountry)
 	} else {
 		sf.DefaultCountry = cc
 	}
 	if strings.Contains(sf.Filter, ";") {
-		add("salesforce.filter: a SOQL condition cannot contain ';'")
+		v.add("salesforce.filter: a SOQL condition cannot contain ';'")
 	}
 	sf.Filter = strings.TrimSpace(sf.Filter)
 	if sf.APIReservePercent < 0 || sf.APIReservePercent > 90 {
-		add("salesforce.api_reserve_percent: %d is out of range (0 to 90)", sf.APIReservePercent)
+		v.add("salesforce.api_reserve_percent: %d is out of range (0 to 90)", sf.APIReservePercent)
 	}
 	if sf.LastSyncedEveryCheck && sf.LastSyncedField == "" {
-		add("salesforce.last_synced_every_check: needs salesforce.last_synced_field")
+		v.add("salesforce.last_synced_every_check: needs salesforce.last_synced_field")
 	}
+}
 
+func (c *Config) validateMapping(v *validator) {
 	if !c.present["mapping"] || len(c.Mapping) == 0 {
-		add("mapping: at least one data point must be mapped")
+		v.add("mapping: at least one data point must be mapped")
 	}
 	targets := map[string]int{}
 	for i := range c.Mapping {
 		r := &c.Mapping[i]
-		key := fmt.Sprintf("mapping[%d]", i)
+		key := fmt.Sprintf("line %d: mapping[%d]", r.Line, i)
 		r.Proff, r.Field, r.Mode = strings.TrimSpace(r.Proff), strings.TrimSpace(r.Field), strings.TrimSpace(r.Mode)
 		if r.Proff == "" {
-			add("line %d: %s.proff: required", r.Line, key)
+			v.add("%s.proff: required", key)
 		}
-		if r.Field == "" {
-			add("line %d: %s.field: required", r.Line, key)
-		} else if !apiName.MatchString(r.Field) {
-			add("line %d: %s.field: %q is not a Salesforce field API name", r.Line, key, r.Field)
-		} else {
-			lf := strings.ToLower(r.Field)
-			if j, dup := targets[lf]; dup {
-				add("line %d: %s.field: %s is already the target of mapping[%d]", r.Line, key, r.Field, j)
-			}
-			targets[lf] = i
-			for _, reserved := range []struct{ name, key string }{
-				{sf.OptInField, "salesforce.opt_in_field"}, {sf.LastSyncedField, "salesforce.last_synced_field"},
-			} {
-				if reserved.name != "" && strings.EqualFold(reserved.name, r.Field) {
-					add("line %d: %s.field: %s is %s and cannot be mapped", r.Line, key, r.Field, reserved.key)
-				}
-			}
-		}
+		c.validateTarget(v, key, i, r, targets)
 		switch r.Mode {
 		case "":
 			r.Mode = "overwrite"
 		case "overwrite", "fill_blank":
 		default:
-			add("line %d: %s.mode: %q is not a mode (overwrite or fill_blank)", r.Line, key, r.Mode)
+			v.add("%s.mode: %q is not a mode (overwrite or fill_blank)", key, r.Mode)
+		}
+		v.checkRuleHints(key, r)
+	}
+}
+
+// validateTarget checks a rule's Salesforce field: a name, mapped once, and not a field proffsync sets
+// for its own purposes.
+func (c *Config) validateTarget(v *validator, key string, i int, r *Rule, targets map[string]int) {
+	switch {
+	case r.Field == "":
+		v.add("%s.field: required", key)
+		return
+	case !apiName.MatchString(r.Field):
+		v.add("%s.field: %q is not a Salesforce field API name", key, r.Field)
+		return
+	}
+	lf := strings.ToLower(r.Field)
+	if j, dup := targets[lf]; dup {
+		v.add("%s.field: %s is already the target of mapping[%d]", key, r.Field, j)
+	}
+	targets[lf] = i
+	sf := c.Salesforce
+	for _, reserved := range []struct{ name, key string }{
+		{sf.OptInField, "salesforce.opt_in_field"}, {sf.LastSyncedField, "salesforce.last_synced_field"},
+	} {
+		if reserved.name != "" && strings.EqualFold(reserved.name, r.Field) {
+			v.add("%s.field: %s is %s and cannot be mapped", key, r.Field, reserved.key)
 		}
 	}
+}
 
+// checkRuleHints parses format and type into their canonical spelling (mapping owns both lists).
+func (v *validator) checkRuleHints(key string, r *Rule) {
+	if f, err := mapping.ParseFormat(string(r.Format)); err != nil {
+		v.add("%s.format: %v", key, err)
+	} else {
+		r.Format = f
+	}
+	if strings.TrimSpace(string(r.Type)) == "" {
+		r.Type = ""
+	} else if k, err := mapping.ParseKind(string(r.Type)); err != nil {
+		v.add("%s.type: %v", key, err)
+	} else {
+		r.Type = k
+	}
+}
+
+func (c *Config) validateTuning(v *validator) {
 	if c.Proff.RateLimitPerSecond <= 0 || c.Proff.RateLimitPerSecond > 10000 {
-		add("proff.rate_limit_per_second: %v is out of range (more than 0, at most 10000)", c.Proff.RateLimitPerSecond)
+		v.add("proff.rate_limit_per_second: %v is out of range (more than 0, at most 10000)", c.Proff.RateLimitPerSecond)
 	}
 	if c.Proff.Concurrency < 1 || c.Proff.Concurrency > 64 {
-		add("proff.concurrency: %d is out of range (1 to 64)", c.Proff.Concurrency)
+		v.add("proff.concurrency: %d is out of range (1 to 64)", c.Proff.Concurrency)
 	}
 	if _, err := ParseCron(c.Schedule.Cron); err != nil {
-		add("schedule.cron: %q: %v", c.Schedule.Cron, err)
+		v.add("schedule.cron: %q: %v", c.Schedule.Cron, err)
 	}
 	if _, err := time.LoadLocation(c.Schedule.Timezone); err != nil || c.Schedule.Timezone == "" {
-		add("schedule.timezone: %q is not a known time zone (for example Europe/Oslo)", c.Schedule.Timezone)
+		v.add("schedule.timezone: %q is not a known time zone (for example Europe/Oslo)", c.Schedule.Timezone)
 	}
 	if c.Logs.RetentionDays < 1 || c.Logs.RetentionDays > MaxRetentionDays {
-		add("logs.retention_days: %d is out of range (1 to %d)", c.Logs.RetentionDays, MaxRetentionDays)
+		v.add("logs.retention_days: %d is out of range (1 to %d)", c.Logs.RetentionDays, MaxRetentionDays)
 	}
 	if _, port, err := net.SplitHostPort(c.Serve.HTTPAddr); err != nil {
-		add("serve.http_addr: %q is not host:port", c.Serve.HTTPAddr)
+		v.add("serve.http_addr: %q is not host:port", c.Serve.HTTPAddr)
 	} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
-		add("serve.http_addr: %q has no valid port", c.Serve.HTTPAddr)
+		v.add("serve.http_addr: %q has no valid port", c.Serve.HTTPAddr)
 	}
-	return issues
+}
+
+// maxSyncDays bounds sync.refresh_days at a hundred years, so that days become a time.Duration safely.
+const maxSyncDays = 36500
+
+func (c *Config) validateSync(v *validator) {
+	if c.Sync.RefreshDays < 0 || c.Sync.RefreshDays > maxSyncDays {
+		v.add("sync.refresh_days: %d is out of range (0 to %d; 0 looks every company up on every run)", c.Sync.RefreshDays, maxSyncDays)
+	}
+	if c.Sync.MaxLookups < 0 {
+		v.add("sync.max_lookups: %d is out of range (0 for no cap, or more)", c.Sync.MaxLookups)
+	}
+}
+
+func (c *Config) validateNotify(v *validator) {
+	seen := map[massupdate.Status]bool{}
+	on := c.Notify.On[:0]
+	for _, s := range c.Notify.On {
+		s = massupdate.Status(strings.ToLower(string(s)))
+		if err := notify.CheckStatus(s); err != nil {
+			v.add("notify.on: %v", err)
+			continue
+		}
+		if !seen[s] {
+			seen[s] = true
+			on = append(on, s)
+		}
+	}
+	c.Notify.On = on
 }
 
 // ParseCron parses five standard fields or a descriptor (@daily, @every 6h), as serve will.
@@ -446,9 +597,11 @@ func (c *Config) Fields() []string {
 // Settings is what a run stores of the config it used: never a secret, never an endpoint credential.
 func (c *Config) Settings() json.RawMessage {
 	type rule struct {
-		Proff string `json:"proff"`
-		Field string `json:"field"`
-		Mode  string `json:"mode"`
+		Proff  string `json:"proff"`
+		Field  string `json:"field"`
+		Mode   string `json:"mode"`
+		Format string `json:"format,omitempty"`
+		Type   string `json:"type,omitempty"`
 	}
 	s := struct {
 		Object               string  `json:"object"`
@@ -462,14 +615,26 @@ func (c *Config) Settings() json.RawMessage {
 		Mapping              []rule  `json:"mapping"`
 		RateLimitPerSecond   float64 `json:"rate_limit_per_second"`
 		Concurrency          int     `json:"concurrency"`
+		Sync                 struct {
+			ChangeFeed  bool `json:"change_feed"`
+			RefreshDays int  `json:"refresh_days"`
+			MaxLookups  int  `json:"max_lookups"`
+		} `json:"sync"`
+		NotifyOn []massupdate.Status `json:"notify_on"`
 	}{
 		Object: c.Salesforce.Object, OrgNumberField: c.Salesforce.OrgNumberField, CountryField: c.Salesforce.CountryField,
 		DefaultCountry: c.Salesforce.DefaultCountry, OptInField: c.Salesforce.OptInField, Filter: c.Salesforce.Filter,
 		LastSyncedField: c.Salesforce.LastSyncedField, LastSyncedEveryCheck: c.Salesforce.LastSyncedEveryCheck,
 		RateLimitPerSecond: c.Proff.RateLimitPerSecond, Concurrency: c.Proff.Concurrency,
+		NotifyOn: c.Notify.On,
+	}
+	// Whether notifications were sent is in the settings; where they went (a secret URL) never is.
+	s.Sync.ChangeFeed, s.Sync.RefreshDays, s.Sync.MaxLookups = c.Sync.ChangeFeed, c.Sync.RefreshDays, c.Sync.MaxLookups
+	if s.NotifyOn == nil {
+		s.NotifyOn = []massupdate.Status{}
 	}
 	for _, r := range c.Mapping {
-		s.Mapping = append(s.Mapping, rule{r.Proff, r.Field, r.Mode})
+		s.Mapping = append(s.Mapping, rule{r.Proff, r.Field, r.Mode, string(r.Format), string(r.Type)})
 	}
 	b, _ := json.Marshal(s) // plain strings and numbers: cannot fail
 	return b

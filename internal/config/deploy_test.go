@@ -113,8 +113,14 @@ func oneManifest(t *testing.T, ms []manifest, kind string, v any) {
 func TestDeployConfigsAreValid(t *testing.T) {
 	t.Parallel()
 	for _, f := range []string{"proffsync.example.yaml", filepath.Join("salesforce", "proffsync.lead.example.yaml")} {
-		if _, err := Load(filepath.Join(deployDir, f)); err != nil {
+		c, err := Load(filepath.Join(deployDir, f))
+		if err != nil {
 			t.Errorf("deploy/%s: %v", f, err)
+			continue
+		}
+		// The examples show the sections issue 12 added and a name written as people write it.
+		if !c.present["sync"] || !c.present["notify"] || c.Mapping[0].Proff != "name" || c.Mapping[0].Format != "title" {
+			t.Errorf("deploy/%s: sync %v, notify %v, first rule %+v", f, c.present["sync"], c.present["notify"], c.Mapping[0])
 		}
 	}
 	var cm struct {

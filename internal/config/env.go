@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/proffconnect/proffsync/internal/notify"
+	"github.com/proffconnect/proffsync/internal/salesforce"
 	"github.com/proffconnect/proffsync/internal/secret"
 	"github.com/proffconnect/proffsync/internal/transport"
 )
@@ -35,6 +37,9 @@ type Env struct {
 	// UIPassword (PROFFSYNC_UI_PASSWORD) is the basic-auth password of serve's history pages on a
 	// non-loopback address; without it those pages are off there.
 	UIPassword string
+	// NotifyWebhookURL (NOTIFY_WEBHOOK_URL) is where run notifications are posted; "" means none. A secret:
+	// chat webhooks carry their key in the URL.
+	NotifyWebhookURL string
 
 	// Warnings are what proffsync runs with but an operator should fix (a secret file others can read, a
 	// database reached without verified TLS): check prints them, every command logs them at warn level.
@@ -90,109 +95,155 @@ func tooOpen(perm fs.FileMode, fileGid, egid int) bool {
 	return perm&0o070 != 0 && fileGid != egid
 }
 
+// envLoader reads one environment, collecting every issue so that all of them are reported at once.
+type envLoader struct {
+	getenv func(string) string
+	e      *Env
+	issues []string
+}
+
+func (l *envLoader) add(format string, a ...any) {
+	l.issues = append(l.issues, fmt.Sprintf(format, a...))
+}
+
+// secret reads a secret from NAME or the file NAME_FILE names (not both).
+func (l *envLoader) secret(name string) string {
+	v, file := l.getenv(name), l.getenv(name+"_FILE")
+	switch {
+	case v != "" && file != "":
+		l.add("%s and %s_FILE are both set: set one", name, name)
+		return ""
+	case file != "":
+		l.e.warnOpenFile(name+"_FILE", file)
+		b, err := os.ReadFile(file)
+		if err != nil {
+			l.add("%s_FILE: cannot read %s: %s", name, file, rootCause(err))
+			return ""
+		}
+		s := strings.TrimSpace(string(b))
+		if s == "" {
+			l.add("%s_FILE: %s is empty", name, file)
+		}
+		return s
+	default:
+		return strings.TrimSpace(v)
+	}
+}
+
 // LoadEnv reads the environment through getenv. It checks syntax (URLs, flow, version, _FILE pairs) but not
 // which credentials a command needs: see RequireProff and RequireSalesforce.
 func LoadEnv(getenv func(string) string) (Env, error) {
-	var issues []string
 	e := Env{}
-	secret := func(name string) string {
-		v, file := getenv(name), getenv(name+"_FILE")
-		switch {
-		case v != "" && file != "":
-			issues = append(issues, fmt.Sprintf("%s and %s_FILE are both set: set one", name, name))
-			return ""
-		case file != "":
-			e.warnOpenFile(name+"_FILE", file)
-			b, err := os.ReadFile(file)
-			if err != nil {
-				issues = append(issues, fmt.Sprintf("%s_FILE: cannot read %s: %s", name, file, rootCause(err)))
-				return ""
-			}
-			s := strings.TrimSpace(string(b))
-			if s == "" {
-				issues = append(issues, fmt.Sprintf("%s_FILE: %s is empty", name, file))
-			}
-			return s
-		default:
-			return strings.TrimSpace(v)
-		}
+	l := &envLoader{getenv: getenv, e: &e}
+	l.loadEndpoints()
+	l.loadSalesforce()
+	l.loadInstanceHosts()
+	e.ConfigPath = strings.TrimSpace(getenv("PROFFSYNC_CONFIG"))
+	if w := DatabaseTLSWarning(e.DatabaseURL); w != "" {
+		e.Warnings = append(e.Warnings, w)
 	}
-	e.DatabaseURL = secret("DATABASE_URL")
+	if len(l.issues) > 0 {
+		return e, &Error{Source: "environment", Issues: l.issues}
+	}
+	return e, nil
+}
+
+// loadEndpoints reads the database, Proff, the history pages' password and the webhook.
+func (l *envLoader) loadEndpoints() {
+	e := l.e
+	e.DatabaseURL = l.secret("DATABASE_URL")
 	if e.DatabaseURL == "" {
 		e.DatabaseURL = DefaultDatabaseURL
 	} else if !isDSN(e.DatabaseURL) {
-		issues = append(issues, "DATABASE_URL: not a postgres:// URL or a keyword/value connection string (host=... dbname=...)")
+		l.add("DATABASE_URL: not a postgres:// URL or a keyword/value connection string (host=... dbname=...)")
 	}
-	e.ProffAPIURL = strings.TrimRight(strings.TrimSpace(getenv("PROFF_API_URL")), "/")
+	e.ProffAPIURL = strings.TrimRight(strings.TrimSpace(l.getenv("PROFF_API_URL")), "/")
 	if e.ProffAPIURL == "" {
 		e.ProffAPIURL = DefaultProffAPIURL
 	}
 	if err := transport.CheckURL(e.ProffAPIURL); err != nil {
-		issues = append(issues, "PROFF_API_URL: "+err.Error())
+		l.add("PROFF_API_URL: %v", err)
 	}
-	e.ProffAPIToken = secret("PROFF_API_TOKEN")
-	e.UIPassword = secret("PROFFSYNC_UI_PASSWORD")
+	e.ProffAPIToken = l.secret("PROFF_API_TOKEN")
+	e.UIPassword = l.secret("PROFFSYNC_UI_PASSWORD")
+	// A chat webhook carries its key in the URL: read and masked as a secret, and notify's check never
+	// quotes its path.
+	e.NotifyWebhookURL = l.secret("NOTIFY_WEBHOOK_URL")
+	if e.NotifyWebhookURL != "" {
+		if err := notify.CheckURL(e.NotifyWebhookURL); err != nil {
+			l.add("%v", err)
+		}
+	}
+}
 
-	e.SFAuthFlow = strings.ToLower(strings.TrimSpace(getenv("SF_AUTH_FLOW")))
+// loadSalesforce reads the flow, its endpoints and credentials, and the API version.
+func (l *envLoader) loadSalesforce() {
+	e := l.e
+	e.SFAuthFlow = strings.ToLower(strings.TrimSpace(l.getenv("SF_AUTH_FLOW")))
 	switch e.SFAuthFlow {
 	case "":
 		e.SFAuthFlow = FlowClientCredentials
 	case FlowClientCredentials, FlowJWT, FlowPassword:
 	default:
-		issues = append(issues, fmt.Sprintf("SF_AUTH_FLOW: %q is not a flow (client_credentials, jwt or password)", e.SFAuthFlow))
+		l.add("SF_AUTH_FLOW: %q is not a flow (client_credentials, jwt or password)", e.SFAuthFlow)
 	}
-	e.SFLoginURL = strings.TrimRight(strings.TrimSpace(getenv("SF_LOGIN_URL")), "/")
+	e.SFLoginURL = strings.TrimRight(strings.TrimSpace(l.getenv("SF_LOGIN_URL")), "/")
 	if e.SFLoginURL == "" && e.SFAuthFlow != FlowClientCredentials {
 		e.SFLoginURL = DefaultSFLoginURL
 	}
 	if e.SFLoginURL != "" {
 		if err := transport.CheckURL(e.SFLoginURL); err != nil {
-			issues = append(issues, "SF_LOGIN_URL: "+err.Error())
+			l.add("SF_LOGIN_URL: %v", err)
+		} else if err := salesforce.ValidateLoginURL(e.SFAuthFlow, e.SFLoginURL); err != nil {
+			// salesforce owns which hosts serve which flow; refusing here makes it exit 78 before a run,
+			// instead of a rejected login that sends people to rotate a good secret.
+			l.add("%v", err)
 		}
 	}
-	e.SFClientID = strings.TrimSpace(getenv("SF_CLIENT_ID"))
-	e.SFClientSecret = secret("SF_CLIENT_SECRET")
-	e.SFUsername = strings.TrimSpace(getenv("SF_USERNAME"))
-	e.SFPassword = secret("SF_PASSWORD")
-	e.SFJWTKeyFile = strings.TrimSpace(getenv("SF_JWT_KEY_FILE"))
-	if e.SFJWTKeyFile != "" {
-		e.warnOpenFile("SF_JWT_KEY_FILE", e.SFJWTKeyFile)
-		b, err := os.ReadFile(e.SFJWTKeyFile)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			issues = append(issues, "SF_JWT_KEY_FILE: "+e.SFJWTKeyFile+" does not exist")
-		case err != nil:
-			issues = append(issues, "SF_JWT_KEY_FILE: cannot read "+e.SFJWTKeyFile+": "+rootCause(err))
-		default:
-			e.SFJWTKey = b
-		}
-	}
-	e.SFAPIVersion = strings.TrimPrefix(strings.TrimSpace(getenv("SF_API_VERSION")), "v")
+	e.SFClientID = strings.TrimSpace(l.getenv("SF_CLIENT_ID"))
+	e.SFClientSecret = l.secret("SF_CLIENT_SECRET")
+	e.SFUsername = strings.TrimSpace(l.getenv("SF_USERNAME"))
+	e.SFPassword = l.secret("SF_PASSWORD")
+	l.loadJWTKey()
+	e.SFAPIVersion = strings.TrimPrefix(strings.TrimSpace(l.getenv("SF_API_VERSION")), "v")
 	if e.SFAPIVersion == "" {
 		e.SFAPIVersion = DefaultAPIVersion
 	} else if !apiVersion.MatchString(e.SFAPIVersion) {
-		issues = append(issues, fmt.Sprintf("SF_API_VERSION: %q is not a version like 62.0", e.SFAPIVersion))
+		l.add("SF_API_VERSION: %q is not a version like 62.0", e.SFAPIVersion)
 	}
-	for _, h := range strings.Split(getenv("SF_INSTANCE_HOSTS"), ",") {
+}
+
+func (l *envLoader) loadJWTKey() {
+	e := l.e
+	e.SFJWTKeyFile = strings.TrimSpace(l.getenv("SF_JWT_KEY_FILE"))
+	if e.SFJWTKeyFile == "" {
+		return
+	}
+	e.warnOpenFile("SF_JWT_KEY_FILE", e.SFJWTKeyFile)
+	b, err := os.ReadFile(e.SFJWTKeyFile)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		l.add("SF_JWT_KEY_FILE: %s does not exist", e.SFJWTKeyFile)
+	case err != nil:
+		l.add("SF_JWT_KEY_FILE: cannot read %s: %s", e.SFJWTKeyFile, rootCause(err))
+	default:
+		e.SFJWTKey = b
+	}
+}
+
+func (l *envLoader) loadInstanceHosts() {
+	for _, h := range strings.Split(l.getenv("SF_INSTANCE_HOSTS"), ",") {
 		h = strings.ToLower(strings.TrimSpace(h))
 		switch {
 		case h == "":
 		case !instanceHost.MatchString(h):
-			issues = append(issues, fmt.Sprintf("SF_INSTANCE_HOSTS: %q is not a host name or a .suffix (no scheme, port, path or wildcard)", h))
+			l.add("SF_INSTANCE_HOSTS: %q is not a host name or a .suffix (no scheme, port, path or wildcard)", h)
 		case strings.HasPrefix(h, ".") && strings.Count(h, ".") < 2:
-			issues = append(issues, fmt.Sprintf("SF_INSTANCE_HOSTS: %q would admit a whole top-level domain: name the domain (.example.com)", h))
+			l.add("SF_INSTANCE_HOSTS: %q would admit a whole top-level domain: name the domain (.example.com)", h)
 		default:
-			e.SFInstanceHosts = append(e.SFInstanceHosts, h)
+			l.e.SFInstanceHosts = append(l.e.SFInstanceHosts, h)
 		}
 	}
-	e.ConfigPath = strings.TrimSpace(getenv("PROFFSYNC_CONFIG"))
-	if w := DatabaseTLSWarning(e.DatabaseURL); w != "" {
-		e.Warnings = append(e.Warnings, w)
-	}
-	if len(issues) > 0 {
-		return e, &Error{Source: "environment", Issues: issues}
-	}
-	return e, nil
 }
 
 // isDSN accepts the two forms pgx reads: a postgres:// (or postgresql://) URL, and the keyword/value form
@@ -245,7 +296,7 @@ func (e Env) RequireSalesforce() error {
 // and sslpassword included.
 func (e Env) Secrets() []string {
 	var s []string
-	for _, v := range append([]string{e.ProffAPIToken, e.SFClientSecret, e.SFPassword, e.UIPassword}, DatabaseSecrets(e.DatabaseURL)...) {
+	for _, v := range append([]string{e.ProffAPIToken, e.SFClientSecret, e.SFPassword, e.UIPassword}, append(DatabaseSecrets(e.DatabaseURL), notify.URLSecrets(e.NotifyWebhookURL)...)...) {
 		if v != "" && !contains(s, v) {
 			s = append(s, v)
 		}
@@ -269,6 +320,7 @@ func (e Env) Describe() [][2]string {
 		{"SF_API_VERSION", e.SFAPIVersion},
 		{"SF_INSTANCE_HOSTS", orNotSet(strings.Join(e.SFInstanceHosts, ","))},
 		{"PROFFSYNC_UI_PASSWORD", secret.Mask(e.UIPassword)},
+		{"NOTIFY_WEBHOOK_URL", orNotSet(notify.MaskURL(e.NotifyWebhookURL))},
 	}
 	return rows
 }

@@ -1,4 +1,4 @@
-// Package notify tells a chat channel that a run ended (contract.md, "Notifications"): when the run's status
+// Package notify tells a chat channel that a run ended (README: Contract, "Notifications"): when the run's status
 // is one the operator listed in notify.on, it POSTs {"text": "<one line>", "run": <the run summary>} to the
 // webhook URL, which Slack and Teams-style incoming webhooks show as a message.
 //
@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -97,15 +98,9 @@ func New(o Options) (*Notifier, error) {
 	if raw == "" {
 		return nil, nil
 	}
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return nil, errors.New("NOTIFY_WEBHOOK_URL is not an absolute URL")
-	}
-	switch {
-	case u.Scheme == "https":
-	case u.Scheme == "http" && transport.IsLoopback(u.Hostname()):
-	default:
-		return nil, fmt.Errorf("NOTIFY_WEBHOOK_URL %s: must be https (plain http only for a loopback host)", mask(u))
+	u, err := parseURL(raw)
+	if err != nil {
+		return nil, err
 	}
 	on := map[massupdate.Status]bool{}
 	statuses := o.On
@@ -113,18 +108,12 @@ func New(o Options) (*Notifier, error) {
 		statuses = DefaultOn
 	}
 	for _, s := range statuses {
-		if !valid(s) {
-			return nil, fmt.Errorf("notify.on: %q is not a status a run ends with (succeeded, partial, failed, interrupted)", s)
+		if err := CheckStatus(s); err != nil {
+			return nil, fmt.Errorf("notify.on: %w", err)
 		}
 		on[s] = true
 	}
-	// The URL, and its path and query on their own, are secrets: an error text may quote any of them.
-	secrets := append(append([]string(nil), o.Secrets...), raw)
-	for _, part := range []string{u.EscapedPath(), u.Path, u.RawQuery} {
-		if len(part) >= 8 {
-			secrets = append(secrets, part)
-		}
-	}
+	secrets := append(append([]string(nil), o.Secrets...), URLSecrets(raw)...)
 	timeout := o.Timeout
 	if timeout <= 0 {
 		timeout = 3 * time.Second
@@ -145,13 +134,71 @@ func New(o Options) (*Notifier, error) {
 	}, nil
 }
 
-func valid(s massupdate.Status) bool {
-	for _, e := range endedStatuses {
-		if s == e {
-			return true
+// CheckURL checks a webhook URL as New does: absolute, and https unless the host is loopback. Its error
+// never holds the URL's path or query, where webhooks keep their key; config calls it at load so that a bad
+// URL is a configuration error (exit 78) before anything runs.
+func CheckURL(raw string) error {
+	_, err := parseURL(strings.TrimSpace(raw))
+	return err
+}
+
+func parseURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return nil, errors.New("NOTIFY_WEBHOOK_URL is not an absolute URL")
+	}
+	switch {
+	case u.Scheme == "https":
+	case u.Scheme == "http" && transport.IsLoopback(u.Hostname()):
+	default:
+		return nil, fmt.Errorf("NOTIFY_WEBHOOK_URL %s: must be https (plain http only for a loopback host)", mask(u))
+	}
+	return u, nil
+}
+
+// MaskURL is a webhook URL as it may be printed: its scheme and host, "****" for a path or query, "" for
+// an unset URL, and "****" for one that does not parse (its text may be the key).
+func MaskURL(raw string) string {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "****"
+	}
+	return mask(u)
+}
+
+// URLSecrets are what must be scrubbed of a webhook URL: the URL, and its path and query on their own, since
+// an error text may quote any of them. Parts shorter than 8 bytes are left out: scrubbing "/" or "a" would
+// mangle every line.
+func URLSecrets(raw string) []string {
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return nil
+	}
+	secrets := []string{raw}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return secrets
+	}
+	for _, part := range []string{u.EscapedPath(), u.Path, u.RawQuery} {
+		if len(part) >= 8 && !slices.Contains(secrets, part) {
+			secrets = append(secrets, part)
 		}
 	}
-	return false
+	return secrets
+}
+
+// CheckStatus accepts the statuses notify.on may list: the ones a run ends with.
+func CheckStatus(s massupdate.Status) error {
+	for _, e := range endedStatuses {
+		if s == e {
+			return nil
+		}
+	}
+	return fmt.Errorf("%q is not a status a run ends with (succeeded, partial, failed, interrupted)", s)
 }
 
 // mask shows a webhook URL as its scheme and host only: the path and query are where the key lives.
@@ -276,7 +323,7 @@ func (n *Notifier) payload(r massupdate.Run) ([]byte, error) {
 		return nil, fmt.Errorf("encode run summary: %w", err)
 	}
 	// Through a generic value, so that every string the summary holds (today and whatever it gains) passes
-	// the scrub, and "error" is there as contract.md's summary has it.
+	// the scrub, and "error" is there as the contract's summary has it (README: Contract).
 	dec := json.NewDecoder(bytes.NewReader(sum))
 	dec.UseNumber()
 	var run map[string]any

@@ -128,15 +128,17 @@ func TestPayload(t *testing.T) {
 	if p.Text != wantText {
 		t.Errorf("text\n got %s\nwant %s", p.Text, wantText)
 	}
-	// The run is the summary contract.md shows, with the error scrubbed and on one line.
+	// The run is the summary README: Contract shows, with the error scrubbed and on one line.
 	want := map[string]any{
 		"run_id": "0193a5f0-1111-7000-8000-000000000001", "trigger": "schedule", "status": "interrupted",
 		"dry_run": false, "started_at": "2026-11-29T02:00:00Z", "finished_at": "2026-11-29T02:03:10Z",
 		"resumed_from": nil,
 		"counts": map[string]any{"selected": 1234.0, "missing_org_number": 0.0, "invalid_org_number": 0.0,
 			"not_found": 0.0, "unchanged": 31.0, "updated": 1200.0, "failed": 3.0},
+		"lookups":   map[string]any{"fresh": 0.0, "cached": 0.0, "deferred": 0.0},
 		"api_calls": map[string]any{"proff": 1234.0, "salesforce": 20.0},
 		"error":     "API quota exhausted: Proff said <!channel> token=**** (see ****) second line",
+		"reverts":   nil,
 	}
 	for k, v := range want {
 		if g, _ := json.Marshal(p.Run[k]); string(g) != mustJSON(t, v) {

@@ -2,7 +2,7 @@
 // at each due time of the admin's cron, the daily pruning, and the HTTP endpoints /healthz, /readyz and
 // /metrics, with a graceful shutdown around them.
 //
-// What must never happen here: a scheduled run while the schedule is disabled (privacy.md P5); a due time
+// What must never happen here: a scheduled run while the schedule is disabled (README: Privacy, P5); a due time
 // run twice by this process (across daylight-saving changes, long runs or clock jumps); a secret or an
 // error text with one in a log line or an HTTP answer. The package knows nothing of Salesforce, Proff or
 // SQL: the caller hands in Run, Prune and Ready, wired to the engine and the store.
