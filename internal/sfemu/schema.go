@@ -14,6 +14,10 @@ type fieldDef struct {
 	Custom  bool
 	Digits  int
 	Default any // the value a new record gets when AddRecord does not set the field
+	// ReferenceTo and RelationshipName describe a lookup (reference) field: the parent object, and the name
+	// SOQL reaches the parent's fields through (Account for AccountId, Parent_Account__r for a custom lookup).
+	ReferenceTo      string
+	RelationshipName string
 }
 
 // object is one emulated sObject type: its schema in describe order, and its records in Id order.
@@ -21,6 +25,7 @@ type object struct {
 	name      string
 	label     string
 	keyPrefix string
+	custom    bool
 	fields    []*fieldDef
 	byLower   map[string]*fieldDef // lower-case API name → field (SOQL and JSON names are case-insensitive)
 
@@ -99,6 +104,13 @@ func fPick(name, label string, values ...string) *fieldDef {
 func fAddress(name, label string) *fieldDef {
 	return &fieldDef{Field: mapping.Field{Name: name, Type: "address", Nillable: true}, Label: label}
 }
+
+// fLookup is a lookup to a parent object, reachable in SOQL as rel.Field.
+func fLookup(name, label, parent, rel string) *fieldDef {
+	d := fTyped("reference", name, label, 18)
+	d.ReferenceTo, d.RelationshipName = parent, rel
+	return d
+}
 func fBool(name, label string) *fieldDef {
 	return &fieldDef{Field: mapping.Field{Name: name, Type: "boolean", Updateable: true}, Label: label, Default: false}
 }
@@ -125,7 +137,7 @@ func newAccount() *object {
 		fReadOnly("boolean", "IsDeleted", "Deleted"),
 		{Field: mapping.Field{Name: "Name", Type: "string", Length: 255, Updateable: true}, Label: "Account Name"},
 		fPick("Type", "Account Type", "Prospect", "Customer - Direct", "Customer - Channel", "Customer", "Partner", "Other"),
-		fTyped("reference", "ParentId", "Parent Account ID", 18),
+		fLookup("ParentId", "Parent Account ID", "Account", "Parent"),
 		fTyped("textarea", "BillingStreet", "Billing Street", 255),
 		fStr("BillingCity", "Billing City", 40),
 		fStr("BillingState", "Billing State/Province", 80),
@@ -185,6 +197,53 @@ func newLead() *object {
 		fReadOnly("datetime", "SystemModstamp", "System Modstamp"),
 	}
 	return newObject("Lead", "Lead", "00Q", append(fs, customFields()...))
+}
+
+// newContact is a Contact under an Account (AccountId, relationship Account): the object whose company
+// identity an org often keeps on the parent, read as Account.Org_Number__c.
+func newContact() *object {
+	fs := []*fieldDef{
+		fID(),
+		fReadOnly("boolean", "IsDeleted", "Deleted"),
+		{Field: mapping.Field{Name: "LastName", Type: "string", Length: 80, Updateable: true}, Label: "Last Name"},
+		fStr("FirstName", "First Name", 40),
+		fReadOnly("string", "Name", "Full Name"),
+		fLookup("AccountId", "Account ID", "Account", "Account"),
+		fStr("Title", "Title", 128),
+		fTyped("textarea", "MailingStreet", "Mailing Street", 255),
+		fStr("MailingCity", "Mailing City", 40),
+		fStr("MailingPostalCode", "Mailing Zip/Postal Code", 20),
+		fStr("MailingCountry", "Mailing Country", 80),
+		fAddress("MailingAddress", "Mailing Address"),
+		fTyped("phone", "Phone", "Business Phone", 40),
+		fTyped("email", "Email", "Email", 80),
+		fTyped("textarea", "Description", "Contact Description", 32000),
+		fReadOnly("datetime", "CreatedDate", "Created Date"),
+		fReadOnly("datetime", "LastModifiedDate", "Last Modified Date"),
+		fReadOnly("datetime", "SystemModstamp", "System Modstamp"),
+	}
+	return newObject("Contact", "Contact", "003", append(fs, customFields()...))
+}
+
+// newCompany is a custom object (Company__c) an org may keep companies in instead of Accounts, with a
+// custom lookup to an Account (Parent_Account__r).
+func newCompany() *object {
+	fs := []*fieldDef{
+		fID(),
+		fReadOnly("boolean", "IsDeleted", "Deleted"),
+		{Field: mapping.Field{Name: "Name", Type: "string", Length: 80, Updateable: true}, Label: "Company Name"},
+		fLookup("Parent_Account__c", "Parent Account", "Account", "Parent_Account__r"),
+		fStr("City__c", "City", 40),
+		fNum("currency", "Revenue__c", "Revenue", 18, 0),
+		fNum("double", "Employees__c", "Employees", 8, 0),
+		fTyped("url", "Website__c", "Website", 255),
+		fReadOnly("datetime", "CreatedDate", "Created Date"),
+		fReadOnly("datetime", "LastModifiedDate", "Last Modified Date"),
+		fReadOnly("datetime", "SystemModstamp", "System Modstamp"),
+	}
+	o := newObject("Company__c", "Company", "a00", append(fs, customFields()...))
+	o.custom = true
+	return o
 }
 
 func newObject(name, label, prefix string, fs []*fieldDef) *object {
@@ -253,6 +312,10 @@ func (o *object) describeJSON(version string) map[string]any {
 			pl = append(pl, map[string]any{"active": true, "defaultValue": i == 0 && f.Default == v, "label": v, "validFor": nil, "value": v})
 		}
 		isID := f.Type == "id"
+		referenceTo, relationshipName := []string{}, any(nil)
+		if f.ReferenceTo != "" {
+			referenceTo, relationshipName = []string{f.ReferenceTo}, f.RelationshipName
+		}
 		// An int's size is its digits; Salesforce reports precision and scale 0 for it (they describe
 		// double, currency and percent fields only).
 		precision, scale := f.Precision, f.Scale
@@ -266,14 +329,14 @@ func (o *object) describeJSON(version string) map[string]any {
 			"custom": f.Custom, "calculated": false, "autoNumber": false, "unique": false, "externalId": false,
 			"idLookup": isID, "filterable": f.Type != "address", "sortable": f.Type != "textarea" && f.Type != "address", "groupable": f.Type != "textarea" && f.Type != "address",
 			"defaultedOnCreate": isID || f.Type == "boolean", "picklistValues": pl,
-			"restrictedPicklist": f.RestrictedPicklist, "referenceTo": []string{}, "relationshipName": nil,
+			"restrictedPicklist": f.RestrictedPicklist, "referenceTo": referenceTo, "relationshipName": relationshipName,
 			"inlineHelpText": nil, "htmlFormatted": false, "encrypted": false, "deprecatedAndHidden": false,
 		})
 	}
 	base := "/services/data/v" + version + "/sobjects/" + o.name
 	return map[string]any{
 		"name": o.name, "label": o.label, "labelPlural": o.label + "s", "keyPrefix": o.keyPrefix,
-		"custom": false, "createable": true, "updateable": true, "deletable": true, "queryable": true,
+		"custom": o.custom, "createable": true, "updateable": true, "deletable": true, "queryable": true,
 		"searchable": true, "retrieveable": true, "layoutable": true, "fields": fields, "childRelationships": []any{},
 		"recordTypeInfos": []any{},
 		"urls":            map[string]string{"sobject": base, "describe": base + "/describe", "rowTemplate": base + "/{ID}"},

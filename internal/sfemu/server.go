@@ -125,7 +125,7 @@ func New(o Options) *Server {
 	}
 	s := &Server{
 		opts:       o,
-		objects:    map[string]*object{"account": newAccount(), "lead": newLead()},
+		objects:    map[string]*object{"account": newAccount(), "lead": newLead(), "contact": newContact(), "company__c": newCompany()},
 		tokens:     map[string]bool{},
 		cursors:    map[string]*cursor{},
 		apiUsed:    o.APIUsed,
@@ -175,7 +175,7 @@ func (s *Server) AddRecord(object string, fields map[string]any) string {
 	}
 	now := formatTime(s.opts.Now())
 	vals["Id"], vals["IsDeleted"], vals["CreatedDate"], vals["LastModifiedDate"], vals["SystemModstamp"] = id, false, now, now, now
-	if o.name == "Lead" {
+	if o.name == "Lead" || o.name == "Contact" { // a person's Name is built from FirstName and LastName
 		vals["Name"] = leadName(vals)
 	}
 	o.ids = append(o.ids, id)
@@ -784,16 +784,49 @@ func (s *Server) page(w http.ResponseWriter, c *cursor) {
 		}
 		id, _ := rec.values["Id"].(string)
 		fmt.Fprintf(&b, `{"attributes":{"type":%q,"url":"/services/data/v%s/sobjects/%s/%s"}`, c.q.obj.name, c.version, c.q.obj.name, id)
-		for _, f := range c.q.fields {
-			v, _ := json.Marshal(c.q.obj.value(rec, f))
-			fmt.Fprintf(&b, `,%q:%s`, f.Name, v)
-		}
+		writeFields(&b, c, rec)
 		b.WriteByte('}')
 	}
 	b.WriteString("]}")
 	w.Header().Set("Content-Type", "application/json;charset=UTF-8")
 	w.WriteHeader(200)
 	_, _ = w.Write(b.Bytes())
+}
+
+// writeFields writes a record's selected fields. A parent's fields come as Salesforce nests them: one object
+// per relationship, at its first field's place, {"attributes":{…},"Org_Number__c":"…"}, or null when the
+// lookup is empty.
+func writeFields(b *bytes.Buffer, c *cursor, rec *record) {
+	var done map[*fieldDef]bool // lookups written already
+	for _, f := range c.q.fields {
+		rc := c.q.rels[f]
+		if rc == nil {
+			v, _ := json.Marshal(c.q.obj.value(rec, f))
+			fmt.Fprintf(b, `,%q:%s`, f.Name, v)
+			continue
+		}
+		if done[rc.ref] {
+			continue
+		}
+		if done == nil {
+			done = map[*fieldDef]bool{}
+		}
+		done[rc.ref] = true
+		pr := rc.parentRec(rec)
+		if pr == nil {
+			fmt.Fprintf(b, `,%q:null`, rc.ref.RelationshipName)
+			continue
+		}
+		pid, _ := pr.values["Id"].(string)
+		fmt.Fprintf(b, `,%q:{"attributes":{"type":%q,"url":"/services/data/v%s/sobjects/%s/%s"}`, rc.ref.RelationshipName, rc.parent.name, c.version, rc.parent.name, pid)
+		for _, g := range c.q.fields {
+			if gc := c.q.rels[g]; gc != nil && gc.ref == rc.ref {
+				v, _ := json.Marshal(gc.parent.value(pr, gc.field))
+				fmt.Fprintf(b, `,%q:%s`, gc.field.Name, v)
+			}
+		}
+		b.WriteByte('}')
+	}
 }
 
 // Salesforce's limits on query cursors: each expires after 15 minutes without a call, and a user holds
@@ -1005,7 +1038,7 @@ func (s *Server) apply(o *object, id string, vals map[string]any) []recordError 
 	}
 	now := formatTime(s.opts.Now())
 	rec.values["LastModifiedDate"], rec.values["SystemModstamp"] = now, now
-	if o.name == "Lead" {
+	if o.name == "Lead" || o.name == "Contact" { // a person's Name is built from FirstName and LastName
 		rec.values["Name"] = leadName(rec.values)
 	}
 	return nil

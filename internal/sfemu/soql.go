@@ -2,6 +2,7 @@ package sfemu
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"regexp"
 	"sort"
@@ -126,7 +127,8 @@ func lex(q string) ([]token, *apiError) {
 
 type query struct {
 	obj     *object
-	fields  []*fieldDef // select list in order
+	fields  []*fieldDef // select list in order; a parent's field is its relCol's path
+	rels    map[*fieldDef]*relCol
 	count   bool
 	where   cond
 	orderBy []orderKey
@@ -194,6 +196,28 @@ type parser struct {
 	q    string
 	objs map[string]*object
 	obj  *object
+	// rels are the parents' fields the query names, by the path's synthetic field and by lower-case path.
+	rels   map[*fieldDef]*relCol
+	byPath map[string]*fieldDef
+}
+
+// relCol is a parent's field reached through a lookup, one hop, as SOQL allows: Account.Org_Number__c on a
+// Contact. The query sees it as a field named by its path whose value is the parent record's.
+type relCol struct {
+	path   *fieldDef // the parent field's describe under the path's name, never updateable
+	ref    *fieldDef // the lookup on the queried object (AccountId)
+	parent *object
+	field  *fieldDef // the field on the parent
+}
+
+// parentRec is the record r's lookup points at, or nil (no parent, or one in the recycle bin).
+func (rc *relCol) parentRec(r *record) *record {
+	id, _ := r.values[rc.ref.Name].(string)
+	pr := rc.parent.recs[id]
+	if pr == nil || pr.deleted {
+		return nil
+	}
+	return pr
 }
 
 func (p *parser) peek() token { return p.toks[p.i] }
@@ -230,7 +254,7 @@ func parseSOQL(q string, objs map[string]*object) (*query, *apiError) {
 	if err != nil {
 		return nil, err
 	}
-	p := &parser{toks: toks, q: q, objs: objs}
+	p := &parser{toks: toks, q: q, objs: objs, rels: map[*fieldDef]*relCol{}, byPath: map[string]*fieldDef{}}
 	if err := p.expectKeyword("SELECT"); err != nil {
 		return nil, err
 	}
@@ -306,6 +330,9 @@ func parseSOQL(q string, objs map[string]*object) (*query, *apiError) {
 			if err != nil {
 				return nil, err
 			}
+			if p.rels[f] != nil {
+				return nil, malformed("the emulator does not order by a parent's field: %s", t.text)
+			}
 			k := orderKey{field: f}
 			if p.isKeyword("ASC") {
 				p.i++
@@ -359,15 +386,53 @@ func parseSOQL(q string, objs map[string]*object) (*query, *apiError) {
 	if p.peek().kind != tEOF {
 		return nil, p.unexpected()
 	}
+	if len(p.rels) > 0 {
+		qu.rels = p.rels
+	}
 	return qu, nil
 }
 
 func (p *parser) resolve(t token) (*fieldDef, *apiError) {
+	if rel, name, ok := strings.Cut(t.text, "."); ok {
+		return p.resolveParent(t, rel, name)
+	}
 	f := p.obj.field(t.text)
 	if f == nil {
 		return nil, &apiError{400, "INVALID_FIELD", fmt.Sprintf("\n%s\n%s^\nERROR at Row:1:Column:%d\nNo such column '%s' on entity '%s'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name. Please reference your WSDL or the describe call for the appropriate names.", p.q, strings.Repeat(" ", t.pos), t.pos+1, t.text, p.obj.name)}
 	}
 	return f, nil
+}
+
+// resolveParent resolves rel.name: rel is the relationshipName of one of the object's lookups, name a field
+// of the object it refers to. Salesforce's own messages tell a wrong relationship from a wrong field.
+func (p *parser) resolveParent(t token, rel, name string) (*fieldDef, *apiError) {
+	var ref *fieldDef
+	for _, f := range p.obj.fields {
+		if f.RelationshipName != "" && strings.EqualFold(f.RelationshipName, rel) {
+			ref = f
+			break
+		}
+	}
+	parent := (*object)(nil)
+	if ref != nil {
+		parent = p.objs[strings.ToLower(ref.ReferenceTo)]
+	}
+	if parent == nil || strings.Contains(name, ".") { // the emulator follows one hop
+		return nil, &apiError{400, "INVALID_FIELD", fmt.Sprintf("\n%s\n%s^\nERROR at Row:1:Column:%d\nDidn't understand relationship '%s' in field path. If you are attempting to use a custom relationship, be sure to append the '__r' after the custom relationship name. Please reference your WSDL or the describe call for the appropriate names.", p.q, strings.Repeat(" ", t.pos), t.pos+1, rel)}
+	}
+	pf := parent.field(name)
+	if pf == nil {
+		return nil, &apiError{400, "INVALID_FIELD", fmt.Sprintf("\n%s\n%s^\nERROR at Row:1:Column:%d\nNo such column '%s' on entity '%s'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name. Please reference your WSDL or the describe call for the appropriate names.", p.q, strings.Repeat(" ", t.pos), t.pos+1, name, parent.name)}
+	}
+	key := strings.ToLower(ref.RelationshipName + "." + pf.Name)
+	if f := p.byPath[key]; f != nil {
+		return f, nil
+	}
+	path := &fieldDef{Field: pf.Field, Label: pf.Label}
+	path.Name, path.Updateable = ref.RelationshipName+"."+pf.Name, false
+	p.byPath[key] = path
+	p.rels[path] = &relCol{path: path, ref: ref, parent: parent, field: pf}
+	return path, nil
 }
 
 // parseCond parses conditions joined by one kind of connective: Salesforce rejects AND and OR mixed at the
@@ -671,7 +736,23 @@ func (q *query) orderedByID() bool {
 }
 
 func (q *query) match(r *record) bool {
-	return !r.deleted && (q.where == nil || q.where.eval(r.values))
+	return !r.deleted && (q.where == nil || q.where.eval(q.values(r)))
+}
+
+// values are the record's fields as the conditions see them: its own, plus each parent's field the query
+// names, under its path.
+func (q *query) values(r *record) map[string]any {
+	if len(q.rels) == 0 {
+		return r.values
+	}
+	v := maps.Clone(r.values)
+	for path, rc := range q.rels {
+		v[path.Name] = nil
+		if pr := rc.parentRec(r); pr != nil {
+			v[path.Name] = rc.parent.value(pr, rc.field)
+		}
+	}
+	return v
 }
 
 func (q *query) sort(recs []*record) {
