@@ -90,7 +90,17 @@ const (
 	Manual   Trigger = "manual"
 	Schedule Trigger = "schedule"
 	Demo     Trigger = "demo"
+	Retry    Trigger = "retry"  // `run --retry RUN_ID`: the records that failed in RUN_ID
+	Revert   Trigger = "revert" // `revert RUN_ID`: puts back what RUN_ID wrote
 )
+
+// Lookups says where a run's companies' data came from (issue 12): looked up in Proff in this run, served
+// from the values stored at their last lookup, or left for a later run by sync.max_lookups.
+type Lookups struct {
+	Fresh    int64 `json:"fresh"`
+	Cached   int64 `json:"cached"`
+	Deferred int64 `json:"deferred"`
+}
 
 // Status is where a run stands.
 type Status string
@@ -105,19 +115,24 @@ const (
 
 // Run is one run as the store keeps it.
 type Run struct {
-	ID           string
-	Trigger      Trigger
-	Status       Status
-	DryRun       bool
-	Limit        int // 0: no limit
-	StartedAt    time.Time
-	FinishedAt   *time.Time
-	ResumedFrom  string // the interrupted run this one continues; "" when none
-	ResumedBy    string // the run that continued this one; "" when none
-	Checkpoint   string // the last record Id whose batch was fully recorded
-	Counts       Counts
-	APICalls     APICalls
-	Error        string          // why the run failed or was interrupted
+	ID          string
+	Trigger     Trigger
+	Status      Status
+	DryRun      bool
+	Limit       int // 0: no limit
+	StartedAt   time.Time
+	FinishedAt  *time.Time
+	ResumedFrom string // the interrupted run this one continues; "" when none
+	ResumedBy   string // the run that continued this one; "" when none
+	Checkpoint  string // the last record Id whose batch was fully recorded
+	Counts      Counts
+	Lookups     Lookups
+	APICalls    APICalls
+	Error       string // why the run failed or was interrupted
+	Reverts     string // the run a revert undid; "" for other runs
+	// NeverValued lists the mapped data points that had no value in any document the run found (fresh or
+	// stored): most likely a misspelt path. Empty when the run found no company.
+	NeverValued  []string
 	Settings     json.RawMessage // the config the run used (object, fields, filter, mapping): never secrets
 	ScheduledFor *time.Time      // the due time a scheduled run serves
 }
@@ -132,13 +147,24 @@ type Summary struct {
 	FinishedAt  *Timestamp `json:"finished_at"`
 	ResumedFrom *string    `json:"resumed_from"`
 	Counts      Counts     `json:"counts"`
+	Lookups     Lookups    `json:"lookups"`
 	APICalls    APICalls   `json:"api_calls"`
+	Error       *string    `json:"error"`   // why the run failed or was interrupted; null otherwise
+	Reverts     *string    `json:"reverts"` // the run a revert undid; null otherwise
 }
 
 // Summary returns the run's summary in the shape of contract.md.
 func (r Run) Summary() Summary {
 	s := Summary{RunID: r.ID, Trigger: r.Trigger, Status: r.Status, DryRun: r.DryRun,
-		StartedAt: Timestamp(r.StartedAt), Counts: r.Counts, APICalls: r.APICalls}
+		StartedAt: Timestamp(r.StartedAt), Counts: r.Counts, Lookups: r.Lookups, APICalls: r.APICalls}
+	if r.Error != "" {
+		e := r.Error
+		s.Error = &e
+	}
+	if r.Reverts != "" {
+		id := r.Reverts
+		s.Reverts = &id
+	}
 	if r.FinishedAt != nil {
 		t := Timestamp(*r.FinishedAt)
 		s.FinishedAt = &t
@@ -173,7 +199,21 @@ type RecordResult struct {
 	Country   string  `json:"country"`
 	Outcome   Outcome `json:"outcome"`
 	Reason    string  `json:"reason"`
+	// Lookup says where the record's data came from: LookupFresh, LookupStored, or "" when the record had
+	// nothing to look up (no or an invalid org number).
+	Lookup string `json:"lookup,omitempty"`
+	// The last-synced field's value before and as the run wrote it, when it did (LastSyncedSet): a revert
+	// puts it back. It is no mapped field, so it stays out of the field changes.
+	LastSyncedOld any  `json:"-"`
+	LastSyncedNew any  `json:"-"`
+	LastSyncedSet bool `json:"-"`
 }
+
+// Where a record's data came from (RecordResult.Lookup).
+const (
+	LookupFresh  = "fresh"
+	LookupStored = "stored"
+)
 
 // FieldChange is one mapped field written (or, in a dry run, that would have been written). Old and New are
 // JSON values as Salesforce holds them: string, float64, bool or nil.

@@ -3,7 +3,6 @@ package massupdate
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -145,27 +144,4 @@ func (e *Engine) calls() APICalls {
 		return APICalls{}
 	}
 	return e.o.Calls()
-}
-
-// ExitCode maps what Run returned onto contract.md's exit codes: 0 success (and nothing to resume), 1 failed
-// or an error before a run was recorded, 2 partial, 3 locked, 4 interrupted.
-func ExitCode(run *Run, err error) int {
-	if run == nil {
-		switch {
-		case err == nil:
-			return 0
-		case errors.Is(err, ErrLocked):
-			return 3
-		}
-		return 1
-	}
-	switch run.Status {
-	case Succeeded:
-		return 0
-	case Partial:
-		return 2
-	case Interrupted:
-		return 4
-	}
-	return 1
 }

@@ -155,8 +155,8 @@ func TestRunMixedDataSet(t *testing.T) {
 	if run.Counts != want {
 		t.Errorf("counts = %+v\nwant %+v", run.Counts, want)
 	}
-	if run.Status != Partial || ExitCode(run, err) != 2 {
-		t.Errorf("status %s exit %d, want partial 2", run.Status, ExitCode(run, err))
+	if run.Status != Partial {
+		t.Errorf("status %s, want partial", run.Status)
 	}
 	if run.Checkpoint != id(15) || run.APICalls != (APICalls{}) {
 		t.Errorf("checkpoint %q calls %+v", run.Checkpoint, run.APICalls)
@@ -386,7 +386,7 @@ func TestBatchesOfAtMostMaxBatch(t *testing.T) {
 	if bs[1].Counts.Updated != 400 || bs[1].Counts.Selected != 400 {
 		t.Errorf("running counts after batch 2: %+v", bs[1].Counts)
 	}
-	if run.Counts.Updated != 450 || run.Status != Succeeded || ExitCode(run, err) != 0 {
+	if run.Counts.Updated != 450 || run.Status != Succeeded {
 		t.Errorf("run %+v %s", run.Counts, run.Status)
 	}
 }
@@ -449,7 +449,7 @@ func TestMappingCheckedBeforeAnything(t *testing.T) {
 	if !errors.As(err, &ce) || len(ce.Problems) != 2 {
 		t.Fatalf("err = %v, want both problems", err)
 	}
-	if run.Status != StatusFail || ExitCode(run, err) != 1 || !strings.Contains(run.Error, "CreatedDate: not updateable") {
+	if run.Status != StatusFail || !strings.Contains(run.Error, "CreatedDate: not updateable") {
 		t.Errorf("run %s %q", run.Status, run.Error)
 	}
 	if total, _ := h.look.count(); total != 0 || len(h.w.written()) != 0 || h.src.pages != 0 {
@@ -475,7 +475,7 @@ func TestUnauthorizedLookupFailsFastWritingNothing(t *testing.T) {
 	answers["NO/"+records[2].OrgNumber] = lookupAnswer{err: fmt.Errorf("proff: 401: %w", ErrUnauthorized)}
 	h := newHarness(t, records, answers, func(o *Options) { o.Concurrency = 1 })
 	run, err := h.e.Run(context.Background(), RunRequest{})
-	if !errors.Is(err, ErrUnauthorized) || run.Status != StatusFail || ExitCode(run, err) != 1 {
+	if !errors.Is(err, ErrUnauthorized) || run.Status != StatusFail {
 		t.Fatalf("run %v err %v", run, err)
 	}
 	if len(h.w.written()) != 0 {
@@ -512,7 +512,7 @@ func TestQuotaExhaustedInterrupts(t *testing.T) {
 	answers["NO/"+records[2].OrgNumber] = lookupAnswer{err: fmt.Errorf("proff: %w", ErrQuotaExhausted)}
 	h := newHarness(t, records, answers, func(o *Options) { o.Concurrency = 1 })
 	run, err := h.e.Run(context.Background(), RunRequest{})
-	if !errors.Is(err, ErrQuotaExhausted) || run.Status != Interrupted || ExitCode(run, err) != 4 {
+	if !errors.Is(err, ErrQuotaExhausted) || run.Status != Interrupted {
 		t.Fatalf("run %+v err %v", run, err)
 	}
 	// What finished before the quota ran out is written and recorded.
@@ -594,7 +594,7 @@ func TestCancelMidRunThenResume(t *testing.T) {
 		}
 	}
 	run, err := h.e.Run(ctx, RunRequest{Trigger: Schedule})
-	if !errors.Is(err, context.Canceled) || run.Status != Interrupted || ExitCode(run, err) != 4 {
+	if !errors.Is(err, context.Canceled) || run.Status != Interrupted {
 		t.Fatalf("run %+v err %v", run, err)
 	}
 	if run.Counts.Selected < 8 || run.Counts.Selected > 8+2 {
@@ -645,7 +645,7 @@ func TestCancelMidRunThenResume(t *testing.T) {
 
 	// An interrupted run that has been resumed is never resumed again.
 	run3, err := h.e.Run(context.Background(), RunRequest{Resume: true})
-	if run3 != nil || err != nil || ExitCode(run3, err) != 0 {
+	if run3 != nil || err != nil {
 		t.Errorf("second resume: %v %v", run3, err)
 	}
 }
@@ -708,7 +708,7 @@ func TestLockLostStopsAtOnce(t *testing.T) {
 		}
 	}
 	run, err := h.e.Run(context.Background(), RunRequest{})
-	if !errors.Is(err, ErrLockLost) || run.Status != Interrupted || ExitCode(run, err) != 4 {
+	if !errors.Is(err, ErrLockLost) || run.Status != Interrupted {
 		t.Fatalf("run %+v err %v", run, err)
 	}
 	if len(h.w.written()) != 0 || len(h.st.results(run.ID)) != 0 {
@@ -730,7 +730,7 @@ func TestStoreFailureInterrupts(t *testing.T) {
 		return nil
 	}
 	run, err := h.e.Run(context.Background(), RunRequest{})
-	if err == nil || !strings.Contains(err.Error(), "connection refused") || run.Status != Interrupted || ExitCode(run, err) != 4 {
+	if err == nil || !strings.Contains(err.Error(), "connection refused") || run.Status != Interrupted {
 		t.Fatalf("run %+v err %v", run, err)
 	}
 	if run.Checkpoint != id(200) || run.Counts.Selected != 200 {
@@ -762,7 +762,7 @@ func TestSecondRunIsLocked(t *testing.T) {
 	h := newHarness(t, records, answers, nil)
 	h.st.locked, h.st.holder = true, "run-42"
 	run, err := h.e.Run(context.Background(), RunRequest{})
-	if run != nil || !errors.Is(err, ErrLocked) || ExitCode(run, err) != 3 || !strings.Contains(err.Error(), "run-42") {
+	if run != nil || !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "run-42") {
 		t.Fatalf("run %v err %v", run, err)
 	}
 	if len(h.st.runs) != 0 || h.src.pages != 0 {
@@ -849,30 +849,5 @@ func TestProgress(t *testing.T) {
 	}
 	if p.started != 1 || p.finished != 1 || p.total != 10 || int64(sum) != run.Counts.Selected || p.added[Updated] != int(run.Counts.Updated) {
 		t.Errorf("progress %+v, run %+v", p, run.Counts)
-	}
-}
-
-func TestExitCode(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		run  *Run
-		err  error
-		want int
-	}{
-		{nil, nil, 0},
-		{nil, &LockedError{RunID: "7"}, 3},
-		{nil, fmt.Errorf("take the run lock: %w", &LockedError{}), 3},
-		{nil, errBoom, 1},
-		{&Run{Status: Succeeded}, nil, 0},
-		{&Run{Status: Partial}, nil, 2},
-		{&Run{Status: StatusFail}, errBoom, 1},
-		{&Run{Status: Interrupted}, context.Canceled, 4},
-		{&Run{Status: Interrupted}, ErrLockLost, 4},
-		{&Run{Status: Running}, nil, 1},
-	}
-	for _, tt := range tests {
-		if got := ExitCode(tt.run, tt.err); got != tt.want {
-			t.Errorf("ExitCode(%v, %v) = %d, want %d", tt.run, tt.err, got, tt.want)
-		}
 	}
 }

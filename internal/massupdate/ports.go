@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/proffconnect/proffsync/internal/incremental"
 	"github.com/proffconnect/proffsync/internal/mapping"
 )
 
@@ -59,13 +60,17 @@ type RecordWriter interface {
 const MaxBatch = 200
 
 // Batch is what the engine records in one transaction: the records of a written batch, their field
-// changes, the checkpoint they advance, and the run's running totals.
+// changes, the checkpoint they advance, the run's running totals, and the stored sync state the batch's
+// fresh lookups add (so that a crash never leaves a company marked fresh whose values were not recorded).
 type Batch struct {
 	Results    []RecordResult
 	Changes    []FieldChange
 	Checkpoint string // the last record Id of this batch: every record up to it is recorded
 	Counts     Counts // the run's totals after this batch
+	Lookups    Lookups
 	APICalls   APICalls
+	// Sync is stored in the batch's transaction; always empty in a dry run.
+	Sync incremental.Save
 }
 
 // RunLock is the one-run-at-a-time lock.

@@ -15,7 +15,7 @@ import (
 
 // Run performs one run. It returns (nil, nil) when Resume finds nothing to resume, (nil, err) when nothing
 // was recorded (ErrLocked: another run holds the lock), else the run as it ended and, when it did not succeed
-// or end partial, the error that stopped it. ExitCode maps the pair onto the contract's exit codes.
+// or end partial, the error that stopped it.
 func (e *Engine) Run(ctx context.Context, req RunRequest) (out *Run, err error) {
 	if req.DryRun && req.Resume {
 		return nil, errors.New("a dry run cannot resume an interrupted run")

@@ -128,40 +128,18 @@ func (s *Store) ResolveRunID(ctx context.Context, ref string) (string, error) {
 	}
 }
 
-// Summary is a run's summary as history prints it: massupdate.Summary and the run's error, which
-// massupdate.Summary does not carry (contract.md's "error": why the run failed or was interrupted, null
-// otherwise). Its JSON is the summary's with "error" added.
-type Summary struct {
-	massupdate.Summary
-	Error *string `json:"error"`
-}
+// Summary is the run summary of README: Contract, error and reverts included: massupdate.Summary, one type
+// for `run --json`, `history --json` and the pages.
+type Summary = massupdate.Summary
 
-// SummaryOf returns r's summary with its error.
-func SummaryOf(r massupdate.Run) Summary {
-	s := Summary{Summary: r.Summary()}
-	if r.Error != "" {
-		e := r.Error
-		s.Error = &e
-	}
-	return s
-}
+// SummaryOf returns r's summary.
+func SummaryOf(r massupdate.Run) Summary { return r.Summary() }
 
-// Detail is massupdate.Detail whose run summary carries the run's error (`history show`).
-type Detail struct {
-	Run          Summary                   `json:"run"`
-	FieldChanges map[string]int64          `json:"field_changes"`
-	Records      []massupdate.RecordResult `json:"records"`
-	Changes      []massupdate.FieldChange  `json:"changes"`
-}
+// Detail is one run in full (`history show`).
+type Detail = massupdate.Detail
 
-// ShowRun is RunDetail with the run's error in its summary.
-func (s *Store) ShowRun(ctx context.Context, id string) (Detail, error) {
-	r, d, err := s.runDetail(ctx, id)
-	if err != nil {
-		return Detail{}, err
-	}
-	return Detail{Run: SummaryOf(r), FieldChanges: d.FieldChanges, Records: d.Records, Changes: d.Changes}, nil
-}
+// ShowRun is RunDetail.
+func (s *Store) ShowRun(ctx context.Context, id string) (Detail, error) { return s.RunDetail(ctx, id) }
 
 // GetRun returns one run, or massupdate.ErrRunNotFound for an unknown or malformed id.
 func (s *Store) GetRun(ctx context.Context, id string) (massupdate.Run, error) {
@@ -217,7 +195,7 @@ func (s *Store) runDetail(ctx context.Context, id string) (massupdate.Run, massu
 			return fmt.Errorf("count field changes: %w", err)
 		}
 
-		rows, err = tx.Query(ctx, `SELECT record_id, org_number, country, outcome, reason FROM run_records
+		rows, err = tx.Query(ctx, `SELECT record_id, org_number, country, outcome, reason, lookup FROM run_records
 			WHERE run_id = $1 AND outcome NOT IN ('updated', 'unchanged') ORDER BY record_id`, id)
 		if err != nil {
 			return fmt.Errorf("read records: %w", err)
@@ -225,7 +203,7 @@ func (s *Store) runDetail(ctx context.Context, id string) (massupdate.Run, massu
 		d.Records, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (massupdate.RecordResult, error) {
 			var rr massupdate.RecordResult
 			var outcome string
-			err := row.Scan(&rr.RecordID, &rr.OrgNumber, &rr.Country, &outcome, &rr.Reason)
+			err := row.Scan(&rr.RecordID, &rr.OrgNumber, &rr.Country, &outcome, &rr.Reason, &rr.Lookup)
 			rr.Outcome = massupdate.Outcome(outcome)
 			return rr, err
 		})

@@ -31,8 +31,8 @@ func TestRunDetailShape(t *testing.T) {
 		{RecordID: "001000000000002AAA", OrgNumber: "914778271", Country: "NO", Outcome: massupdate.Unchanged},
 		{RecordID: "001000000000003AAA", OrgNumber: "", Country: "NO", Outcome: massupdate.MissingOrgNumber, Reason: "no org number"},
 		{RecordID: "001000000000004AAA", OrgNumber: "12345", Country: "XX", Outcome: massupdate.InvalidOrgNumber, Reason: `country "XX" is not supported`},
-		{RecordID: "001000000000005AAA", OrgNumber: "999999999", Country: "NO", Outcome: massupdate.NotFound, Reason: "not in Proff"},
-		{RecordID: "001000000000006AAA", OrgNumber: "988888888", Country: "SE", Outcome: massupdate.Failed, Reason: "FIELD_CUSTOM_VALIDATION_EXCEPTION: Name is locked"},
+		{RecordID: "001000000000005AAA", OrgNumber: "999999999", Country: "NO", Outcome: massupdate.NotFound, Reason: "not in Proff", Lookup: massupdate.LookupFresh},
+		{RecordID: "001000000000006AAA", OrgNumber: "988888888", Country: "SE", Outcome: massupdate.Failed, Reason: "FIELD_CUSTOM_VALIDATION_EXCEPTION: Name is locked", Lookup: massupdate.LookupStored},
 	}
 	changes := []massupdate.FieldChange{
 		{RecordID: "001000000000001AAA", Field: "Name", Old: "Equinor", New: "EQUINOR ASA"},
@@ -50,11 +50,12 @@ func TestRunDetailShape(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := s.SaveBatch(ctx, r.ID, massupdate.Batch{Results: results[3:], Changes: changes[3:], Checkpoint: results[5].RecordID,
-		Counts: c, APICalls: massupdate.APICalls{Proff: 4, Salesforce: 5}}); err != nil {
+		Counts: c, Lookups: massupdate.Lookups{Fresh: 1, Cached: 1}, APICalls: massupdate.APICalls{Proff: 4, Salesforce: 5}}); err != nil {
 		t.Fatal(err)
 	}
 	finished := started.Add(3*time.Minute + 10*time.Second)
 	r.Status, r.Counts, r.APICalls, r.FinishedAt = massupdate.Partial, c, massupdate.APICalls{Proff: 4, Salesforce: 6}, &finished
+	r.Lookups = massupdate.Lookups{Fresh: 1, Cached: 1, Deferred: 2}
 	if err := s.FinishRun(ctx, &r); err != nil {
 		t.Fatal(err)
 	}
@@ -87,12 +88,19 @@ func TestRunDetailShape(t *testing.T) {
 	json.Unmarshal(got, &generic)
 	assertKeys(t, "detail", generic, "run", "field_changes", "records", "changes")
 	run := generic["run"].(map[string]any)
-	assertKeys(t, "run", run, "run_id", "trigger", "status", "dry_run", "started_at", "finished_at", "resumed_from", "counts", "api_calls")
+	assertKeys(t, "run", run, "run_id", "trigger", "status", "dry_run", "started_at", "finished_at", "resumed_from", "counts",
+		"lookups", "api_calls", "error", "reverts")
+	assertKeys(t, "lookups", run["lookups"].(map[string]any), "fresh", "cached", "deferred")
 	assertKeys(t, "counts", run["counts"].(map[string]any), "selected", "missing_org_number", "invalid_org_number", "not_found", "unchanged", "updated", "failed")
 	assertKeys(t, "api_calls", run["api_calls"].(map[string]any), "proff", "salesforce")
 	for _, rec := range generic["records"].([]any) {
 		rec := rec.(map[string]any)
-		assertKeys(t, "record", rec, "record_id", "org_number", "country", "outcome", "reason")
+		// lookup (fresh or stored) only where the record had a company to look up.
+		if _, ok := rec["lookup"]; ok {
+			assertKeys(t, "record", rec, "record_id", "org_number", "country", "outcome", "reason", "lookup")
+		} else {
+			assertKeys(t, "record", rec, "record_id", "org_number", "country", "outcome", "reason")
+		}
 		if o := rec["outcome"]; o == "updated" || o == "unchanged" || rec["reason"] == "" {
 			t.Errorf("record %v should not be listed, or lacks its reason", rec)
 		}

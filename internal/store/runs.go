@@ -52,10 +52,10 @@ func (s *Store) CreateRun(ctx context.Context, r *massupdate.Run) error {
 	}
 	s.mu.Unlock()
 	_, err := s.pool.Exec(ctx, `INSERT INTO runs (id, trigger, status, dry_run, record_limit, started_at,
-		resumed_from, checkpoint, settings, scheduled_for, lock_pid, lock_backend_start)
-		VALUES ($1, $2, 'running', $3, $4, $5, NULLIF($6, ''), $7, $8, $9, $10, $11)`,
+		resumed_from, checkpoint, settings, scheduled_for, lock_pid, lock_backend_start, reverts)
+		VALUES ($1, $2, 'running', $3, $4, $5, NULLIF($6, ''), $7, $8, $9, $10, $11, NULLIF($12, ''))`,
 		id, string(r.Trigger), r.DryRun, limit, r.StartedAt, r.ResumedFrom, r.Checkpoint, settings,
-		r.ScheduledFor, pid, start)
+		r.ScheduledFor, pid, start, pgText(r.Reverts))
 	if err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "runs_schedule_once" {
@@ -147,18 +147,33 @@ func (s *Store) MarkResumed(ctx context.Context, interruptedID, byID string) err
 	}
 }
 
-// SaveBatch records a batch in one transaction: its record outcomes, its field changes, the checkpoint and
-// the run's running totals. It retries on connection errors for up to Options.RetryFor; a retry after a
+// SaveBatch records a batch in one transaction: its record outcomes, its field changes, the checkpoint, the
+// run's running totals and the batch's sync state (SaveSyncTx). It retries on connection errors for up to Options.RetryFor; a retry after a
 // commit whose answer was lost is harmless (rows are keyed by run and record, totals are absolute).
 func (s *Store) SaveBatch(ctx context.Context, runID string, b massupdate.Batch) error {
-	recIDs, orgs, countries, outcomes, reasons := make([]string, len(b.Results)), make([]string, len(b.Results)),
-		make([]string, len(b.Results)), make([]string, len(b.Results)), make([]string, len(b.Results))
+	n := len(b.Results)
+	recIDs, orgs, countries, outcomes, reasons := make([]string, n), make([]string, n), make([]string, n),
+		make([]string, n), make([]string, n)
+	lookups, syncedOld, syncedNew := make([]string, n), make([]*string, n), make([]*string, n)
 	for i, r := range b.Results {
 		// Org number, country and reason come from Salesforce (or quote it): bounded, and the reason, which
 		// may quote an error, scrubbed.
 		recIDs[i], orgs[i], countries[i], outcomes[i], reasons[i] = pgText(r.RecordID),
 			bounded(pgText(r.OrgNumber), maxShortText), bounded(pgText(r.Country), maxShortText), string(r.Outcome),
 			s.storedText(pgText(r.Reason), maxLongText)
+		lookups[i] = r.Lookup
+		if r.LastSyncedSet {
+			o, err := json.Marshal(pgJSONValue(r.LastSyncedOld))
+			if err != nil {
+				return fmt.Errorf("save batch of run %s: old last-synced value of %s: %w", runID, r.RecordID, err)
+			}
+			nv, err := json.Marshal(pgJSONValue(r.LastSyncedNew))
+			if err != nil {
+				return fmt.Errorf("save batch of run %s: new last-synced value of %s: %w", runID, r.RecordID, err)
+			}
+			os, ns := string(o), string(nv)
+			syncedOld[i], syncedNew[i] = &os, &ns
+		}
 	}
 	chIDs, fields, olds, news := make([]string, len(b.Changes)), make([]string, len(b.Changes)),
 		make([]string, len(b.Changes)), make([]string, len(b.Changes))
@@ -178,11 +193,12 @@ func (s *Store) SaveBatch(ctx context.Context, runID string, b massupdate.Batch)
 			// The run row first: it checks the run is still running and serialises writers of one run.
 			tag, err := tx.Exec(ctx, `UPDATE runs SET checkpoint = CASE WHEN $2 = '' THEN checkpoint ELSE $2 END,
 				selected = $3, missing_org_number = $4, invalid_org_number = $5, not_found = $6, unchanged = $7,
-				updated = $8, failed = $9, proff_calls = $10, salesforce_calls = $11
+				updated = $8, failed = $9, proff_calls = $10, salesforce_calls = $11,
+				lookups_fresh = $12, lookups_cached = $13, lookups_deferred = $14
 				WHERE id = $1 AND status = 'running'`,
 				runID, pgText(b.Checkpoint), b.Counts.Selected, b.Counts.MissingOrgNumber, b.Counts.InvalidOrgNumber,
 				b.Counts.NotFound, b.Counts.Unchanged, b.Counts.Updated, b.Counts.Failed,
-				b.APICalls.Proff, b.APICalls.Salesforce)
+				b.APICalls.Proff, b.APICalls.Salesforce, b.Lookups.Fresh, b.Lookups.Cached, b.Lookups.Deferred)
 			if err != nil {
 				return err
 			}
@@ -190,10 +206,13 @@ func (s *Store) SaveBatch(ctx context.Context, runID string, b massupdate.Batch)
 				return s.notRunning(ctx, tx, runID)
 			}
 			if len(recIDs) > 0 {
-				if _, err := tx.Exec(ctx, `INSERT INTO run_records (run_id, record_id, org_number, country, outcome, reason)
-					SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[])
+				if _, err := tx.Exec(ctx, `INSERT INTO run_records (run_id, record_id, org_number, country, outcome, reason,
+						lookup, last_synced_old, last_synced_new)
+					SELECT $1, r, o, c, oc, re, l, so::jsonb, sn::jsonb
+					FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])
+						AS t(r, o, c, oc, re, l, so, sn)
 					ON CONFLICT (run_id, record_id) DO NOTHING`,
-					runID, recIDs, orgs, countries, outcomes, reasons); err != nil {
+					runID, recIDs, orgs, countries, outcomes, reasons, lookups, syncedOld, syncedNew); err != nil {
 					return err
 				}
 			}
@@ -205,7 +224,7 @@ func (s *Store) SaveBatch(ctx context.Context, runID string, b massupdate.Batch)
 					return err
 				}
 			}
-			return nil
+			return s.SaveSyncTx(ctx, tx, b.Sync)
 		})
 	})
 	if err != nil {
@@ -250,15 +269,21 @@ func (s *Store) FinishRun(ctx context.Context, r *massupdate.Run) error {
 	// The run's error may quote a server: scrubbed here too, whatever the caller did (not bounded: it is
 	// proffsync's own message, and its end says why the run stopped).
 	runError := s.storedText(pgText(r.Error), 0)
+	neverValued := make([]string, len(r.NeverValued)) // not nil: the column is NOT NULL
+	for i, p := range r.NeverValued {
+		neverValued[i] = bounded(pgText(p), maxShortText)
+	}
 	err := s.retry(ctx, "finish run", func(ctx context.Context) error {
 		tag, err := s.pool.Exec(ctx, `UPDATE runs SET status = $2, error = $3, finished_at = $4,
 			selected = $5, missing_org_number = $6, invalid_org_number = $7, not_found = $8, unchanged = $9,
 			updated = $10, failed = $11, proff_calls = $12, salesforce_calls = $13,
-			checkpoint = CASE WHEN $14 = '' THEN checkpoint ELSE $14 END
+			checkpoint = CASE WHEN $14 = '' THEN checkpoint ELSE $14 END,
+			lookups_fresh = $15, lookups_cached = $16, lookups_deferred = $17, never_valued = $18
 			WHERE id = $1`,
 			r.ID, string(r.Status), runError, r.FinishedAt.UTC(), r.Counts.Selected, r.Counts.MissingOrgNumber,
 			r.Counts.InvalidOrgNumber, r.Counts.NotFound, r.Counts.Unchanged, r.Counts.Updated, r.Counts.Failed,
-			r.APICalls.Proff, r.APICalls.Salesforce, pgText(r.Checkpoint))
+			r.APICalls.Proff, r.APICalls.Salesforce, pgText(r.Checkpoint),
+			r.Lookups.Fresh, r.Lookups.Cached, r.Lookups.Deferred, neverValued)
 		if err != nil {
 			return err
 		}
@@ -276,7 +301,8 @@ func (s *Store) FinishRun(ctx context.Context, r *massupdate.Run) error {
 // runColumns are the columns scanRun reads, in order.
 const runColumns = `id, trigger, status, dry_run, record_limit, started_at, finished_at, coalesce(resumed_from, ''),
 	coalesce(resumed_by, ''), checkpoint, selected, missing_org_number, invalid_org_number, not_found, unchanged,
-	updated, failed, proff_calls, salesforce_calls, error, settings, scheduled_for`
+	updated, failed, proff_calls, salesforce_calls, error, settings, scheduled_for,
+	lookups_fresh, lookups_cached, lookups_deferred, coalesce(reverts, ''), never_valued`
 
 func scanRun(row pgx.CollectableRow) (massupdate.Run, error) {
 	var r massupdate.Run
@@ -285,7 +311,8 @@ func scanRun(row pgx.CollectableRow) (massupdate.Run, error) {
 	err := row.Scan(&r.ID, &trigger, &status, &r.DryRun, &r.Limit, &r.StartedAt, &r.FinishedAt, &r.ResumedFrom,
 		&r.ResumedBy, &r.Checkpoint, &r.Counts.Selected, &r.Counts.MissingOrgNumber, &r.Counts.InvalidOrgNumber,
 		&r.Counts.NotFound, &r.Counts.Unchanged, &r.Counts.Updated, &r.Counts.Failed, &r.APICalls.Proff,
-		&r.APICalls.Salesforce, &r.Error, &settings, &r.ScheduledFor)
+		&r.APICalls.Salesforce, &r.Error, &settings, &r.ScheduledFor,
+		&r.Lookups.Fresh, &r.Lookups.Cached, &r.Lookups.Deferred, &r.Reverts, &r.NeverValued)
 	if err != nil {
 		return r, err
 	}
