@@ -15,7 +15,6 @@ import (
 	"net"
 	"os"
 	"reflect"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -28,6 +27,7 @@ import (
 	"github.com/proffconnect/proffsync/internal/massupdate"
 	"github.com/proffconnect/proffsync/internal/notify"
 	"github.com/proffconnect/proffsync/internal/orgnr"
+	"github.com/proffconnect/proffsync/internal/soql"
 	"github.com/proffconnect/proffsync/internal/store"
 )
 
@@ -350,19 +350,6 @@ func kindName(k reflect.Kind) string {
 	}
 }
 
-var (
-	// apiName is a Salesforce API name of a field or an object: standard (Name), custom (Org_Number__c),
-	// namespaced (ns__Thing__c).
-	apiName = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*$`)
-	// relPath is a parent's field through relationships (Account.Org_Number__c, Parent__r.Org__c), at
-	// most five levels up as SOQL allows.
-	relPath = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9_]*\.){1,5}[A-Za-z][A-Za-z0-9_]*$`)
-)
-
-// standardObjects are spelt as Salesforce spells them when the file writes them in another case, so that
-// stored settings and messages name one object one way.
-var standardObjects = []string{"Account", "Lead", "Contact"}
-
 // validator collects the issues of one config: each check adds what it finds, so that every problem is
 // reported at once.
 type validator struct{ issues []string }
@@ -387,10 +374,10 @@ func (v *validator) checkName(key, name string, required, path bool) {
 	switch {
 	case name == "" && required:
 		v.add("%s: required", key)
-	case name == "" || apiName.MatchString(name):
-	case path && relPath.MatchString(name):
+	case name == "" || soql.IsName(name):
+	case path && soql.IsPath(name):
 	case path:
-		v.add("%s: %q is not a Salesforce field API name or a relationship path (Account.Org_Number__c)", key, name)
+		v.add("%s: %q is not a Salesforce field API name or a parent's field (Account.Org_Number__c)", key, name)
 	default:
 		v.add("%s: %q is not a Salesforce field API name", key, name)
 	}
@@ -401,11 +388,10 @@ func (c *Config) validateSalesforce(v *validator) {
 	if !c.present["salesforce"] {
 		v.add("salesforce: required section is missing")
 	}
-	sf.Object = strings.TrimSpace(sf.Object)
-	if i := slices.IndexFunc(standardObjects, func(o string) bool { return strings.EqualFold(o, sf.Object) }); i >= 0 {
-		sf.Object = standardObjects[i]
-	} else if !apiName.MatchString(sf.Object) {
-		v.add("salesforce.object: %q is not a Salesforce object API name (Account, Lead, Contact, My_Object__c)", sf.Object)
+	if o, err := soql.Object(sf.Object); err != nil {
+		v.add("salesforce.object: %q: %v", sf.Object, err)
+	} else {
+		sf.Object = o
 	}
 	sf.OrgNumberField, sf.CountryField = strings.TrimSpace(sf.OrgNumberField), strings.TrimSpace(sf.CountryField)
 	v.checkName("salesforce.org_number_field", sf.OrgNumberField, true, true)
@@ -419,10 +405,10 @@ func (c *Config) validateSalesforce(v *validator) {
 	} else {
 		sf.DefaultCountry = cc
 	}
-	if strings.Contains(sf.Filter, ";") {
-		v.add("salesforce.filter: a SOQL condition cannot contain ';'")
-	}
 	sf.Filter = strings.TrimSpace(sf.Filter)
+	if err := soql.CheckFilter(sf.Filter); err != nil {
+		v.add("salesforce.filter: %v", err)
+	}
 	if sf.APIReservePercent < 0 || sf.APIReservePercent > 90 {
 		v.add("salesforce.api_reserve_percent: %d is out of range (0 to 90)", sf.APIReservePercent)
 	}
@@ -462,7 +448,7 @@ func (c *Config) validateTarget(v *validator, key string, i int, r *Rule, target
 	case r.Field == "":
 		v.add("%s.field: required", key)
 		return
-	case !apiName.MatchString(r.Field):
+	case !soql.IsName(r.Field):
 		v.add("%s.field: %q is not a Salesforce field API name", key, r.Field)
 		return
 	}
