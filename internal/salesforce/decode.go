@@ -39,6 +39,9 @@ func (c *Client) pageLimit() int64 {
 		byLower[strings.ToLower(name)] = f
 	}
 	perRecord := int64(512) // {"attributes":{"type":"Account","url":"/services/data/v62.0/sobjects/Account/001…"}}
+	if c.orgPath.Relationship != "" || c.countryPath.Relationship != "" {
+		perRecord += 2 * 512 // a parent's nested record and its attributes, for each relationship read
+	}
 	for _, name := range c.soqlFields {
 		perRecord += 2*int64(len(name)) + 16
 		f, ok := byLower[strings.ToLower(name)]
@@ -139,8 +142,8 @@ func (c *Client) decodeRecords(dec *json.Decoder) ([]massupdate.Record, error) {
 
 // record reads one queried record from dec and turns it into the engine's Record. Salesforce answers with
 // its own spelling of each name; Values use the names as configured. A selected field's value is a JSON
-// scalar or null (the adapter selects no compound or relationship fields); a field not selected is passed
-// over without being copied.
+// scalar or null; a parent's fields (Account.Org_Number__c) come nested under the relationship's name; a
+// field not selected is passed over without being copied.
 func (c *Client) record(dec *json.Decoder) (massupdate.Record, error) {
 	tok, err := dec.Token()
 	if err != nil {
@@ -150,61 +153,23 @@ func (c *Client) record(dec *json.Decoder) (massupdate.Record, error) {
 		return massupdate.Record{}, fmt.Errorf("it is %s, not an object", tokenKind(tok))
 	}
 	rec := massupdate.Record{Values: make(map[string]any, len(c.valueKeys))}
-	hasID, hasAttrs := false, false
+	var seen recordSeen
 	for dec.More() {
 		k, err := objectKey(dec)
 		if err != nil {
 			return massupdate.Record{}, err
 		}
-		if k == "attributes" {
-			var a kindOnly
-			if err := dec.Decode(&a); err != nil {
-				return massupdate.Record{}, fmt.Errorf("attributes: %w", err)
-			}
-			hasAttrs = a.kind == "an object"
-			continue
-		}
-		isID := strings.EqualFold(k, "Id")
-		name, isValue := c.valueKeys[lower(k)]
-		isOrg := strings.EqualFold(k, c.o.OrgNumberField)
-		isCountry := c.o.CountryField != "" && strings.EqualFold(k, c.o.CountryField)
-		if !isID && !isValue && !isOrg && !isCountry {
-			if err := dec.Decode(&kindOnly{}); err != nil { // not selected: nothing reads it
-				return massupdate.Record{}, fmt.Errorf("field %s: %w", k, err)
-			}
-			continue
-		}
-		var v scalar
-		if err := dec.Decode(&v); err != nil {
-			return massupdate.Record{}, fmt.Errorf("field %s: %w", k, err)
-		}
-		if v.kind == "an object" || v.kind == "an array" {
-			return massupdate.Record{}, fmt.Errorf("its field %s is %s, not a value", k, v.kind)
-		}
-		if isID {
-			id, ok := v.v.(string)
-			if !ok {
-				return massupdate.Record{}, fmt.Errorf("its Id is %s, not a string", v.kind)
-			}
-			rec.ID, hasID = id, true
-		}
-		if isOrg {
-			rec.OrgNumber = text(v.v)
-		}
-		if isCountry {
-			rec.Country = text(v.v)
-		}
-		if isValue {
-			rec.Values[name] = v.v
+		if err := c.recordKey(dec, k, &rec, &seen); err != nil {
+			return massupdate.Record{}, err
 		}
 	}
 	if _, err := dec.Token(); err != nil { // the closing }
 		return massupdate.Record{}, err
 	}
 	switch {
-	case !hasAttrs:
+	case !seen.attrs:
 		return massupdate.Record{}, errors.New("it has no attributes object")
-	case !hasID:
+	case !seen.id:
 		return massupdate.Record{}, errors.New("it has no Id")
 	}
 	for _, name := range c.valueKeys {
@@ -213,6 +178,113 @@ func (c *Client) record(dec *json.Decoder) (massupdate.Record, error) {
 		}
 	}
 	return rec, nil
+}
+
+// recordSeen is what a record must have had once all its keys are read.
+type recordSeen struct{ id, attrs bool }
+
+// recordKey reads the value of one key of a record into rec.
+func (c *Client) recordKey(dec *json.Decoder, k string, rec *massupdate.Record, seen *recordSeen) error {
+	if k == "attributes" {
+		var a kindOnly
+		if err := dec.Decode(&a); err != nil {
+			return fmt.Errorf("attributes: %w", err)
+		}
+		seen.attrs = a.kind == "an object"
+		return nil
+	}
+	if c.isRelationship(k) {
+		return c.parentFields(dec, k, rec)
+	}
+	isID := strings.EqualFold(k, "Id")
+	name, isValue := c.valueKeys[lower(k)]
+	isOrg := c.orgPath.Relationship == "" && strings.EqualFold(k, c.orgPath.Field)
+	isCountry := c.countryPath.Relationship == "" && c.countryPath.Field != "" && strings.EqualFold(k, c.countryPath.Field)
+	if !isID && !isValue && !isOrg && !isCountry {
+		if err := dec.Decode(&kindOnly{}); err != nil { // not selected: nothing reads it
+			return fmt.Errorf("field %s: %w", k, err)
+		}
+		return nil
+	}
+	v, err := decodeScalar(dec, k)
+	if err != nil {
+		return err
+	}
+	if isID {
+		id, ok := v.v.(string)
+		if !ok {
+			return fmt.Errorf("its Id is %s, not a string", v.kind)
+		}
+		rec.ID, seen.id = id, true
+	}
+	if isOrg {
+		rec.OrgNumber = text(v.v)
+	}
+	if isCountry {
+		rec.Country = text(v.v)
+	}
+	if isValue {
+		rec.Values[name] = v.v
+	}
+	return nil
+}
+
+func decodeScalar(dec *json.Decoder, k string) (scalar, error) {
+	var v scalar
+	if err := dec.Decode(&v); err != nil {
+		return v, fmt.Errorf("field %s: %w", k, err)
+	}
+	if v.kind == "an object" || v.kind == "an array" {
+		return v, fmt.Errorf("its field %s is %s, not a value", k, v.kind)
+	}
+	return v, nil
+}
+
+// isRelationship says k is the relationship the org number or the country is read through.
+func (c *Client) isRelationship(k string) bool {
+	return c.orgPath.Relationship != "" && strings.EqualFold(k, c.orgPath.Relationship) ||
+		c.countryPath.Relationship != "" && strings.EqualFold(k, c.countryPath.Relationship)
+}
+
+// parentFields reads a relationship's nested record, {"attributes":{…},"Org_Number__c":"…"} or null (the
+// lookup is empty: no org number, the record is skipped as one without).
+func (c *Client) parentFields(dec *json.Decoder, rel string, rec *massupdate.Record) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return fmt.Errorf("relationship %s: %w", rel, err)
+	}
+	if tok == nil {
+		return nil
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return fmt.Errorf("its relationship %s is %s, not an object or null", rel, tokenKind(tok))
+	}
+	for dec.More() {
+		k, err := objectKey(dec)
+		if err != nil {
+			return err
+		}
+		isOrg := strings.EqualFold(rel, c.orgPath.Relationship) && strings.EqualFold(k, c.orgPath.Field)
+		isCountry := strings.EqualFold(rel, c.countryPath.Relationship) && strings.EqualFold(k, c.countryPath.Field)
+		if !isOrg && !isCountry {
+			if err := dec.Decode(&kindOnly{}); err != nil {
+				return fmt.Errorf("field %s.%s: %w", rel, k, err)
+			}
+			continue
+		}
+		v, err := decodeScalar(dec, rel+"."+k)
+		if err != nil {
+			return err
+		}
+		if isOrg {
+			rec.OrgNumber = text(v.v)
+		}
+		if isCountry {
+			rec.Country = text(v.v)
+		}
+	}
+	_, err = dec.Token() // the closing }
+	return err
 }
 
 // kindOnly takes a JSON value without keeping it: the decoder hands UnmarshalJSON a view of its buffer, so
@@ -257,56 +329,77 @@ type describedField struct {
 		Active bool   `json:"active"`
 		Value  string `json:"value"`
 	} `json:"picklistValues"`
+	// A lookup names the object it refers to and the relationship SOQL reaches that object's fields by.
+	ReferenceTo      []string `json:"referenceTo"`
+	RelationshipName *string  `json:"relationshipName"`
+}
+
+// describeAnswer is describe's answer as the adapter reads it: the fields, and the lookups by lower-case
+// relationship name → the objects they refer to (more than one for a polymorphic lookup).
+type describeAnswer struct {
+	fields []mapping.Field
+	parent map[string][]string
 }
 
 // decodeDescribe reads describe's fields, one at a time, and checks their numbers.
-func decodeDescribe(body []byte) ([]mapping.Field, error) {
+func decodeDescribe(body []byte) (describeAnswer, error) {
+	var d describeAnswer
+	var err error
+	d.fields, d.parent, err = decodeDescribeFields(body)
+	return d, err
+}
+
+func decodeDescribeFields(body []byte) ([]mapping.Field, map[string][]string, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := expectDelim(dec, '{'); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var out []mapping.Field
+	parents := map[string][]string{}
 	seenFields := false
 	for dec.More() {
 		key, err := objectKey(dec)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if key != "fields" {
 			if err := skipValue(dec); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			continue
 		}
 		seenFields = true
 		if err := expectDelim(dec, '['); err != nil {
-			return nil, fmt.Errorf("fields: %w", err)
+			return nil, nil, fmt.Errorf("fields: %w", err)
 		}
 		for dec.More() {
 			if len(out) == maxFields {
-				return nil, fmt.Errorf("more than %d fields", maxFields)
+				return nil, nil, fmt.Errorf("more than %d fields", maxFields)
 			}
 			var f describedField
 			if err := dec.Decode(&f); err != nil {
-				return nil, fmt.Errorf("field %d: %w", len(out)+1, err)
+				return nil, nil, fmt.Errorf("field %d: %w", len(out)+1, err)
 			}
 			mf, err := checkDescribed(f)
 			if err != nil {
-				return nil, fmt.Errorf("field %d (%q): %w", len(out)+1, f.Name, err)
+				return nil, nil, fmt.Errorf("field %d (%q): %w", len(out)+1, f.Name, err)
 			}
 			out = append(out, mf)
+			if f.RelationshipName != nil && *f.RelationshipName != "" {
+				parents[strings.ToLower(*f.RelationshipName)] = f.ReferenceTo
+			}
 		}
 		if _, err := dec.Token(); err != nil {
-			return nil, fmt.Errorf("fields: %w", err)
+			return nil, nil, fmt.Errorf("fields: %w", err)
 		}
 	}
 	if err := endOfAnswer(dec); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !seenFields {
-		return nil, errors.New("the answer has no fields")
+		return nil, nil, errors.New("the answer has no fields")
 	}
-	return out, nil
+	return out, parents, nil
 }
 
 func checkDescribed(f describedField) (mapping.Field, error) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/proffconnect/proffsync/internal/mapping"
 	"github.com/proffconnect/proffsync/internal/massupdate"
+	"github.com/proffconnect/proffsync/internal/soql"
 )
 
 const (
@@ -28,28 +29,94 @@ func (c *Client) dataPath(rest string) string {
 }
 
 // Describe returns the object's fields as the integration user sees them: a field without read access is
-// absent, one without edit access has Updateable false.
+// absent, one without edit access has Updateable false. When the org number or country is a parent's field
+// (Account.Org_Number__c), the parent is described too and the field is returned under its path, never
+// updateable: it is read, not written.
 func (c *Client) Describe(ctx context.Context) (map[string]mapping.Field, error) {
-	resp, err := c.call(ctx, request{endpoint: epDescribe, method: http.MethodGet, path: c.dataPath("sobjects/" + c.o.Object + "/describe"),
-		limit: limitDescribe})
+	d, err := c.describeObject(ctx, c.o.Object)
 	if err != nil {
-		return nil, fmt.Errorf("describe %s: %w", c.o.Object, err)
+		return nil, err
 	}
-	fields, err := decodeDescribe(resp.body)
-	if err != nil {
-		return nil, fmt.Errorf("describe %s: decoding the answer: %w", c.o.Object, err)
-	}
-	out := make(map[string]mapping.Field, len(fields))
-	types := make(map[string]string, len(fields))
-	for _, mf := range fields {
+	out := make(map[string]mapping.Field, len(d.fields)+2)
+	types := make(map[string]string, len(d.fields))
+	for _, mf := range d.fields {
 		out[mf.Name] = mf
 		types[strings.ToLower(mf.Name)] = mf.Type
+	}
+	relProblems, err := c.describeParents(ctx, d, out)
+	if err != nil {
+		return nil, err
 	}
 	c.mu.Lock()
 	c.types = types
 	c.described = out
+	c.relProblems = relProblems
 	c.mu.Unlock()
 	return out, nil
+}
+
+func (c *Client) describeObject(ctx context.Context, object string) (describeAnswer, error) {
+	resp, err := c.call(ctx, request{endpoint: epDescribe, method: http.MethodGet, path: c.dataPath("sobjects/" + object + "/describe"),
+		limit: limitDescribe})
+	var api *APIError
+	if errors.As(err, &api) && api.has("NOT_FOUND") {
+		return describeAnswer{}, fmt.Errorf("describe %s: the org has no object %s, or the integration user cannot read it: %w", object, object, err)
+	}
+	if err != nil {
+		return describeAnswer{}, fmt.Errorf("describe %s: %w", object, err)
+	}
+	d, err := decodeDescribe(resp.body)
+	if err != nil {
+		return describeAnswer{}, fmt.Errorf("describe %s: decoding the answer: %w", object, err)
+	}
+	return d, nil
+}
+
+// describeParents describes the parent of each relationship path (once per parent object) and adds the
+// parent's field to out under the path. What cannot be found is returned by lower-case path, for
+// ValidateFields to name; only a failed call is an error.
+func (c *Client) describeParents(ctx context.Context, d describeAnswer, out map[string]mapping.Field) (map[string]string, error) {
+	problems := map[string]string{}
+	parents := map[string]describeAnswer{}
+	for _, p := range []soql.Path{c.orgPath, c.countryPath} {
+		if p.Relationship == "" {
+			continue
+		}
+		refs, ok := d.parent[strings.ToLower(p.Relationship)]
+		switch {
+		case !ok:
+			problems[strings.ToLower(p.String())] = fmt.Sprintf("%s has no relationship %s (the relationship name of a lookup: Account on a Contact, Parent__r for a custom lookup Parent__c)", c.o.Object, p.Relationship)
+			continue
+		case len(refs) != 1:
+			problems[strings.ToLower(p.String())] = fmt.Sprintf("relationship %s on %s refers to %d objects (%s); only a lookup to one object can be read", p.Relationship, c.o.Object, len(refs), strings.Join(refs, ", "))
+			continue
+		}
+		pd, seen := parents[strings.ToLower(refs[0])]
+		if !seen {
+			var err error
+			if pd, err = c.describeObject(ctx, refs[0]); err != nil {
+				return nil, err
+			}
+			parents[strings.ToLower(refs[0])] = pd
+		}
+		f, found := fieldNamed(pd.fields, p.Field)
+		if !found {
+			problems[strings.ToLower(p.String())] = fmt.Sprintf("%s does not exist on %s (the parent through %s.%s) or the integration user cannot read it", p.Field, refs[0], c.o.Object, p.Relationship)
+			continue
+		}
+		f.Name, f.Updateable = p.String(), false
+		out[p.String()] = f
+	}
+	return problems, nil
+}
+
+func fieldNamed(fields []mapping.Field, name string) (mapping.Field, bool) {
+	for _, f := range fields {
+		if strings.EqualFold(f.Name, name) {
+			return f, true
+		}
+	}
+	return mapping.Field{}, false
 }
 
 // Count returns how many records the read selects.

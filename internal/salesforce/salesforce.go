@@ -66,9 +66,14 @@ type Options struct {
 	JWTKey                                     []byte // PEM RSA private key (PKCS#1 or PKCS#8) for FlowJWT
 	APIVersion                                 string // digits, e.g. "62.0"
 
-	Object         string // Account or Lead
+	// Object is any object describe knows: Account, Lead (converted leads are not selected), Contact, a
+	// custom object (Company__c).
+	Object string
+	// OrgNumberField and CountryField (optional) may be a parent's field through one relationship
+	// (Account.Org_Number__c on a Contact): selected and checked against the parent's describe, never
+	// written.
 	OrgNumberField string
-	CountryField   string // optional
+	CountryField   string
 	OptInField     string // a checkbox: only records where it is true are selected
 	Filter         string // optional SOQL condition, ANDed in parentheses
 	// Fields are the fields whose current values are read into Record.Values and that Write may write: the
@@ -130,6 +135,13 @@ type Client struct {
 
 	validated atomic.Bool
 	described map[string]mapping.Field // the last describe answer (guarded by mu)
+
+	// orgPath and countryPath are the org number and country fields as read, maybe a parent's field
+	// through a relationship; countryPath.Field is "" when no country field is configured.
+	orgPath, countryPath soql.Path
+	// relProblems says, by lower-case path, why Describe found no parent field for a relationship path
+	// (guarded by mu).
+	relProblems map[string]string
 }
 
 type session struct {
@@ -147,11 +159,68 @@ var (
 
 // New checks the options and builds a client. It makes no call: Login or the first call logs in.
 func New(o Options) (*Client, error) {
-	var problems []string
-	bad := func(format string, a ...any) { problems = append(problems, fmt.Sprintf(format, a...)) }
 	if o.Flow == "" {
 		o.Flow = FlowClientCredentials
 	}
+	if o.PageSize == 0 {
+		o.PageSize = 2000
+	}
+	var problems []string
+	key, authProblems := checkAuth(o)
+	problems = append(problems, authProblems...)
+	paths, nameProblems := checkNames(&o)
+	problems = append(problems, nameProblems...)
+	instanceHosts, hostProblems := checkInstanceHosts(o.AllowedInstanceHosts)
+	problems = append(problems, hostProblems...)
+	problems = append(problems, checkLimits(o)...)
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("salesforce: %s", strings.Join(problems, "; "))
+	}
+	o = withDefaults(o)
+	policy := callPolicy
+	// A negative MaxAttempts has always meant a single try; to the policy, Attempts <= 0 means unbounded.
+	policy.Attempts = max(o.MaxAttempts, 1)
+	u, _ := url.Parse(o.LoginURL)
+	c := &Client{
+		o:             o,
+		log:           o.Logger,
+		loginURL:      u.Scheme + "://" + u.Host,
+		key:           key,
+		instanceHosts: instanceHosts,
+		loginSem:      make(chan struct{}, 1),
+		retry:         policy,
+		orgPath:       paths[0],
+		countryPath:   paths[1],
+	}
+	for _, s := range []string{o.ClientSecret, o.Password} {
+		if s != "" {
+			c.secrets = append(c.secrets, s)
+		}
+	}
+	c.http = transport.NewClient(transport.Options{
+		Service:               transport.Salesforce,
+		Recorder:              transport.RecorderFunc(c.recordCall),
+		Secrets:               c.secrets,
+		RootCAs:               o.RootCAs,
+		Timeout:               o.Timeout,
+		ResponseHeaderTimeout: o.Timeout,
+		Base:                  o.Base,
+	})
+	c.soqlFields, c.valueKeys, c.writable = selection(o)
+	return c, nil
+}
+
+// ParseJWTKey checks a PEM RSA private key for the jwt flow (PKCS#1 or PKCS#8) without logging in, so that
+// `check` can say the key is unusable before a run tries it. Its errors never quote the key.
+func ParseJWTKey(pemBytes []byte) error {
+	_, err := parseKey(pemBytes)
+	return err
+}
+
+// checkAuth checks the login options of the flow and parses the JWT key.
+func checkAuth(o Options) (*rsa.PrivateKey, []string) {
+	var problems []string
+	bad := func(format string, a ...any) { problems = append(problems, fmt.Sprintf(format, a...)) }
 	if o.LoginURL == "" {
 		bad("login URL is required")
 	} else if err := transport.CheckURL(o.LoginURL); err != nil {
@@ -187,13 +256,32 @@ func New(o Options) (*Client, error) {
 	} else if v, _ := strconv.ParseFloat(o.APIVersion, 64); v < minAPIVersion {
 		bad("API version %s is too old: writes use sObject Collections (composite/sobjects), which need %.1f or later", o.APIVersion, minAPIVersion)
 	}
-	if o.Object != "Account" && o.Object != "Lead" {
-		bad("object %q is not supported (Account or Lead)", o.Object)
+	return key, problems
+}
+
+// checkNames checks every name that reaches SOQL (soql's rules, which config applies too) and puts the
+// object's canonical spelling in o. The org number and country may be a parent's field through one
+// relationship (Account.Org_Number__c on a Contact): they are read, never written. It returns their paths.
+func checkNames(o *Options) ([2]soql.Path, []string) {
+	var problems []string
+	bad := func(format string, a ...any) { problems = append(problems, fmt.Sprintf(format, a...)) }
+	if obj, err := soql.Object(o.Object); err != nil {
+		bad("object %q: %v", o.Object, err)
+	} else {
+		o.Object = obj
 	}
-	named := []struct{ what, name string }{{"org number field", o.OrgNumberField}, {"opt-in field", o.OptInField}}
-	if o.CountryField != "" {
-		named = append(named, struct{ what, name string }{"country field", o.CountryField})
+	var paths [2]soql.Path
+	for i, n := range []struct{ what, name string }{{"org number field", o.OrgNumberField}, {"country field", o.CountryField}} {
+		if n.name == "" && i == 1 {
+			continue
+		}
+		p, ok := soql.ParsePath(n.name)
+		if !ok {
+			bad("%s %q is not a valid API name (letters, digits and underscores) or Relationship.Field path", n.what, n.name)
+		}
+		paths[i] = p
 	}
+	named := []struct{ what, name string }{{"opt-in field", o.OptInField}}
 	if o.LastSyncedField != "" {
 		named = append(named, struct{ what, name string }{"last-synced field", o.LastSyncedField})
 	}
@@ -208,29 +296,36 @@ func New(o Options) (*Client, error) {
 	if err := soql.CheckFilter(o.Filter); err != nil {
 		bad("filter: %v", err)
 	}
-	var instanceHosts []string
-	for _, h := range o.AllowedInstanceHosts {
+	return paths, problems
+}
+
+func checkInstanceHosts(allowed []string) ([]string, []string) {
+	var hosts, problems []string
+	for _, h := range allowed {
 		h = strings.ToLower(strings.TrimSpace(h))
 		switch {
 		case h == "":
 		case !instanceHostEntry.MatchString(h):
-			bad("allowed instance host %q must be a host name or a .suffix (no scheme, port, path or wildcard)", h)
+			problems = append(problems, fmt.Sprintf("allowed instance host %q must be a host name or a .suffix (no scheme, port, path or wildcard)", h))
 		default:
-			instanceHosts = append(instanceHosts, h)
+			hosts = append(hosts, h)
 		}
 	}
-	if o.PageSize == 0 {
-		o.PageSize = 2000
-	}
+	return hosts, problems
+}
+
+func checkLimits(o Options) []string {
+	var problems []string
 	if o.PageSize < 200 || o.PageSize > 2000 {
-		bad("page size %d is out of range (200 to 2000)", o.PageSize)
+		problems = append(problems, fmt.Sprintf("page size %d is out of range (200 to 2000)", o.PageSize))
 	}
 	if o.ReservePercent < 0 || o.ReservePercent > 100 {
-		bad("API reserve %d %% is out of range", o.ReservePercent)
+		problems = append(problems, fmt.Sprintf("API reserve %d %% is out of range", o.ReservePercent))
 	}
-	if len(problems) > 0 {
-		return nil, fmt.Errorf("salesforce: %s", strings.Join(problems, "; "))
-	}
+	return problems
+}
+
+func withDefaults(o Options) Options {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -247,40 +342,19 @@ func New(o Options) (*Client, error) {
 	if o.Now == nil {
 		o.Now = o.Clock.Now
 	}
-	policy := callPolicy
-	// A negative MaxAttempts has always meant a single try; to the policy, Attempts <= 0 means unbounded.
-	policy.Attempts = max(o.MaxAttempts, 1)
-	u, _ := url.Parse(o.LoginURL)
-	c := &Client{
-		o:             o,
-		log:           o.Logger,
-		loginURL:      u.Scheme + "://" + u.Host,
-		key:           key,
-		instanceHosts: instanceHosts,
-		loginSem:      make(chan struct{}, 1),
-		retry:         policy,
-		valueKeys:     map[string]string{},
-		writable:      map[string]bool{},
-	}
-	for _, s := range []string{o.ClientSecret, o.Password} {
-		if s != "" {
-			c.secrets = append(c.secrets, s)
-		}
-	}
-	c.http = transport.NewClient(transport.Options{
-		Service:               transport.Salesforce,
-		Recorder:              transport.RecorderFunc(c.recordCall),
-		Secrets:               c.secrets,
-		RootCAs:               o.RootCAs,
-		Timeout:               o.Timeout,
-		ResponseHeaderTimeout: o.Timeout,
-		Base:                  o.Base,
-	})
+	return o
+}
+
+// selection is what the query selects (Id, org number, country, the fields, last synced: deduplicated, as
+// configured), the names Record.Values carry, and the names Write may send: only the object's own
+// configured fields, never the org number or country unless they are mapped too, never a parent's field.
+func selection(o Options) (fields []string, valueKeys map[string]string, writable map[string]bool) {
+	valueKeys, writable = map[string]string{}, map[string]bool{}
 	seen := map[string]bool{}
 	add := func(name string) {
 		if !seen[strings.ToLower(name)] {
 			seen[strings.ToLower(name)] = true
-			c.soqlFields = append(c.soqlFields, name)
+			fields = append(fields, name)
 		}
 	}
 	add("Id")
@@ -293,12 +367,12 @@ func New(o Options) (*Client, error) {
 			continue
 		}
 		add(f)
-		if _, dup := c.valueKeys[strings.ToLower(f)]; !dup {
-			c.valueKeys[strings.ToLower(f)] = f
+		if _, dup := valueKeys[strings.ToLower(f)]; !dup {
+			valueKeys[strings.ToLower(f)] = f
 		}
-		c.writable[strings.ToLower(f)] = true
+		writable[strings.ToLower(f)] = true
 	}
-	return c, nil
+	return fields, valueKeys, writable
 }
 
 // recordCall passes each technical-log Call on with the current access token scrubbed too: the token is
@@ -358,41 +432,33 @@ func (e *FieldsError) Error() string {
 }
 
 // ValidateFields checks the configured fields against describe (as Describe returns it, FLS applied): the org
-// number, opt-in (a checkbox) and country fields exist; the last-synced field is a datetime or date the
-// integration user may update; every other configured field exists and is updateable, since it is written.
-// Whether a data point's type can fit a field is the mapping's check. It returns a *FieldsError naming every
-// problem. Once it passes, the field names may go into SOQL.
+// number, opt-in (a checkbox) and country fields exist (a parent's field under its path, as Describe adds
+// it); the last-synced field is a datetime or date the integration user may update; every other configured
+// field exists and is updateable, since it is written. Whether a data point's type can fit a field is the
+// mapping's check. It returns a *FieldsError naming every problem. Once it passes, the field names may go
+// into SOQL.
 func (c *Client) ValidateFields(describe map[string]mapping.Field) error {
-	byLower := make(map[string]mapping.Field, len(describe))
+	v := fieldCheck{c: c, byLower: make(map[string]mapping.Field, len(describe))}
 	for name, f := range describe {
-		byLower[strings.ToLower(name)] = f
+		v.byLower[strings.ToLower(name)] = f
 	}
-	var problems []string
-	lookup := func(role, name string) (mapping.Field, bool) {
-		if !soql.IsName(name) {
-			problems = append(problems, fmt.Sprintf("%s %q is not a valid API name", role, name))
-			return mapping.Field{}, false
-		}
-		f, ok := byLower[strings.ToLower(name)]
-		if !ok {
-			problems = append(problems, fmt.Sprintf("%s %s does not exist on %s or the integration user cannot read it", role, name, c.o.Object))
-		}
-		return f, ok
-	}
-	lookup("org number field", c.o.OrgNumberField)
-	if f, ok := lookup("opt-in field", c.o.OptInField); ok && f.Type != "boolean" {
-		problems = append(problems, fmt.Sprintf("opt-in field %s is a %s, not a checkbox (boolean)", c.o.OptInField, f.Type))
+	c.mu.Lock()
+	v.relProblems = c.relProblems
+	c.mu.Unlock()
+	v.lookup("org number field", c.o.OrgNumberField, true)
+	if f, ok := v.lookup("opt-in field", c.o.OptInField, false); ok && f.Type != "boolean" {
+		v.add("opt-in field %s is a %s, not a checkbox (boolean)", c.o.OptInField, f.Type)
 	}
 	if c.o.CountryField != "" {
-		lookup("country field", c.o.CountryField)
+		v.lookup("country field", c.o.CountryField, true)
 	}
 	if c.o.LastSyncedField != "" {
-		if f, ok := lookup("last-synced field", c.o.LastSyncedField); ok {
+		if f, ok := v.lookup("last-synced field", c.o.LastSyncedField, false); ok {
 			if f.Type != "datetime" && f.Type != "date" {
-				problems = append(problems, fmt.Sprintf("last-synced field %s is a %s, not a datetime or date", c.o.LastSyncedField, f.Type))
+				v.add("last-synced field %s is a %s, not a datetime or date", c.o.LastSyncedField, f.Type)
 			}
 			if !f.Updateable {
-				problems = append(problems, fmt.Sprintf("last-synced field %s is not updateable for the integration user (field-level security)", c.o.LastSyncedField))
+				v.add("last-synced field %s is not updateable for the integration user (field-level security)", c.o.LastSyncedField)
 			}
 		}
 	}
@@ -400,15 +466,46 @@ func (c *Client) ValidateFields(describe map[string]mapping.Field) error {
 		if strings.EqualFold(name, c.o.LastSyncedField) {
 			continue
 		}
-		if f, ok := lookup("mapped field", name); ok && !f.Updateable {
-			problems = append(problems, fmt.Sprintf("mapped field %s is not updateable for the integration user (field-level security or a read-only field)", name))
+		if f, ok := v.lookup("mapped field", name, false); ok && !f.Updateable {
+			v.add("mapped field %s is not updateable for the integration user (field-level security or a read-only field)", name)
 		}
 	}
-	if len(problems) > 0 {
-		return &FieldsError{Problems: problems}
+	if len(v.problems) > 0 {
+		return &FieldsError{Problems: v.problems}
 	}
 	c.validated.Store(true)
 	return nil
+}
+
+// fieldCheck collects ValidateFields' problems.
+type fieldCheck struct {
+	c           *Client
+	byLower     map[string]mapping.Field
+	relProblems map[string]string
+	problems    []string
+}
+
+func (v *fieldCheck) add(format string, a ...any) {
+	v.problems = append(v.problems, fmt.Sprintf(format, a...))
+}
+
+// lookup finds a configured field in describe; path admits a parent's field through a relationship.
+func (v *fieldCheck) lookup(role, name string, path bool) (mapping.Field, bool) {
+	if !soql.IsName(name) && !(path && soql.IsPath(name)) {
+		v.add("%s %q is not a valid API name", role, name)
+		return mapping.Field{}, false
+	}
+	f, ok := v.byLower[strings.ToLower(name)]
+	switch {
+	case ok:
+	case v.relProblems[strings.ToLower(name)] != "":
+		v.add("%s %s: %s", role, name, v.relProblems[strings.ToLower(name)])
+	case strings.Contains(name, "."):
+		v.add("%s %s was not found through the relationship on %s, or the integration user cannot read it", role, name, v.c.o.Object)
+	default:
+		v.add("%s %s does not exist on %s or the integration user cannot read it", role, name, v.c.o.Object)
+	}
+	return f, ok
 }
 
 // ensureValidated describes and validates once, so that no unchecked field name reaches SOQL even when the
