@@ -9,8 +9,11 @@ package sandbox
 import (
 	"fmt"
 	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/proffconnect/proffsync/internal/config"
@@ -42,6 +45,11 @@ type Sandbox struct {
 	Large proffemu.Company
 
 	clientID, clientSecret, proffToken string
+	control                            *httptest.Server // the day endpoint (control.go)
+	seeded                             int              // how many companies were seeded
+
+	// mu guards the simulated days: ChangeDay is called from the control endpoint's handlers too.
+	mu sync.Mutex
 	// companies are the seeded companies that accounts hold and that a run updates cleanly (neither
 	// malformed nor rejected): the ones ChangeDay may change, in seed order.
 	companies []proffemu.Company
@@ -84,20 +92,25 @@ func Start(o Options) *Sandbox {
 		clientID: demoClientID, clientSecret: o.ClientSecret, proffToken: o.ProffToken,
 	}
 	s.seed(o)
+	s.seeded = o.Companies
+	s.control = httptest.NewServer(http.HandlerFunc(s.serveControl))
 	return s
 }
 
-// Close stops both emulators.
+// Close stops both emulators and the control endpoint.
 func (s *Sandbox) Close() {
+	s.control.Close()
 	s.SF.Close()
 	s.Proff.Close()
 }
 
-// Env is the environment that points proffsync at the sandbox (what `run` would be given).
+// Env is the environment that points proffsync at the sandbox (what `run` would be given), and, for a
+// script that simulates days between runs, ControlEnv. proffsync reads nothing from ControlEnv.
 func (s *Sandbox) Env(databaseURL string) map[string]string {
 	return map[string]string{
 		"DATABASE_URL": databaseURL, "PROFF_API_URL": s.Proff.URL(), "PROFF_API_TOKEN": s.proffToken,
 		"SF_LOGIN_URL": s.SF.URL(), "SF_CLIENT_ID": s.clientID, "SF_CLIENT_SECRET": s.clientSecret,
+		ControlEnv: s.control.URL,
 	}
 }
 
@@ -439,6 +452,8 @@ func (e *Expect) add(outcome string) {
 // every changed company of the country. Only the Norwegian changes are in the feed; the others are found
 // by a lookup. It returns the companies that changed, with their new values.
 func (s *Sandbox) ChangeDay(at time.Time, n, noise int) []proffemu.Company {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	var out []proffemu.Company
 	for ; n > 0 && s.changed < len(s.companies); n-- {
 		c := &s.companies[s.changed]
