@@ -150,3 +150,43 @@ func TestUnknownObject(t *testing.T) {
 		t.Fatalf("err %v", err)
 	}
 }
+
+// CheckSelection sends the read's own query with LIMIT 1: a filter Salesforce refuses shows in `check`.
+func TestCheckSelection(t *testing.T) {
+	t.Parallel()
+	e := setup(t, sfemu.Options{}, func(o *salesforce.Options) {
+		o.Object, o.OrgNumberField, o.Fields = "Contact", "Account.Org_Number__c", []string{"Title"}
+		o.CountryField, o.Filter = "", "Account.Org_Number__c != null"
+	})
+	e.emu.AddRecord("Contact", map[string]any{"LastName": "x", "Proff_Mass_Update__c": true})
+	if err := e.c.CheckSelection(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	q := queries(e.emu.Requests())
+	if len(q) != 1 || !strings.HasSuffix(q[0].RawQuery, url.QueryEscape(" LIMIT 1")) {
+		t.Fatalf("queries %v", q)
+	}
+
+	bad := setup(t, sfemu.Options{}, func(o *salesforce.Options) { o.Filter = "No_Such_Field__c = 'x'" })
+	err := bad.c.CheckSelection(context.Background())
+	var api *salesforce.APIError
+	if !errors.As(err, &api) || !strings.Contains(err.Error(), "No_Such_Field__c") {
+		t.Fatalf("err %v, want the query's INVALID_FIELD", err)
+	}
+}
+
+func TestParseJWTKey(t *testing.T) {
+	t.Parallel()
+	for name, key := range map[string][]byte{
+		"empty":   nil,
+		"not PEM": []byte("-----BEGIN NOTHING"),
+		"not RSA": []byte("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"),
+	} {
+		if err := salesforce.ParseJWTKey(key); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if err := salesforce.ParseJWTKey(pemKey(testKey(t))); err != nil {
+		t.Fatalf("a PKCS#8 RSA key: %v", err)
+	}
+}

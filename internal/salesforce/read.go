@@ -138,6 +138,23 @@ func (c *Client) Count(ctx context.Context) (int, error) {
 	return int(p.totalSize), nil
 }
 
+// CheckSelection runs the read's own query, fields, condition and filter, with LIMIT 1, so that `check`
+// finds what Salesforce refuses in it (a filter on a field that does not exist, a relationship the user
+// cannot follow) before a run does. It describes and validates the fields first, as a read does.
+func (c *Client) CheckSelection(ctx context.Context) error {
+	if err := c.ensureValidated(ctx); err != nil {
+		return fmt.Errorf("check the selection on %s: %w", c.o.Object, err)
+	}
+	resp, err := c.call(ctx, request{endpoint: epQuery, method: http.MethodGet, soql: c.selectSOQL("") + " LIMIT 1", header: c.queryHeader(), limit: c.pageLimit()})
+	if err != nil {
+		return fmt.Errorf("check the selection on %s: %w", c.o.Object, err)
+	}
+	if _, err := c.decodePage(resp.body); err != nil {
+		return fmt.Errorf("check the selection on %s: decoding the answer: %w", c.o.Object, err)
+	}
+	return nil
+}
+
 func (c *Client) queryHeader() http.Header {
 	return http.Header{"Sforce-Query-Options": {"batchSize=" + strconv.Itoa(c.o.PageSize)}}
 }
