@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/big"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -404,13 +405,10 @@ func fitNumber(n float64, fam family, f Field) (any, error) {
 	if scale < 0 {
 		scale = 0
 	}
-	// Half away from zero, as Salesforce rounds; through the decimal text so 1234.565 is not 1234.56499….
-	r, err := strconv.ParseFloat(strconv.FormatFloat(n, 'f', scale+3, 64), 64)
-	if err != nil {
+	r, ok := roundDecimal(n, scale)
+	if !ok {
 		return nil, errors.New("the number is out of range")
 	}
-	p := math.Pow10(scale)
-	r = math.Round(r*p) / p
 	if intDigits := f.Precision - scale; math.Abs(r) >= math.Pow10(intDigits) {
 		return nil, fmt.Errorf("the number needs more than the %d digits before the decimal point the field holds", intDigits)
 	}
@@ -418,6 +416,35 @@ func fitNumber(n float64, fam family, f Field) (any, error) {
 		r = 0 // no negative zero on the wire
 	}
 	return r, nil
+}
+
+// roundDecimal rounds n to scale decimals half away from zero, as Salesforce rounds the decimal it receives.
+// It rounds the shortest decimal text of n (what goes on the wire) exactly, once: rounding the float itself
+// (0.285 is 0.28499999… in binary, and 0.285×100 is 28.499999…) would give 0.28 where Salesforce holds
+// 0.29, and an equality check would then see a change on every run.
+func roundDecimal(n float64, scale int) (float64, bool) {
+	if math.IsNaN(n) || math.IsInf(n, 0) {
+		return 0, false
+	}
+	text := strconv.FormatFloat(n, 'f', -1, 64)
+	if _, frac, ok := strings.Cut(text, "."); !ok || len(frac) <= scale {
+		return n, true // nothing beyond the scale: the number goes as it is
+	}
+	x, ok := new(big.Rat).SetString(text)
+	if !ok {
+		return 0, false
+	}
+	p := new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(scale)), nil)
+	x.Mul(x, new(big.Rat).SetInt(p))
+	q, m := new(big.Int).QuoRem(new(big.Int).Abs(x.Num()), x.Denom(), new(big.Int))
+	if m.Lsh(m, 1).Cmp(x.Denom()) >= 0 { // the remainder is half or more: away from zero
+		q.Add(q, big.NewInt(1))
+	}
+	if x.Sign() < 0 {
+		q.Neg(q)
+	}
+	r, _ := new(big.Rat).SetFrac(q, p).Float64()
+	return r, true
 }
 
 var dateLayouts = []string{"2006-01-02", "02.01.2006", "2.1.2006"}

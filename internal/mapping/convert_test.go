@@ -167,6 +167,17 @@ func TestConvert(t *testing.T) {
 		{"negative scale read as 0", 1234.4, Number, Field{Type: "double", Precision: 4, Scale: -2}, 1234.0, ""},
 		// Rounded once at the field's scale: 0.2496 is 0.2, not 0.25 rounded again to 0.3.
 		{"rounds once", 0.2496, Number, Field{Type: "double", Precision: 3, Scale: 1}, 0.2, ""},
+		// The decimal that goes on the wire is rounded, not its binary neighbour: 0.285 is 0.28499999… as a
+		// float, and Salesforce, rounding the decimal it receives, holds 0.29.
+		{"half away from zero on the decimal", 0.285, Number, fDouble, 0.29, ""},
+		{"half away from zero, negative", -0.285, Number, fDouble, -0.29, ""},
+		{"2.675 is 2.68", 2.675, Number, fDouble, 2.68, ""},
+		{"1.005 is 1.01", 1.005, Number, fDouble, 1.01, ""},
+		{"1234.565 is 1234.57", 1234.565, Number, fDouble, 1234.57, ""},
+		{"below half", 0.2849, Number, fDouble, 0.28, ""},
+		{"scale 0", 2.5, Number, Field{Type: "currency", Precision: 18, Scale: 0}, 3.0, ""},
+		{"scale 0 negative", -2.5, Number, Field{Type: "currency", Precision: 18, Scale: 0}, -3.0, ""},
+		{"exact at scale stays", 0.28, Number, fDouble, 0.28, ""},
 		{"currency scale 0", 1234.5, Number, fCurrency, 1235.0, ""},
 		{"json number", json.Number("17"), Number, fCurrency, 17.0, ""},
 		{"no precision: as is", 1.23456, Number, Field{Type: "percent"}, 1.23456, ""},
