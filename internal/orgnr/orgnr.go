@@ -98,26 +98,57 @@ func Normalize(c Country, raw string) (string, error) {
 	if !c.Valid() {
 		return "", invalid("country %q is not one of NO, SE, DK, FI", string(c))
 	}
-	// Invisible format characters (zero-width space, soft hyphen, BOM, word joiner) come along when a
-	// number is copied from a web page or a document: they are no part of it.
-	s := strings.ToUpper(strings.TrimSpace(strings.Map(func(r rune) rune {
+	s := clean(raw)
+	if s == "" {
+		return "", fmt.Errorf("%w: the organisation number is blank", ErrMissing)
+	}
+	s, hadPrefix, err := stripAffixes(c, s)
+	if err != nil {
+		return "", err
+	}
+	d, hyphenAt, err := digitsOf(s)
+	if err != nil {
+		return "", err
+	}
+	if d == "" {
+		if hadPrefix {
+			return "", invalid("it holds a country prefix but no digits")
+		}
+		return "", fmt.Errorf("%w: the organisation number holds no digits", ErrMissing)
+	}
+	d = longForms(c, d, hadPrefix, hyphenAt)
+	if len(d) != c.length() {
+		return "", invalid("has %d %s, a %s organisation number has %d", len(d), plural(len(d), "digit"),
+			c.adjective(), c.length())
+	}
+	if err := c.check(d); err != nil {
+		return "", err
+	}
+	return d, nil
+}
+
+// clean drops the invisible format characters (zero-width space, soft hyphen, BOM, word joiner) that come
+// along when a number is copied from a web page or a document, and upper-cases the rest.
+func clean(raw string) string {
+	return strings.ToUpper(strings.TrimSpace(strings.Map(func(r rune) rune {
 		if unicode.Is(unicode.Cf, r) {
 			return -1
 		}
 		return r
 	}, raw)))
-	if s == "" {
-		return "", fmt.Errorf("%w: the organisation number is blank", ErrMissing)
-	}
-	// A leading label, as numbers are written on letterheads and in signatures: "Org.nr. 923 609 016",
-	// "CVR-nr. 24256790", "Y-tunnus 0112038-9". It holds no digit, and the rest must still pass its check.
+}
+
+// stripAffixes removes a leading label, as numbers are written on letterheads and in signatures ("Org.nr.
+// 923 609 016", "CVR-nr. 24256790", "Y-tunnus 0112038-9": it holds no digit, and the rest must still pass
+// its check), a leading country prefix (the VAT forms NO…MVA, SE…01, DK…, FI…), which must name c, and a
+// trailing MVA.
+func stripAffixes(c Country, s string) (string, bool, error) {
 	s = label.ReplaceAllString(s, "")
-	// A leading country prefix, e.g. the VAT forms NO…MVA, SE…01, DK…, FI….
 	hadPrefix := false
 	if len(s) >= 2 {
 		if p, ok := ParseCountry(s[:2]); ok && (len(s) == 2 || !isLetter(s[2])) {
 			if p != c {
-				return "", invalid("it starts with the country prefix %s, but the record's country is %s", p, c)
+				return "", false, invalid("it starts with the country prefix %s, but the record's country is %s", p, c)
 			}
 			s, hadPrefix = s[2:], true
 		}
@@ -126,8 +157,14 @@ func Normalize(c Country, raw string) (string, error) {
 	if t, ok := strings.CutSuffix(s, "MVA"); ok {
 		s = t
 	}
+	return s, hadPrefix, nil
+}
+
+// digitsOf keeps the digits of s, passing over the separators people type; hyphenAt is the number of digits
+// before the last hyphen (-1 without one), to read the old FI form NNNNNN-N.
+func digitsOf(s string) (string, int, error) {
 	var digits strings.Builder
-	hyphenAt := -1 // digits before the last hyphen, to read the old FI form NNNNNN-N
+	hyphenAt := -1
 	for _, r := range s {
 		switch {
 		case r >= '0' && r <= '9':
@@ -136,48 +173,40 @@ func Normalize(c Country, raw string) (string, error) {
 			hyphenAt = digits.Len()
 		case r == '.' || r == '/' || unicode.IsSpace(r):
 		default:
-			return "", invalid("it contains %q, which an organisation number never holds", r)
+			return "", 0, invalid("it contains %q, which an organisation number never holds", r)
 		}
 	}
-	d := digits.String()
-	if d == "" {
-		if hadPrefix {
-			return "", invalid("it holds a country prefix but no digits")
-		}
-		return "", fmt.Errorf("%w: the organisation number holds no digits", ErrMissing)
+	return digits.String(), hyphenAt, nil
+}
+
+// longForms reads the longer forms a country's numbers are written in: for Sweden the 12-digit forms
+// "16NNNNNNNNNN" and VAT "SE NNNNNNNNNN 01"; for Finland a Business ID issued before 1991 written without
+// its leading zero (NNNNNN-N).
+func longForms(c Country, d string, hadPrefix bool, hyphenAt int) string {
+	switch {
+	case c == SE && len(d) == 12 && strings.HasPrefix(d, "16") && checkSE(d[2:]) == nil:
+		return d[2:]
+	case c == SE && len(d) == 12 && hadPrefix && strings.HasSuffix(d, "01"):
+		return d[:10]
+	case c == FI && len(d) == 7 && hyphenAt == 6:
+		return "0" + d
 	}
-	switch c {
-	case SE:
-		if len(d) == 12 && strings.HasPrefix(d, "16") && checkSE(d[2:]) == nil {
-			d = d[2:]
-		} else if len(d) == 12 && hadPrefix && strings.HasSuffix(d, "01") {
-			d = d[:10]
-		}
-	case FI:
-		// Business IDs issued before 1991 are sometimes written without their leading zero: NNNNNN-N.
-		if len(d) == 7 && hyphenAt == 6 {
-			d = "0" + d
-		}
-	}
-	if len(d) != c.length() {
-		return "", invalid("has %d %s, a %s organisation number has %d", len(d), plural(len(d), "digit"),
-			c.adjective(), c.length())
-	}
-	var err error
+	return d
+}
+
+// check verifies the check digit of a number of the country's length.
+func (c Country) check(d string) error {
 	switch c {
 	case NO:
-		err = checkNO(d)
+		return checkNO(d)
 	case SE:
-		err = checkSE(d)
+		return checkSE(d)
 	case DK:
-		err = checkDK(d)
+		return checkDK(d)
 	case FI:
-		err = checkFI(d)
+		return checkFI(d)
 	}
-	if err != nil {
-		return "", err
-	}
-	return d, nil
+	return nil
 }
 
 // Valid reports whether canonical is already a valid canonical number of c.
