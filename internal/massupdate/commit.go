@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/proffconnect/proffsync/internal/incremental"
 )
 
 // maxBatchRecords bounds the records one recorded batch holds (and so the memory held between writes): a
@@ -14,6 +16,8 @@ const maxBatchRecords = 5000
 type batch struct {
 	records []done
 	updates int
+	lookups Lookups          // the companies first met in this batch
+	sync    incremental.Save // what its records and their fresh lookups store
 }
 
 // commit takes the records in Id order as their lookups finish, and writes and records them in batches. It
@@ -25,12 +29,17 @@ func (r *runner) commit(ctx context.Context, queue <-chan *item) {
 		if !r.awaitLookup(it) {
 			return
 		}
+		if it.co != nil && it.co.source == deferred {
+			r.account(it, b) // not selected: counted as deferred, not recorded
+			continue
+		}
 		d, ok := r.evaluate(it)
 		if !ok {
 			// Only a stop leaves a lookup unfinished; make sure it is recorded as one.
 			r.stop.interrupt(fmt.Errorf("run interrupted before every lookup finished: %w", it.co.err))
 			break
 		}
+		r.account(it, b)
 		if d.update == nil && r.e.o.Progress != nil {
 			r.e.o.Progress.Add(1, d.res.Outcome)
 		}
@@ -72,6 +81,8 @@ func (b *batch) add(d done) bool {
 // checkpoint. It returns false when the run must stop.
 func (r *runner) flush(ctx context.Context, b *batch) bool {
 	if len(b.records) == 0 {
+		// Deferred companies met after the last record: nothing to record, counted at the run's end.
+		r.run.Lookups = r.run.Lookups.Plus(b.lookups)
 		return true
 	}
 	wrote, ok := r.write(ctx, b)
@@ -185,7 +196,10 @@ func (b *batch) attribute(idx []int, results []WriteResult) {
 // when the run must stop.
 func (r *runner) record(ctx context.Context, b *batch, wrote bool) bool {
 	out := b.recorded(r.run.Counts)
-	out.APICalls = r.calls()
+	out.APICalls, out.Lookups = r.calls(), r.run.Lookups.Plus(b.lookups)
+	if r.req.DryRun {
+		out.Sync = incremental.Save{} // a dry run stores nothing a later run would skip a lookup for
+	}
 	if wrote {
 		// What Salesforce took is recorded whatever stops the run meanwhile (a lost lock, PostgreSQL away for
 		// a moment: the store retries), so that `changes` lists every field written. The store refuses the
@@ -202,7 +216,7 @@ func (r *runner) record(ctx context.Context, b *batch, wrote bool) bool {
 		}
 		return false
 	}
-	r.run.Counts, r.run.Checkpoint, r.run.APICalls = out.Counts, out.Checkpoint, out.APICalls
+	r.run.Counts, r.run.Checkpoint, r.run.APICalls, r.run.Lookups = out.Counts, out.Checkpoint, out.APICalls, out.Lookups
 	if !r.stop.writing() {
 		return false
 	}
@@ -212,9 +226,14 @@ func (r *runner) record(ctx context.Context, b *batch, wrote bool) bool {
 
 // recorded is the batch as the store records it, with the run's counts after it.
 func (b *batch) recorded(counts Counts) Batch {
-	out := Batch{Results: make([]RecordResult, 0, len(b.records)), Checkpoint: b.records[len(b.records)-1].res.RecordID}
+	out := Batch{Results: make([]RecordResult, 0, len(b.records)), Checkpoint: b.records[len(b.records)-1].res.RecordID,
+		Sync: b.sync}
 	for _, d := range b.records {
 		counts.Add(d.res.Outcome)
+		if d.res.Outcome == Failed {
+			// Not written: a revert has no last-synced value to put back.
+			d.res.LastSyncedOld, d.res.LastSyncedNew, d.res.LastSyncedSet = nil, nil, false
+		}
 		out.Results = append(out.Results, d.res)
 		if d.res.Outcome == Updated {
 			out.Changes = append(out.Changes, d.changes...)

@@ -102,6 +102,11 @@ type Lookups struct {
 	Deferred int64 `json:"deferred"`
 }
 
+// Plus returns the sum of two lookups counts.
+func (l Lookups) Plus(m Lookups) Lookups {
+	return Lookups{Fresh: l.Fresh + m.Fresh, Cached: l.Cached + m.Cached, Deferred: l.Deferred + m.Deferred}
+}
+
 // Status is where a run stands.
 type Status string
 

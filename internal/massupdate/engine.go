@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/proffconnect/proffsync/internal/clock"
+	"github.com/proffconnect/proffsync/internal/incremental"
 	"github.com/proffconnect/proffsync/internal/mapping"
 	"github.com/proffconnect/proffsync/internal/orgnr"
 	"github.com/proffconnect/proffsync/internal/secret"
@@ -47,10 +49,36 @@ type Options struct {
 	// RatePerSecond is the Proff rate, for the preview's estimate and the progress log.
 	RatePerSecond float64
 
+	// Incremental sync (issue 12). All optional: without SyncStore every company is looked up in every run.
+	//
+	// SyncStore keeps the values of each company's last lookup, the company each record pointed at and the
+	// change feeds' state (store.Store).
+	SyncStore SyncStore
+	// Feed reads Proff's change feed (proffeed.Reader over the run's Proff client, so that its pages count
+	// as Proff calls and keep the rate). Nil: no feed is read, every country is planned by age.
+	Feed incremental.FeedReader
+	// FeedFields are the feed's fields= prefixes of the mapped points (proff.FeedFields); nil: any change.
+	FeedFields []string
+	// ChangeFeed is sync.change_feed: read the feed of the run's countries and look up only the companies
+	// it lists since their last lookup.
+	ChangeFeed bool
+	// RefreshDays is sync.refresh_days: a company of a country without a feed is looked up again once its
+	// last lookup is this many days old; 0: every run.
+	RefreshDays int
+	// MaxLookups is sync.max_lookups: at most this many lookups a run, stalest first; 0: no cap.
+	MaxLookups int
+	// MappingVersion names what gives the mapped points their meaning (the caller passes
+	// "catalogue=<proff.CatalogueVersion>"); the engine adds its packed format's version. Values stored
+	// under another version are never served.
+	MappingVersion string
+
+	// Clock tells the time and waits (default clock.System); Now, when set, overrides its Now.
+	Clock clock.Clock
+
 	// Calls returns the HTTP requests sent so far by this process (a transport.Tally); the run counts the
 	// difference from its start. Nil: the run records zero calls.
 	Calls func() APICalls
-	// Now is the clock (default time.Now).
+	// Now is the time (default Clock.Now).
 	Now func() time.Time
 	// Logger receives the run's log lines (default: discard).
 	Logger *slog.Logger
@@ -78,6 +106,8 @@ type Engine struct {
 	log      *slog.Logger
 	defaultC orgnr.Country
 	rules    []mapping.Rule
+	// mappingKey names the mapping the stored values must have been packed under to be served.
+	mappingKey string
 }
 
 // New checks the options and returns an Engine.
@@ -105,8 +135,9 @@ func New(o Options) (*Engine, error) {
 	if o.Concurrency < 1 {
 		o.Concurrency = 1
 	}
+	o.Clock = clock.Or(o.Clock)
 	if o.Now == nil {
-		o.Now = time.Now
+		o.Now = o.Clock.Now
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -127,7 +158,13 @@ func New(o Options) (*Engine, error) {
 		}
 		rules[i] = r
 	}
-	return &Engine{o: o, log: o.Logger, defaultC: c, rules: rules}, nil
+	return &Engine{o: o, log: o.Logger, defaultC: c, rules: rules, mappingKey: mappingKey(o.MappingVersion, rules, o.Kinds)}, nil
+}
+
+// SyncStore is what incremental sync keeps between runs (store.Store).
+type SyncStore interface {
+	incremental.StateLoader
+	incremental.FeedStore
 }
 
 // RunRequest is what one `run` asks for.
@@ -137,6 +174,9 @@ type RunRequest struct {
 	Limit        int  // finish at most this many selected records; 0: all
 	Resume       bool // continue the latest interrupted run from its checkpoint
 	ScheduledFor *time.Time
+	// Full (`run --full`) looks every selected company up, whatever the change feed, the stored values and
+	// MaxLookups say; what it looks up is stored as usual.
+	Full bool
 }
 
 func (e *Engine) calls() APICalls {

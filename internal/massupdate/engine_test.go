@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/proffconnect/proffsync/internal/clock/clocktest"
 	"github.com/proffconnect/proffsync/internal/mapping"
+	"github.com/proffconnect/proffsync/internal/runctx"
 )
 
 var testNow = time.Date(2026, 11, 29, 2, 0, 0, 0, time.UTC)
@@ -75,7 +77,7 @@ func newHarness(t *testing.T, records []Record, answers map[string]lookupAnswer,
 	o := Options{Source: h.src, Lookup: h.look, Writer: h.w, Store: h.st, Rules: testRules, Kinds: testKinds,
 		DefaultCountry: "NO", LastSyncedField: "Proff_Last_Synced__c", Concurrency: 4, RatePerSecond: 5,
 		Calls: h.calls.get, Now: func() time.Time { return testNow },
-		Logger: slog.New(slog.NewJSONHandler(&syncWriter{b: h.logs}, nil)), Settings: json.RawMessage(`{"object":"Account"}`)}
+		Logger: slog.New(runctx.NewHandler(slog.NewJSONHandler(&syncWriter{b: h.logs}, nil))), Settings: json.RawMessage(`{"object":"Account"}`)}
 	if mod != nil {
 		mod(&o)
 	}
@@ -680,7 +682,9 @@ func TestGraceExpiresOnAHungLookup(t *testing.T) {
 	records, answers := many(10)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	h := newHarness(t, records, answers, func(o *Options) { o.Concurrency = 1; o.Grace = 20 * time.Millisecond })
+	// An hour of grace on a virtual clock: it passes at once, and the test shows it was waited on that clock.
+	clk := clocktest.New()
+	h := newHarness(t, records, answers, func(o *Options) { o.Concurrency = 1; o.Grace = time.Hour; o.Clock = clk })
 	h.look.hook = func(lctx context.Context, _ string, n int) {
 		if n == 4 {
 			cancel()
@@ -690,6 +694,9 @@ func TestGraceExpiresOnAHungLookup(t *testing.T) {
 	run, err := h.e.Run(ctx, RunRequest{})
 	if run.Status != Interrupted || !errors.Is(err, context.Canceled) {
 		t.Fatalf("run %+v err %v", run, err)
+	}
+	if sl := clk.Sleeps(); len(sl) != 1 || sl[0] != time.Hour {
+		t.Errorf("waits %v, want the grace period once", sl)
 	}
 	if run.Counts.Selected != 3 || run.Checkpoint != id(3) {
 		t.Errorf("counts %+v checkpoint %s, want the three finished records", run.Counts, run.Checkpoint)

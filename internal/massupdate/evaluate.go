@@ -20,7 +20,17 @@ type done struct {
 
 // evaluate decides a record's outcome and write; ok is false when the record cannot be finished in this run.
 func (r *runner) evaluate(it *item) (done, bool) {
-	d := done{res: RecordResult{RecordID: it.rec.ID, OrgNumber: it.org, Country: it.country, Outcome: it.outcome, Reason: it.reason}}
+	d, ok := r.decide(it)
+	if it.note != "" {
+		d.res.Reason = joinReason(it.note, d.res.Reason)
+	}
+	return d, ok
+}
+
+// decide is evaluate without the record's note.
+func (r *runner) decide(it *item) (done, bool) {
+	d := done{res: RecordResult{RecordID: it.rec.ID, OrgNumber: it.org, Country: it.country, Outcome: it.outcome,
+		Reason: it.reason, Lookup: lookupOf(it.co)}}
 	if it.co == nil {
 		return d, true
 	}
@@ -44,7 +54,8 @@ func (r *runner) evaluate(it *item) (done, bool) {
 		d.written = Unchanged
 	}
 	if r.lastSynced != nil {
-		r.stampLastSynced(fields)
+		d.res.LastSyncedOld, d.res.LastSyncedSet = mapping.Plain(it.rec.Values[r.lastSynced.Name]), true
+		d.res.LastSyncedNew = r.stampLastSynced(fields)
 	}
 	d.update = &Update{RecordID: it.rec.ID, Fields: fields}
 	return d, true
@@ -72,17 +83,19 @@ func lookupFailed(res *RecordResult, err error) bool {
 func (r *runner) compare(it *item, d *done) (fields map[string]any, notes []string) {
 	fields = map[string]any{}
 	values := it.co.values.unpack(len(r.e.rules))
+	r.found = true
 	for i, rule := range r.e.rules {
 		v := values[i]
 		if v == nil || !mapping.HasValue(v) {
 			continue // a value Proff lacks never clears or changes a field
 		}
+		r.valued[i] = true
 		f := r.fields[rule.Field]
 		cur := it.rec.Values[rule.Field]
 		if rule.Mode == mapping.FillBlank && !mapping.IsEmpty(cur) {
 			continue
 		}
-		nv, err := mapping.Convert(v, r.e.o.Kinds[rule.Point], f)
+		nv, err := mapping.ConvertRule(v, rule, r.e.o.Kinds[rule.Point], f)
 		if err != nil {
 			notes = append(notes, fmt.Sprintf("%s not written: %s", rule.Field, err))
 			continue
@@ -96,12 +109,13 @@ func (r *runner) compare(it *item, d *done) (fields map[string]any, notes []stri
 	return fields, notes
 }
 
-// stampLastSynced adds the last-synced field, now, to a record's write.
-func (r *runner) stampLastSynced(fields map[string]any) {
+// stampLastSynced adds the last-synced field, now, to a record's write, and returns the value written.
+func (r *runner) stampLastSynced(fields map[string]any) string {
 	now := r.e.o.Now().UTC()
+	v := now.Format("2006-01-02T15:04:05.000Z")
 	if r.lastSynced.Type == "date" {
-		fields[r.lastSynced.Name] = now.Format("2006-01-02")
-	} else {
-		fields[r.lastSynced.Name] = now.Format("2006-01-02T15:04:05.000Z")
+		v = now.Format("2006-01-02")
 	}
+	fields[r.lastSynced.Name] = v
+	return v
 }

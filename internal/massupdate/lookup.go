@@ -15,7 +15,23 @@ type company struct {
 	finished atomic.Bool // set once values and err are
 	values   packed
 	err      error
+	// lookedUpAt is when its lookup started (Unix nanoseconds): what the stored values are as of. Starting
+	// time, not ending: a change Proff records during the lookup must leave the company due.
+	lookedUpAt int64
+	source     source
+	// Set and read by the committer only.
+	counted bool // counted in the run's lookups
+	saved   bool // its lookup is in a recorded batch's sync state
 }
+
+// source is where a company's data comes from in a run.
+type source uint8
+
+const (
+	fromLookup source = iota // looked up in this run
+	fromStore                // served from the values stored at its last lookup
+	deferred                 // due, but left for a later run by the cap: its records are skipped
+)
 
 // job is a lookup for a worker.
 type job struct {
@@ -31,6 +47,7 @@ var errAbandoned = errors.New("lookup abandoned")
 func (r *runner) work(ctx context.Context, jobs <-chan job) {
 	for j := range jobs {
 		co := j.co
+		co.lookedUpAt = r.e.o.Now().UnixNano()
 		vals, err := r.e.o.Lookup.Lookup(ctx, j.country, j.org)
 		switch {
 		case err != nil && ctx.Err() != nil:

@@ -5,8 +5,23 @@ import (
 	"math"
 	"time"
 
+	"github.com/proffconnect/proffsync/internal/incremental"
 	"github.com/proffconnect/proffsync/internal/mapping"
 )
+
+// PackedVersion is the version of the packed format below, part of the key of the mapping stored values
+// were packed under (incremental.MappingKeyOf): a change to the format makes every company due once instead
+// of misreading its stored bytes. Bump it with any change to the tags or their encoding.
+const PackedVersion = "packed=1"
+
+// mappingKey is the key of the mapping a run packs its values under.
+func mappingKey(version string, rules []mapping.Rule, kinds map[string]mapping.Kind) string {
+	points := make([]incremental.MappedPoint, len(rules))
+	for i, r := range rules {
+		points[i] = incremental.MappedPoint{Point: r.Point, Kind: string(kinds[r.Point])}
+	}
+	return incremental.MappingKeyOf(version+";"+PackedVersion, points)
+}
 
 // packed holds one company's mapped values, one slot per rule, in a single byte slice: a run keeps one per
 // distinct company, and a map of interfaces costs several times as much (an allocation per value, the map's

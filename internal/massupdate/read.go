@@ -17,6 +17,7 @@ type item struct {
 	org     string  // normalised when valid, else as read
 	outcome Outcome // set already for missing and invalid org numbers
 	reason  string
+	note    string // a reason added whatever the outcome (the company was removed from Proff's register)
 	co      *company
 }
 
@@ -88,7 +89,8 @@ var errLimit = errors.New("limit reached")
 const maxRereads = 100
 
 // read streams the selected records after the checkpoint and hands each to the committer in Id order,
-// dispatching a lookup for each company it meets first.
+// dispatching a lookup for each company it meets first that is due (every company without incremental
+// sync).
 func (r *runner) read(ctx context.Context, queue chan<- *item, jobs chan<- job) {
 	defer close(queue)
 	defer close(jobs)
@@ -102,8 +104,12 @@ func (r *runner) read(ctx context.Context, queue chan<- *item, jobs chan<- job) 
 		case <-readCtx.Done():
 		}
 	}()
-	rd := &reading{r: r, queue: queue, jobs: jobs, companies: newCompanyIndex()}
-	page := func(page []Record) error { return rd.page(ctx, page) }
+	rd := &reading{r: r, queue: queue, jobs: jobs, companies: newCompanyIndex(), plan: r.newPlanning()}
+	if err := rd.plan.buildBudget(readCtx, r.run.Checkpoint); err != nil {
+		r.endRead(ctx, &planError{err})
+		return
+	}
+	page := func(page []Record) error { return rd.page(readCtx, page) }
 	after := r.run.Checkpoint
 	var err error
 	for rereads := 0; ; rereads++ {
@@ -112,7 +118,7 @@ func (r *runner) read(ctx context.Context, queue chan<- *item, jobs chan<- job) 
 		if !rd.readAgain(ctx, err, rereads) {
 			break
 		}
-		r.log.Warn("the read of the selected records failed part-way; reading on after the last record read",
+		r.log.WarnContext(ctx, "the read of the selected records failed part-way; reading on after the last record read",
 			slog.String("after", rd.last), slog.String("error", err.Error()))
 		after = rd.last
 	}
@@ -125,24 +131,40 @@ type reading struct {
 	queue      chan<- *item
 	jobs       chan<- job
 	companies  *companyIndex
-	n          int    // records handed over
+	plan       *planning // nil: every company is looked up
+	n          int       // records handed over, deferred ones aside
 	last       string // the last record handed over
 	progressed bool   // whether the current read handed one over
 }
 
-// page hands a page's records over, one by one.
+// page plans a page's records and hands them over, one by one.
 func (rd *reading) page(ctx context.Context, page []Record) error {
+	items := make([]item, len(page))
 	for i := range page {
-		if err := rd.next(ctx, page[i]); err != nil {
+		items[i] = rd.r.e.classify(page[i])
+	}
+	ds, err := rd.plan.plan(ctx, items, rd.companies)
+	if err != nil {
+		return &planError{err}
+	}
+	for i := range items {
+		if err := rd.next(ctx, &items[i], ds); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// next classifies a record, dispatches the lookup of its company when it meets the company first, and
-// hands the record to the committer.
-func (rd *reading) next(ctx context.Context, rec Record) error {
+// planError is a page that could not be planned (the store, or a feed read that must stop the run): the
+// read is not tried again, and stops as the error says.
+type planError struct{ err error }
+
+func (e *planError) Error() string { return "plan the lookups: " + e.err.Error() }
+func (e *planError) Unwrap() error { return e.err }
+
+// next dispatches the lookup of a record's company when it meets the company first and the company is
+// due, and hands the record to the committer.
+func (rd *reading) next(ctx context.Context, it *item, ds decisions) error {
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -150,21 +172,23 @@ func (rd *reading) next(ctx context.Context, rec Record) error {
 	if !stop.reading() {
 		return errAbandoned
 	}
-	it := rd.r.e.classify(rec)
 	if it.outcome == "" {
-		co, err := rd.dispatch(it.country, it.org)
+		co, err := rd.dispatch(it.country, it.org, ds)
 		if err != nil {
 			return err
 		}
-		it.co = co
+		it.co, it.note = co, rd.plan.removedNote(it)
 	}
 	// Once its lookup is dispatched a record goes on to the committer even when the run is stopping: the
 	// lookup in flight may finish within the grace period, and then the record is finished too.
 	select {
-	case rd.queue <- &it:
+	case rd.queue <- it:
 		rd.last, rd.progressed = it.rec.ID, true
 	case <-stop.hardDone():
 		return errAbandoned
+	}
+	if it.co != nil && it.co.source == deferred {
+		return nil // not selected: the limit counts the records the run finishes
 	}
 	// Stop right at the limit: reading one more page would cost a query call for nothing.
 	if rd.n++; rd.r.req.Limit > 0 && rd.n >= rd.r.req.Limit {
@@ -173,9 +197,14 @@ func (rd *reading) next(ctx context.Context, rec Record) error {
 	return nil
 }
 
-// dispatch returns the run's company for (country, org), handing its lookup to a worker when it is new.
-func (rd *reading) dispatch(country, org string) (*company, error) {
+// dispatch returns the run's company for (country, org). A company met first is served as the plan says,
+// or its lookup is handed to a worker.
+func (rd *reading) dispatch(country, org string, ds decisions) (*company, error) {
 	if co := rd.companies.get(country, org); co != nil {
+		return co, nil
+	}
+	if co, ok := rd.plan.serve(ds, country, org); ok {
+		rd.companies.put(country, org, co)
 		return co, nil
 	}
 	co := &company{}
@@ -196,7 +225,7 @@ func (rd *reading) dispatch(country, org string) (*company, error) {
 // the page's companies up. A read that fails again at once is not retried.
 func (rd *reading) readAgain(ctx context.Context, err error, rereads int) bool {
 	return err != nil && rd.progressed && rereads < maxRereads && ctx.Err() == nil && rd.r.stop.reading() &&
-		!errors.Is(err, errLimit) && !errors.Is(err, errAbandoned) &&
+		!errors.Is(err, errLimit) && !errors.Is(err, errAbandoned) && !errors.As(err, new(*planError)) &&
 		!errors.Is(err, ErrUnauthorized) && !errors.Is(err, ErrQuotaExhausted)
 }
 
@@ -210,6 +239,10 @@ func (r *runner) endRead(ctx context.Context, err error) {
 	case !r.stop.reading():
 		// The read was cut because the run is stopping for another reason.
 	case errors.Is(err, ErrUnauthorized), errors.Is(err, ErrQuotaExhausted):
+		r.stop.stopReadingOn("read the selected records", err)
+	case errors.As(err, new(*planError)):
+		// The run cannot tell which companies it may serve from stored values: it stops (interrupted when
+		// the quota or the store went, failed when the token was refused) and a resumed run plans again.
 		r.stop.stopReadingOn("read the selected records", err)
 	default:
 		// Nothing more can be read, but what was read goes on to its end: only the reason is recorded, and

@@ -33,13 +33,13 @@ func (e *Engine) Run(ctx context.Context, req RunRequest) (out *Run, err error) 
 	}
 	defer func() {
 		if err := lock.Release(context.WithoutCancel(ctx)); err != nil {
-			e.log.Warn("release the run lock", slog.String("error", err.Error()))
+			e.log.WarnContext(ctx, "release the run lock", slog.String("error", err.Error()))
 		}
 	}()
 	if n, err := st.MarkAbandoned(ctx, e.o.Now()); err != nil {
 		return nil, fmt.Errorf("mark abandoned runs: %w", err)
 	} else if n > 0 {
-		e.log.Info("marked abandoned runs interrupted", slog.Int("runs", n))
+		e.log.InfoContext(ctx, "marked abandoned runs interrupted", slog.Int("runs", n))
 	}
 	var prev *Run
 	if req.Resume {
@@ -47,7 +47,7 @@ func (e *Engine) Run(ctx context.Context, req RunRequest) (out *Run, err error) 
 			return nil, fmt.Errorf("find the run to resume: %w", err)
 		}
 		if prev == nil {
-			e.log.Info("nothing to resume")
+			e.log.InfoContext(ctx, "nothing to resume")
 			return nil, nil
 		}
 	}
@@ -62,8 +62,10 @@ func (e *Engine) Run(ctx context.Context, req RunRequest) (out *Run, err error) 
 			out, err = r.finishAfterPanic(ctx, p)
 		}
 	}()
-	r.log = e.log.With(slog.String("run_id", r.run.ID))
-	r.log.Info("run started", slog.String("trigger", string(req.Trigger)), slog.Bool("dry_run", req.DryRun),
+	// Every line of the run carries run_id through the context (runctx's handler), not the logger: the
+	// adapters' lines get it the same way.
+	ctx = runctx.WithRunID(ctx, r.run.ID)
+	r.log.InfoContext(ctx, "run started", slog.String("trigger", string(req.Trigger)), slog.Bool("dry_run", req.DryRun),
 		slog.Int("limit", req.Limit), slog.String("resumed_from", r.run.ResumedFrom))
 	if prev != nil {
 		if err := st.MarkResumed(ctx, prev.ID, r.run.ID); err != nil {
@@ -73,13 +75,13 @@ func (e *Engine) Run(ctx context.Context, req RunRequest) (out *Run, err error) 
 			return r.finish(ctx)
 		}
 	}
-	return r.execute(runctx.WithRunID(ctx, r.run.ID), lock)
+	return r.execute(ctx, lock)
 }
 
 // newRunner prepares a run, not yet recorded; prev is the run it resumes, if any.
 func (e *Engine) newRunner(req RunRequest, prev *Run) *runner {
 	r := &runner{e: e, req: req, log: e.log, stop: newStopper(), lookedUp: make(chan struct{}, 1),
-		baseline: e.calls(), start: e.o.Now()}
+		baseline: e.calls(), start: e.o.Now(), valued: make([]bool, len(e.rules))}
 	r.lastLog = r.start // the first progress line comes one interval into the run, not at its first batch
 	r.run = &Run{Trigger: req.Trigger, Status: Running, DryRun: req.DryRun, Limit: req.Limit, StartedAt: r.start,
 		Settings: e.o.Settings, ScheduledFor: req.ScheduledFor}
@@ -108,6 +110,11 @@ type runner struct {
 
 	lookedUp chan struct{} // a lookup finished (capacity 1): wakes the committer
 
+	// What the committer saw of the documents: whether it found any company, and which rules' points had
+	// a value in one (NeverValued).
+	found  bool
+	valued []bool
+
 	// Progress: the API calls before the run (it counts the difference), its start, its last progress line.
 	baseline       APICalls
 	start, lastLog time.Time
@@ -133,7 +140,7 @@ func (r *runner) panicked(where string, p any) error {
 	if len(msg) > 300 {
 		msg = strings.ToValidUTF8(msg[:300], "") + "…"
 	}
-	r.log.Error("internal error: panic in the run", slog.String("where", where), slog.String("panic", msg))
+	r.log.ErrorContext(r.logCtx(context.Background()), "internal error: panic in the run", slog.String("where", where), slog.String("panic", msg))
 	return fmt.Errorf("%s: internal error (panic): %s", where, msg)
 }
 
@@ -160,20 +167,21 @@ func (r *runner) execute(ctx context.Context, lock RunLock) (*Run, error) {
 	lookups, writes, release := r.stop.bind(context.WithoutCancel(ctx))
 	defer release()
 
-	finished := make(chan struct{})
+	// finished ends when the run does: the watchers and the grace period's wait end with it.
+	finished, end := context.WithCancel(context.WithoutCancel(ctx))
 	var watchers sync.WaitGroup
 	watchers.Add(2)
 	go func() {
 		defer watchers.Done()
 		defer r.recoverPanic("watch the run lock", r.stop.crash)
-		r.watchLock(lock, finished)
+		r.watchLock(lock, finished.Done())
 	}()
 	go func() {
 		defer watchers.Done()
 		defer r.recoverPanic("watch for shutdown", r.stop.crash)
 		r.watchShutdown(ctx, finished)
 	}()
-	defer func() { close(finished); watchers.Wait() }()
+	defer func() { end(); watchers.Wait() }()
 
 	if r.guardedPrepare(ctx) {
 		r.pipeline(ctx, lookups, writes)
@@ -193,20 +201,17 @@ func (r *runner) watchLock(lock RunLock, finished <-chan struct{}) {
 	}
 }
 
-// watchShutdown stops the dispatch when ctx ends; the lookups in flight get the grace period.
-func (r *runner) watchShutdown(ctx context.Context, finished <-chan struct{}) {
+// watchShutdown stops the dispatch when ctx ends; the lookups in flight get the grace period (on the
+// engine's clock), which ends early when the run does.
+func (r *runner) watchShutdown(ctx, finished context.Context) {
 	select {
 	case <-ctx.Done():
-	case <-finished:
+	case <-finished.Done():
 		return
 	}
 	r.stop.interrupt(fmt.Errorf("run interrupted: %w", context.Cause(ctx)))
-	t := time.NewTimer(r.e.o.Grace)
-	defer t.Stop()
-	select {
-	case <-t.C:
+	if r.e.o.Clock.Sleep(finished, r.e.o.Grace) == nil {
 		r.stop.cutLookups()
-	case <-finished:
 	}
 }
 
@@ -270,7 +275,7 @@ func (r *runner) lastSyncedProblem(fields map[string]mapping.Field) string {
 func (r *runner) expected(ctx context.Context) int {
 	total, err := r.e.o.Source.Count(ctx)
 	if err != nil {
-		r.log.Warn("count the selected records", slog.String("error", err.Error()))
+		r.log.WarnContext(ctx, "count the selected records", slog.String("error", err.Error()))
 		total = -1
 	}
 	if r.req.Limit > 0 && (total < 0 || total > r.req.Limit) {
@@ -316,6 +321,34 @@ func (r *runner) pipeline(ctx, lookups, writes context.Context) {
 	wg.Wait()
 }
 
+// neverValued lists the mapped points that had no value in any document the run found, in mapping order;
+// nil when it found none (nothing can be said then).
+func (r *runner) neverValued() []string {
+	if !r.found {
+		return nil
+	}
+	valued := map[string]bool{}
+	for i, rule := range r.e.rules {
+		valued[rule.Point] = valued[rule.Point] || r.valued[i]
+	}
+	var out []string
+	for _, rule := range r.e.rules {
+		if !valued[rule.Point] {
+			out = append(out, rule.Point)
+			valued[rule.Point] = true // once
+		}
+	}
+	return out
+}
+
+// logCtx is ctx carrying the run's id, for a log line written where the run's context is not at hand.
+func (r *runner) logCtx(ctx context.Context) context.Context {
+	if r.run == nil || r.run.ID == "" || runctx.RunID(ctx) == r.run.ID {
+		return ctx
+	}
+	return runctx.WithRunID(ctx, r.run.ID)
+}
+
 func joinReason(a, b string) string {
 	if b == "" {
 		return a
@@ -335,7 +368,7 @@ func (r *runner) logProgress(msg string, now time.Time) {
 	if elapsed > 0 {
 		perSec = float64(c.Selected) / elapsed
 	}
-	r.log.Info(msg, slog.Int64("selected", c.Selected), slog.Int64("updated", c.Updated),
+	r.log.InfoContext(r.logCtx(context.Background()), msg, slog.Int64("selected", c.Selected), slog.Int64("updated", c.Updated),
 		slog.Int64("unchanged", c.Unchanged), slog.Int64("not_found", c.NotFound), slog.Int64("failed", c.Failed),
 		slog.Int64("missing_org_number", c.MissingOrgNumber), slog.Int64("invalid_org_number", c.InvalidOrgNumber),
 		slog.Int64("proff_calls", r.run.APICalls.Proff), slog.Int64("salesforce_calls", r.run.APICalls.Salesforce),
@@ -344,6 +377,7 @@ func (r *runner) logProgress(msg string, now time.Time) {
 
 // finish stores the run's end on a context shutdown does not cancel.
 func (r *runner) finish(ctx context.Context) (*Run, error) {
+	ctx = r.logCtx(ctx)
 	stopErr, status := r.stop.reason()
 	switch {
 	case stopErr != nil:
@@ -356,6 +390,11 @@ func (r *runner) finish(ctx context.Context) (*Run, error) {
 	now := r.e.o.Now()
 	r.run.FinishedAt = &now
 	r.run.APICalls = r.calls()
+	r.run.NeverValued = r.neverValued()
+	if len(r.run.NeverValued) > 0 {
+		r.log.WarnContext(ctx, "mapped data point never had a value in this run: check the spelling",
+			slog.Any("points", r.run.NeverValued))
+	}
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
 	defer cancel()
 	ferr := r.e.o.Store.FinishRun(fctx, r.run)
@@ -365,12 +404,12 @@ func (r *runner) finish(ctx context.Context) (*Run, error) {
 		r.logProgress("run finished", now)
 	case status == Interrupted:
 		// An interruption (shutdown, quota, lock or database lost) is expected operation, not an error.
-		r.log.Warn("run interrupted", append(attrs, slog.String("reason", stopErr.Error()), slog.String("checkpoint", r.run.Checkpoint))...)
+		r.log.WarnContext(ctx, "run interrupted", append(attrs, slog.String("reason", stopErr.Error()), slog.String("checkpoint", r.run.Checkpoint))...)
 	default:
-		r.log.Error("run failed", append(attrs, slog.String("error", stopErr.Error()))...)
+		r.log.ErrorContext(ctx, "run failed", append(attrs, slog.String("error", stopErr.Error()))...)
 	}
 	if ferr != nil {
-		r.log.Error("record the end of the run", slog.String("error", ferr.Error()))
+		r.log.ErrorContext(ctx, "record the end of the run", slog.String("error", ferr.Error()))
 		// The database still holds the run as running, with the checkpoint of its last recorded batch: the next
 		// start marks it interrupted (its lock's session is gone) and it can be resumed from there. Say so
 		// now, as history will (exit 4: PostgreSQL lost), rather than report an end nobody recorded.
