@@ -133,8 +133,8 @@ type reading struct {
 	companies  *companyIndex
 	plan       *planning // nil: every company is looked up
 	n          int       // records handed over, deferred ones aside
-	last       string // the last record handed over
-	progressed bool   // whether the current read handed one over
+	last       string    // the last record handed over
+	progressed bool      // whether the current read handed one over
 }
 
 // page plans a page's records and hands them over, one by one.
