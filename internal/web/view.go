@@ -63,6 +63,8 @@ type runRow struct {
 	ID, Href     string
 	Status       string
 	Trigger      string
+	TriggerTitle string // what the trigger means, for a tooltip
+	Reverts      string // the run a revert undid; "" when none
 	DryRun       bool
 	Started      string
 	Finished     string
@@ -79,7 +81,8 @@ type runRow struct {
 
 func newRunRow(r massupdate.Run, now time.Time) runRow {
 	row := runRow{
-		ID: r.ID, Href: runHref(r.ID), Status: string(r.Status), Trigger: string(r.Trigger), DryRun: r.DryRun,
+		ID: r.ID, Href: runHref(r.ID), Status: string(r.Status), Trigger: string(r.Trigger),
+		TriggerTitle: triggerTitle(r.Trigger), Reverts: r.Reverts, DryRun: r.DryRun,
 		Started: stamp(r.StartedAt), Counts: r.Counts, Proff: r.APICalls.Proff, SF: r.APICalls.Salesforce,
 		Error: visible(r.Error), ResumedFrom: r.ResumedFrom, ResumedBy: r.ResumedBy, Limit: r.Limit,
 		Running: r.Status == massupdate.Running,
@@ -94,6 +97,23 @@ func newRunRow(r massupdate.Run, now time.Time) runRow {
 		row.ScheduledFor = stamp(*r.ScheduledFor)
 	}
 	return row
+}
+
+// triggerTitle says what started a run, for the trigger's tooltip.
+func triggerTitle(t massupdate.Trigger) string {
+	switch t {
+	case massupdate.Manual:
+		return "started by hand (proffsync run)"
+	case massupdate.Schedule:
+		return "started by serve's schedule"
+	case massupdate.Demo:
+		return "the built-in demo"
+	case massupdate.Retry:
+		return "a run over only the records that failed in an earlier run (run --retry)"
+	case massupdate.Revert:
+		return "undoes an earlier run: puts back the values it wrote (proffsync revert)"
+	}
+	return ""
 }
 
 func runHref(id string) string { return "/runs/" + url.PathEscape(id) }
@@ -295,15 +315,15 @@ type runView struct {
 	Changes    []changeRow
 	ChangesNav pager
 
-	// Revert hook (issue 15, "Revert"): runs has no `reverts` column yet. When `proffsync revert` lands,
-	// the store reads the run a revert undid and the revert that undid this run, and fills these two ids;
-	// run.html already links them. Until then they stay empty and nothing is shown.
+	// Reverts is the run this revert undid, RevertedBy the newest revert of this run (not a dry one);
+	// "" when none.
 	Reverts    string
 	RevertedBy string
 }
 
 func newRunView(p store.RunPage, now time.Time, pageSize int) runView {
-	v := runView{Title: "Run " + p.Run.ID, Now: stamp(now), Run: newRunRow(p.Run, now), Field: visible(p.Field)}
+	v := runView{Title: "Run " + p.Run.ID, Now: stamp(now), Run: newRunRow(p.Run, now), Field: visible(p.Field),
+		Reverts: p.Run.Reverts}
 	for _, o := range outcomeOrder {
 		v.Counts = append(v.Counts, countRow{Label: outcomeLabel(o), Class: string(o), N: countOf(p.Run.Counts, o)})
 	}

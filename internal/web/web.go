@@ -35,6 +35,8 @@ type Store interface {
 	RunsPage(ctx context.Context, q store.RunsPageQuery) (store.RunsPage, error)
 	// RunPage returns massupdate.ErrRunNotFound for an unknown run.
 	RunPage(ctx context.Context, id string, q store.RunPageQuery) (store.RunPage, error)
+	// RevertedBy returns the newest revert (not a dry run) of a run, "" when none.
+	RevertedBy(ctx context.Context, id string) (string, error)
 }
 
 var _ Store = (*store.Store)(nil)
@@ -200,7 +202,14 @@ func (h *handler) serveRun(w http.ResponseWriter, r *http.Request) {
 		h.internal(w, r, "read the run", err)
 		return
 	}
-	h.render(w, r, h.run, newRunView(p, h.opts.Now().UTC(), h.opts.PageSize))
+	by, err := h.opts.Store.RevertedBy(r.Context(), p.Run.ID)
+	if err != nil {
+		h.internal(w, r, "read the run's revert", err)
+		return
+	}
+	v := newRunView(p, h.opts.Now().UTC(), h.opts.PageSize)
+	v.RevertedBy = by
+	h.render(w, r, h.run, v)
 }
 
 func (h *handler) runNotFound(w http.ResponseWriter, r *http.Request) {
