@@ -11,6 +11,7 @@ package proff
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -19,6 +20,7 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -501,14 +503,13 @@ func (c *Client) backoff(ctx context.Context, attempt int, last failure) error {
 // try makes one request: it waits for a slot and a token of the limiter, then sends. The try's own
 // deadline (Options.Timeout) is a context deadline, so the technical log classifies it as a timeout.
 func (c *Client) try(parent context.Context, path, country string) ([]byte, *failure) {
-	ctx := parent
 	select {
 	case c.sem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, &failure{err: ctx.Err()}
+	case <-parent.Done():
+		return nil, &failure{err: parent.Err()}
 	}
 	defer func() { <-c.sem }()
-	if err := c.waitTurn(ctx); err != nil {
+	if err := c.waitTurn(parent); err != nil {
 		return nil, &failure{err: err}
 	}
 
@@ -525,76 +526,97 @@ func (c *Client) try(parent context.Context, path, country string) ([]byte, *fai
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
+		return nil, c.sendFailure(parent, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		return c.okBody(parent, resp)
+	}
+	return nil, c.statusFailure(ctx, resp, path, country)
+}
+
+// sendFailure classifies a request that got no answer: the run's end, a policy refusal and a failed TLS
+// handshake are final; a timeout or a broken connection is retried.
+func (c *Client) sendFailure(parent context.Context, err error) *failure {
+	switch {
+	case parent.Err() != nil:
+		return &failure{err: parent.Err()}
+	case errors.Is(err, transport.ErrRefused) || errors.Is(err, ErrMethodRefused):
+		return &failure{err: errors.New(c.scrub(err.Error()))}
+	}
+	class := errClass(err)
+	if class == classTLS {
+		// A handshake refused (TLS below 1.2, unknown CA) fails the same way every time: no retry.
+		return &failure{err: fmt.Errorf("TLS with Proff failed: %s", c.scrub(err.Error()))}
+	}
+	return &failure{class: class, retry: true}
+}
+
+// okBody reads a 200's body within MaxBody.
+func (c *Client) okBody(parent context.Context, resp *http.Response) ([]byte, *failure) {
+	body, err := readBody(resp, c.o.MaxBody)
+	if err != nil {
 		if parent.Err() != nil {
 			return nil, &failure{err: parent.Err()}
 		}
-		if errors.Is(err, transport.ErrRefused) || errors.Is(err, ErrMethodRefused) {
-			return nil, &failure{err: errors.New(c.scrub(err.Error()))}
-		}
-		class := errClass(err)
-		if class == "TLS failure" {
-			// A handshake refused (TLS below 1.2, unknown CA) fails the same way every time: no retry.
-			return nil, &failure{err: fmt.Errorf("TLS with Proff failed: %s", c.scrub(err.Error()))}
-		}
-		return nil, &failure{class: class, retry: true}
+		return nil, &failure{class: "body cut off: " + errClass(err), retry: true}
 	}
-	defer resp.Body.Close()
+	if int64(len(body)) > c.o.MaxBody {
+		return nil, &failure{err: fmt.Errorf("Proff sent an answer larger than %d MiB", c.o.MaxBody>>20)}
+	}
+	// .NET writers may start a UTF-8 body with a byte order mark, which no JSON decoder accepts.
+	return bytes.TrimPrefix(body, utf8BOM), nil
+}
+
+// statusFailure classifies an answer other than 200.
+func (c *Client) statusFailure(ctx context.Context, resp *http.Response, path, country string) *failure {
+	code := resp.StatusCode
 	switch {
-	case isFeedRequest(parent) && resp.StatusCode >= 400 && resp.StatusCode < 500 &&
-		resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusTooManyRequests &&
-		resp.StatusCode != http.StatusRequestTimeout:
+	case isFeedRequest(ctx) && code >= 400 && code < 500 && code != http.StatusUnauthorized &&
+		code != http.StatusTooManyRequests && code != http.StatusRequestTimeout:
 		// The change feed classifies its own 4xx (feed.go): there it means no feed for the country.
-		return nil, &failure{err: &feedStatusError{status: resp.StatusCode}}
-	case resp.StatusCode == http.StatusOK:
-		body, err := readBody(resp, c.o.MaxBody)
-		if err != nil {
-			if parent.Err() != nil {
-				return nil, &failure{err: parent.Err()}
-			}
-			return nil, &failure{class: "body cut off: " + errClass(err), retry: true}
-		}
-		if int64(len(body)) > c.o.MaxBody {
-			return nil, &failure{err: fmt.Errorf("Proff sent an answer larger than %d MiB", c.o.MaxBody>>20)}
-		}
-		// .NET writers may start a UTF-8 body with a byte order mark, which no JSON decoder accepts.
-		return bytes.TrimPrefix(body, utf8BOM), nil
-	case country == "" && (resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusNoContent):
+		return &failure{err: &feedStatusError{status: code}}
+	case country == "" && (code == http.StatusNotFound || code == http.StatusNoContent):
 		// Not a company lookup: "no company" would mislead. A 404 here mostly means a wrong base URL.
-		return nil, &failure{err: fmt.Errorf("Proff answered %d for %s: is PROFF_API_URL the API's base URL?",
-			resp.StatusCode, strings.TrimPrefix(path, "/"))}
-	case resp.StatusCode == http.StatusNotFound:
-		return nil, &failure{err: fmt.Errorf("Proff has no company with that number (404): %w", massupdate.ErrNotFound)}
-	case resp.StatusCode == http.StatusNoContent:
+		return &failure{err: fmt.Errorf("Proff answered %d for %s: is PROFF_API_URL the API's base URL?",
+			code, strings.TrimPrefix(path, "/"))}
+	case code == http.StatusNotFound:
+		return &failure{err: fmt.Errorf("Proff has no company with that number (404): %w", massupdate.ErrNotFound)}
+	case code == http.StatusNoContent:
 		// ASP.NET (which Proff's API is built on) answers 204 when an action returns null: no such company.
-		return nil, &failure{err: fmt.Errorf("Proff has no company with that number (204): %w", massupdate.ErrNotFound)}
-	case resp.StatusCode == http.StatusUnauthorized:
+		return &failure{err: fmt.Errorf("Proff has no company with that number (204): %w", massupdate.ErrNotFound)}
+	case code == http.StatusUnauthorized:
 		if !c.unauthorized.Swap(true) {
 			c.log.LogAttrs(ctx, slog.LevelError, "Proff rejected the API token: no further calls in this run",
-				slog.Int("status", resp.StatusCode))
+				slog.Int("status", code))
 		}
-		return nil, &failure{err: fmt.Errorf("Proff rejected the API token (401): %w", massupdate.ErrUnauthorized)}
-	case resp.StatusCode == http.StatusForbidden:
-		if country == "" {
-			return nil, &failure{err: fmt.Errorf("Proff refused the token (403): %w", massupdate.ErrUnauthorized)}
-		}
-		c.mu.Lock()
-		first := !c.forbidden[country]
-		c.forbidden[country] = true
-		c.mu.Unlock()
-		if first {
-			c.log.LogAttrs(ctx, slog.LevelWarn, "the Proff token does not cover this country: no further calls for it",
-				slog.String("country", country))
-		}
-		return nil, &failure{err: fmt.Errorf("Proff refused country %s (403): %w", country, massupdate.ErrCountryForbidden)}
-	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusRequestTimeout ||
-		resp.StatusCode >= 500:
-		f := &failure{status: resp.StatusCode, retry: true}
+		return &failure{err: fmt.Errorf("Proff rejected the API token (401): %w", massupdate.ErrUnauthorized)}
+	case code == http.StatusForbidden:
+		return c.forbiddenFailure(ctx, country)
+	case code == http.StatusTooManyRequests || code == http.StatusRequestTimeout || code >= 500:
+		f := &failure{status: code, retry: true}
 		f.retryAfter, f.hasAfter = retry.ParseRetryAfter(resp.Header.Get("Retry-After"), c.o.Now())
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
-		return nil, f
-	default:
-		return nil, &failure{err: fmt.Errorf("Proff answered %d", resp.StatusCode)}
+		return f
 	}
+	return &failure{err: fmt.Errorf("Proff answered %d", code)}
+}
+
+// forbiddenFailure: a 403 outside a company lookup refuses the token; on a lookup it refuses the country,
+// which is logged once.
+func (c *Client) forbiddenFailure(ctx context.Context, country string) *failure {
+	if country == "" {
+		return &failure{err: fmt.Errorf("Proff refused the token (403): %w", massupdate.ErrUnauthorized)}
+	}
+	c.mu.Lock()
+	first := !c.forbidden[country]
+	c.forbidden[country] = true
+	c.mu.Unlock()
+	if first {
+		c.log.LogAttrs(ctx, slog.LevelWarn, "the Proff token does not cover this country: no further calls for it",
+			slog.String("country", country))
+	}
+	return &failure{err: fmt.Errorf("Proff refused country %s (403): %w", country, massupdate.ErrCountryForbidden)}
 }
 
 // waitTurn waits for the shared limiter (and for a pause a Retry-After set). Retries pass here too, so
@@ -625,18 +647,38 @@ func (c *Client) waitTurn(ctx context.Context) error {
 	return nil
 }
 
+const classTLS = "TLS failure"
+
 func errClass(err error) string {
 	var ne interface{ Timeout() bool }
 	switch {
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		return "timeout"
-	case strings.Contains(err.Error(), "tls:") || strings.Contains(err.Error(), "x509:"):
-		return "TLS failure"
+	case isTLSError(err):
+		return classTLS
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return "connection closed early"
 	default:
 		return "connection failed"
 	}
+}
+
+// isTLSError reports whether err is a failed TLS handshake or record, by its type, never its text: a
+// certificate the client does not trust, an alert (a TLS 1.1-only server answers a TLS 1.2 hello with one,
+// which crypto/tls returns as a net.OpError of op "remote error"), or a record that is not TLS at all. It is
+// the rule transport's technical log classifies by (transport keeps it unexported).
+func isTLSError(err error) bool {
+	var (
+		alert  tls.AlertError
+		header tls.RecordHeaderError
+		verify *tls.CertificateVerificationError
+		ua     x509.UnknownAuthorityError
+		host   x509.HostnameError
+		inv    x509.CertificateInvalidError
+		op     *net.OpError
+	)
+	return errors.As(err, &alert) || errors.As(err, &header) || errors.As(err, &verify) || errors.As(err, &ua) ||
+		errors.As(err, &host) || errors.As(err, &inv) || errors.As(err, &op) && op.Op == "remote error"
 }
 
 func (c *Client) scrub(s string) string { return secret.Scrub(s, []string{c.token}) }
