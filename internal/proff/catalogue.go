@@ -599,79 +599,98 @@ func typed(raw json.RawMessage, k mapping.Kind) (any, bool) {
 	}
 	switch k {
 	case mapping.Text:
-		switch x := v.(type) {
-		case string:
-			return x, true
-		case json.Number:
-			return x.String(), true
-		case bool:
-			return strconv.FormatBool(x), true
-		default:
-			var b bytes.Buffer
-			if json.Compact(&b, raw) != nil {
-				return nil, false
-			}
-			return b.String(), true
-		}
+		return typedText(raw, v)
 	case mapping.Number, mapping.Integer:
-		var f float64
-		switch x := v.(type) {
-		case json.Number:
-			g, err := x.Float64()
-			if err != nil {
-				return nil, false
-			}
-			f = g
-		case string:
-			g, ok := parseNumber(x)
-			if !ok {
-				return nil, false
-			}
-			f = g
-		default:
-			return nil, false
-		}
-		if math.IsNaN(f) || math.IsInf(f, 0) {
-			return nil, false
-		}
-		if k == mapping.Integer {
-			f = math.Round(f)
-		}
-		return f, true
+		return typedNumber(v, k == mapping.Integer)
 	case mapping.Boolean:
-		switch x := v.(type) {
-		case bool:
-			return x, true
-		case string:
-			switch strings.ToLower(strings.TrimSpace(x)) {
-			case "true", "1", "yes", "ja", "j":
-				return true, true
-			case "false", "0", "no", "nei", "n":
-				return false, true
-			}
-		case json.Number:
-			switch x.String() {
-			case "1":
-				return true, true
-			case "0":
-				return false, true
-			}
-		}
-		return nil, false
+		return typedBoolean(v)
 	case mapping.Date:
-		s, ok := v.(string)
+		return typedDate(v)
+	}
+	return nil, false
+}
+
+// typedText is any value as text: a string as it is, a number as written, an object or a list as compact
+// JSON.
+func typedText(raw json.RawMessage, v any) (any, bool) {
+	switch x := v.(type) {
+	case string:
+		return x, true
+	case json.Number:
+		return x.String(), true
+	case bool:
+		return strconv.FormatBool(x), true
+	}
+	var b bytes.Buffer
+	if json.Compact(&b, raw) != nil {
+		return nil, false
+	}
+	return b.String(), true
+}
+
+// typedNumber is a JSON number or a number sent as a string, rounded for an integer point.
+func typedNumber(v any, integer bool) (any, bool) {
+	var f float64
+	switch x := v.(type) {
+	case json.Number:
+		g, err := x.Float64()
+		if err != nil {
+			return nil, false
+		}
+		f = g
+	case string:
+		g, ok := parseNumber(x)
 		if !ok {
 			return nil, false
 		}
-		d, ok := parseDate(s)
-		if !ok || d.Year() < minSalesforceYear || d.Year() > maxSalesforceYear {
-			// Salesforce holds dates from 1700-01-01 to 4000-12-31: anything else would fail the record's
-			// whole write, not only this field.
-			return nil, false
+		f = g
+	default:
+		return nil, false
+	}
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return nil, false
+	}
+	if integer {
+		f = math.Round(f)
+	}
+	return f, true
+}
+
+// typedBoolean is true or false, or the words and digits real answers write them as.
+func typedBoolean(v any) (any, bool) {
+	switch x := v.(type) {
+	case bool:
+		return x, true
+	case string:
+		switch strings.ToLower(strings.TrimSpace(x)) {
+		case "true", "1", "yes", "ja", "j":
+			return true, true
+		case "false", "0", "no", "nei", "n":
+			return false, true
 		}
-		return d, true
+	case json.Number:
+		switch x.String() {
+		case "1":
+			return true, true
+		case "0":
+			return false, true
+		}
 	}
 	return nil, false
+}
+
+// typedDate is a date in one of the forms real answers use, within what Salesforce holds (1700-01-01 to
+// 4000-12-31): anything else would fail the record's whole write, not only this field.
+func typedDate(v any) (any, bool) {
+	s, ok := v.(string)
+	if !ok {
+		return nil, false
+	}
+	d, ok := parseDate(s)
+	if !ok || d.Year() < minSalesforceYear || d.Year() > maxSalesforceYear {
+		return nil, false
+	}
+	return d, true
 }
 
 // parseNumber reads a number Proff sent as a string: "112934", "-1 234", "12,5", "1 234 567,89".

@@ -176,33 +176,28 @@ func withDefaults(o Options) (Options, *url.URL, error) {
 	if o.RatePerSecond < 0 || math.IsNaN(o.RatePerSecond) || math.IsInf(o.RatePerSecond, 0) {
 		return o, nil, fmt.Errorf("proff: rate limit %v per second is not a positive number", o.RatePerSecond)
 	}
-	if o.RatePerSecond == 0 {
-		o.RatePerSecond = DefaultRate
+	return withZeroDefaults(o), base, nil
+}
+
+// orDefault is v, or def when v is zero or less (an option left unset).
+func orDefault[T int | int64 | float64 | time.Duration](v, def T) T {
+	if v <= 0 {
+		return def
 	}
-	if o.Concurrency <= 0 {
-		o.Concurrency = DefaultConcurrency
-	}
-	if o.MaxAttempts <= 0 {
-		o.MaxAttempts = DefaultMaxAttempts
-	}
-	if o.MaxRetryWait <= 0 {
-		o.MaxRetryWait = DefaultMaxRetryWait
-	}
-	if o.QuotaWait <= 0 {
-		o.QuotaWait = DefaultQuotaWait
-	}
-	if o.RetryBase <= 0 {
-		o.RetryBase = DefaultRetryBase
-	}
-	if o.RateLimitedBase <= 0 {
-		o.RateLimitedBase = DefaultRateLimitedBase
-	}
-	if o.Timeout <= 0 {
-		o.Timeout = DefaultTimeout
-	}
-	if o.MaxBody <= 0 {
-		o.MaxBody = DefaultMaxBody
-	}
+	return v
+}
+
+// withZeroDefaults gives every option left zero its documented default.
+func withZeroDefaults(o Options) Options {
+	o.RatePerSecond = orDefault(o.RatePerSecond, DefaultRate)
+	o.Concurrency = orDefault(o.Concurrency, DefaultConcurrency)
+	o.MaxAttempts = orDefault(o.MaxAttempts, DefaultMaxAttempts)
+	o.MaxRetryWait = orDefault(o.MaxRetryWait, DefaultMaxRetryWait)
+	o.QuotaWait = orDefault(o.QuotaWait, DefaultQuotaWait)
+	o.RetryBase = orDefault(o.RetryBase, DefaultRetryBase)
+	o.RateLimitedBase = orDefault(o.RateLimitedBase, DefaultRateLimitedBase)
+	o.Timeout = orDefault(o.Timeout, DefaultTimeout)
+	o.MaxBody = orDefault(o.MaxBody, DefaultMaxBody)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -216,7 +211,7 @@ func withDefaults(o Options) (Options, *url.URL, error) {
 	if o.Rand == nil {
 		o.Rand = rand.Float64
 	}
-	return o, base, nil
+	return o
 }
 
 // burstFor keeps any one-second window at most 10 % over the rate: burst = max(1, floor(rate/10)).

@@ -80,59 +80,83 @@ func checkShape(root map[string]json.RawMessage, p DataPoint) error {
 	if _, derived := naceSplit(segs); derived {
 		return nil // naceCategories[i].code and .text split a string; a value that is none has none
 	}
-	obj := root
-	var cur json.RawMessage
-	for i, s := range segs {
-		if i > 0 {
-			if t := jsonType(cur); t != "an object" {
-				return &ShapeError{Path: formatPath(segs[:i]), Want: "an object", Got: t}
-			}
-			obj = nil
-			if json.Unmarshal(cur, &obj) != nil {
-				return nil // syntax deep inside: the value reads as no value, as before
-			}
-		}
-		v, ok := getFold(obj, s.key)
-		if !ok || isNull(v) {
-			return nil
-		}
-		for j, ix := range s.indexes {
-			if t := jsonType(v); t != "a list" {
-				at := append(append([]segment(nil), segs[:i]...), segment{key: s.key, indexes: s.indexes[:j]})
-				return &ShapeError{Path: formatPath(at), Want: "a list", Got: t}
-			}
-			var arr []json.RawMessage
-			if json.Unmarshal(v, &arr) != nil || ix >= len(arr) {
-				return nil
-			}
-			if v = arr[ix]; isNull(v) {
-				return nil
-			}
-		}
-		cur = v
+	cur, err := walkShape(root, segs)
+	if cur == nil || err != nil {
+		return err
 	}
 	listed, ok := listedAt(segs)
 	if !ok || looseText[strings.ToLower(listed.Name)] {
 		return nil
 	}
 	got := jsonType(cur)
-	var fits bool
-	switch listed.Kind {
-	case mapping.Text, mapping.Date:
-		fits = got == "a string"
-	case mapping.Number, mapping.Integer:
-		fits = got == "a number" || got == "a string"
-	case mapping.Boolean:
-		fits = got == "true or false" || got == "a string" || got == "a number"
-	default:
-		fits = true
-	}
-	if fits {
+	if kindFits(listed.Kind, got) {
 		return nil
 	}
 	want := map[mapping.Kind]string{mapping.Text: "text (a JSON string)", mapping.Date: "a date (a JSON string)",
 		mapping.Number: "a number", mapping.Integer: "a number", mapping.Boolean: "true or false"}[listed.Kind]
 	return &ShapeError{Path: formatPath(segs), Want: want, Got: got}
+}
+
+// walkShape follows segs from root and returns the value at their end, or nil when a value on the way is
+// absent or null (no value, never a wrong shape), or a ShapeError where a value on the way is not the
+// object or list the path needs.
+func walkShape(root map[string]json.RawMessage, segs []segment) (json.RawMessage, error) {
+	obj := root
+	var cur json.RawMessage
+	for i, s := range segs {
+		if i > 0 {
+			if t := jsonType(cur); t != "an object" {
+				return nil, &ShapeError{Path: formatPath(segs[:i]), Want: "an object", Got: t}
+			}
+			obj = nil
+			if json.Unmarshal(cur, &obj) != nil {
+				return nil, nil // syntax deep inside: the value reads as no value, as before
+			}
+		}
+		v, ok := getFold(obj, s.key)
+		if !ok || isNull(v) {
+			return nil, nil
+		}
+		v, err := walkIndexes(v, segs[:i], s)
+		if v == nil || err != nil {
+			return nil, err
+		}
+		cur = v
+	}
+	return cur, nil
+}
+
+// walkIndexes follows a segment's list indexes ([0][1]) from its key's value v; before are the segments
+// up to it, for the path a ShapeError names.
+func walkIndexes(v json.RawMessage, before []segment, s segment) (json.RawMessage, error) {
+	for j, ix := range s.indexes {
+		if t := jsonType(v); t != "a list" {
+			at := append(append([]segment(nil), before...), segment{key: s.key, indexes: s.indexes[:j]})
+			return nil, &ShapeError{Path: formatPath(at), Want: "a list", Got: t}
+		}
+		var arr []json.RawMessage
+		if json.Unmarshal(v, &arr) != nil || ix >= len(arr) {
+			return nil, nil
+		}
+		if v = arr[ix]; isNull(v) {
+			return nil, nil
+		}
+	}
+	return v, nil
+}
+
+// kindFits reports whether a JSON type can carry a listed point's kind: text and dates come as strings;
+// numbers also as strings (a quirk of real answers), booleans also as strings and 0/1.
+func kindFits(k mapping.Kind, got string) bool {
+	switch k {
+	case mapping.Text, mapping.Date:
+		return got == "a string"
+	case mapping.Number, mapping.Integer:
+		return got == "a number" || got == "a string"
+	case mapping.Boolean:
+		return got == "true or false" || got == "a string" || got == "a number"
+	}
+	return true
 }
 
 func isNull(raw json.RawMessage) bool { return bytes.Equal(bytes.TrimSpace(raw), []byte("null")) }
