@@ -41,6 +41,9 @@ type Day struct {
 	FeedNO int `json:"feed_no"`
 	// Exhausted is true when fewer companies were left to change than asked for.
 	Exhausted bool `json:"exhausted"`
+	// Companies counts the seeded companies per country, each held by an account: with refresh_days 0,
+	// every run looks up those of the countries without a feed.
+	Companies map[string]int `json:"companies"`
 }
 
 // feedShifter is the emulator's way to age its change feed; asserted at run time so that the sandbox
@@ -88,7 +91,7 @@ func (s *Sandbox) serveControl(w http.ResponseWriter, r *http.Request) {
 	}
 	changed := s.ChangeDay(time.Now(), n, noise)
 	day := Day{Changed: map[string]int{}, Total: len(changed), Noise: noise, FeedNO: s.Proff.FeedLen("NO"),
-		Exhausted: len(changed) < n}
+		Exhausted: len(changed) < n, Companies: s.seededBy}
 	for _, c := range changed {
 		day.Changed[c.Country]++
 	}

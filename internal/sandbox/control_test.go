@@ -65,6 +65,9 @@ func TestDayEndpointChangesTheRegister(t *testing.T) {
 	if d.Total != 12 || sum != 12 || d.Noise != 30 || d.Exhausted { // 5 % of 240
 		t.Errorf("day %+v, want 12 changed and 30 noise", d)
 	}
+	if d.Companies["NO"] != 60 || d.Companies["FI"] != 60 {
+		t.Errorf("day %+v: want the 240 companies a quarter per country", d)
+	}
 	if d.Changed["NO"] == 0 || d.FeedNO != d.Changed["NO"]+30 {
 		t.Errorf("day %+v: the Norwegian feed holds %d, want the Norwegian changes and the noise", d, d.FeedNO)
 	}

@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,6 +33,10 @@ type Options struct {
 	ClientSecret, ProffToken string
 	// ProffCallsPerMinute is the token's limit that Proff reports (default: high enough never to slow a run).
 	ProffCallsPerMinute int
+	// Shares are the countries' shares of the companies, in percent (ParseShares reads "NO=40,SE=20,…");
+	// empty: NO, SE, DK and FI in turn, a quarter each. The benchmarks ask for the mix of a real CRM, where
+	// the country with a change feed is a large part.
+	Shares map[string]int
 }
 
 // Sandbox is a running pair of emulators with their seed data.
@@ -47,6 +52,7 @@ type Sandbox struct {
 	clientID, clientSecret, proffToken string
 	control                            *httptest.Server // the day endpoint (control.go)
 	seeded                             int              // how many companies were seeded
+	seededBy                           map[string]int   // and per country
 
 	// mu guards the simulated days: ChangeDay is called from the control endpoint's handlers too.
 	mu sync.Mutex
@@ -90,6 +96,7 @@ func Start(o Options) *Sandbox {
 		SF:       sfemu.New(sfemu.Options{ClientID: demoClientID, ClientSecret: o.ClientSecret, APIMax: 100000}),
 		Proff:    proffemu.New(proffemu.Options{Token: o.ProffToken, Empty: true, CallLimitPerMinute: o.ProffCallsPerMinute}),
 		clientID: demoClientID, clientSecret: o.ClientSecret, proffToken: o.ProffToken,
+		seededBy: map[string]int{},
 	}
 	s.seed(o)
 	s.seeded = o.Companies
@@ -328,18 +335,30 @@ func (s *Sandbox) account(cc string, written string, country string, optIn bool,
 	return s.SF.AddRecord("Account", f)
 }
 
-// largeDocument is the index of the company with the large document: a Norwegian one (i%4 == 0) whose
-// register name changed (i%6 <= 1), neither malformed nor rejected below.
-const largeDocument = 12
+// largeDocument is the index of the company with the large document: the first Norwegian one from 12 on
+// whose register name changed (i%6 <= 1), neither malformed nor rejected in seed (12 in the default mix).
+func largeDocument(order []string, n int, malformed, rejected map[int]bool) int {
+	for i := 12; i < n; i++ {
+		if order[i%len(order)] == "NO" && i%6 <= 1 && !malformed[i] && !rejected[i] {
+			return i
+		}
+	}
+	return -1 // too few companies for one
+}
 
 func (s *Sandbox) seed(o Options) {
 	r := rand.New(rand.NewPCG(o.Seed, o.Seed^0x9e3779b97f4a7c15))
 	used := map[string]bool{}
 	var companies []proffemu.Company
+	order := countryOrder(o.Shares)
+	malformed := map[int]bool{30: true, 150: true} // never the large document
+	rejected := map[int]bool{5: true, 61: true, 122: true}
+	large := largeDocument(order, o.Companies, malformed, rejected)
 	for i := 0; i < o.Companies; i++ {
-		cc := countries[i%len(countries)]
+		cc := order[i%len(order)]
+		s.seededBy[cc]++
 		c := s.company(r, cc, i+1, used)
-		if i == largeDocument {
+		if i == large {
 			c.AccountYears = 28
 			s.Large = c
 		}
@@ -347,8 +366,6 @@ func (s *Sandbox) seed(o Options) {
 		s.Proff.AddCompany(c)
 	}
 	e := &s.Expect
-	malformed := map[int]bool{30: true, 150: true} // never largeDocument
-	rejected := map[int]bool{5: true, 61: true, 122: true}
 	for i, c := range companies {
 		cc := c.Country
 		country := countryWritten[cc][r.IntN(len(countryWritten[cc]))]
@@ -474,4 +491,55 @@ func (s *Sandbox) ChangeDay(at time.Time, n, noise int) []proffemu.Company {
 	}
 	s.Proff.Noise("NO", noise, at)
 	return out
+}
+
+// countryOrder is the sequence of countries the seed deals companies from: each country as often as its
+// share says, spread evenly (smooth weighted round robin), so that any stretch of companies has the mix.
+// Without shares it is NO, SE, DK, FI: the order the default sandbox has always had.
+func countryOrder(shares map[string]int) []string {
+	if len(shares) == 0 {
+		return countries
+	}
+	total := 0
+	for _, cc := range countries {
+		total += shares[cc]
+	}
+	current := map[string]int{}
+	out := make([]string, 0, total)
+	for range total {
+		best := ""
+		for _, cc := range countries {
+			current[cc] += shares[cc]
+			if shares[cc] > 0 && (best == "" || current[cc] > current[best]) {
+				best = cc
+			}
+		}
+		current[best] -= total
+		out = append(out, best)
+	}
+	return out
+}
+
+// ParseShares reads countries' shares in percent, "NO=40,SE=20,DK=20,FI=20": each of NO, SE, DK and FI at
+// most once, whole numbers that add up to 100. Countries left out have no companies.
+func ParseShares(s string) (map[string]int, error) {
+	out := map[string]int{}
+	sum := 0
+	for _, part := range strings.Split(s, ",") {
+		cc, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+		cc = strings.ToUpper(strings.TrimSpace(cc))
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if !ok || err != nil || n < 0 || !slices.Contains(countries, cc) {
+			return nil, fmt.Errorf("country share %q: want CC=PERCENT with CC one of NO, SE, DK, FI", part)
+		}
+		if _, dup := out[cc]; dup {
+			return nil, fmt.Errorf("country share %q: %s given twice", part, cc)
+		}
+		out[cc] = n
+		sum += n
+	}
+	if sum != 100 {
+		return nil, fmt.Errorf("country shares %q add up to %d, not 100", s, sum)
+	}
+	return out, nil
 }

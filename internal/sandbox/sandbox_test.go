@@ -3,6 +3,7 @@ package sandbox
 import (
 	"context"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -101,5 +102,46 @@ func TestChangeDayFeedsTheNorwegianChanges(t *testing.T) {
 	}
 	if next := s.ChangeDay(at, 1, 0); len(next) != 1 || next[0].OrgNumber == changed[0].OrgNumber {
 		t.Errorf("the next day changed %+v again", next)
+	}
+}
+
+// The benchmarks ask for a CRM where Norway, the country with a change feed, is 40 %: the seed deals the
+// countries in that mix, spread evenly, and still seeds the large Norwegian document.
+func TestSharesMixTheCountries(t *testing.T) {
+	t.Parallel()
+	shares, err := ParseShares("NO=40, se=20,DK=20,FI=20")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := Start(Options{Companies: 200, Shares: shares})
+	defer s.Close()
+	want := map[string]int{"NO": 80, "SE": 40, "DK": 40, "FI": 40}
+	if !maps.Equal(s.seededBy, want) {
+		t.Errorf("seeded %v, want %v", s.seededBy, want)
+	}
+	// Any stretch of twenty companies has the mix, within one.
+	order := countryOrder(shares)
+	for i := 0; i+20 <= len(order); i += 7 {
+		no := 0
+		for _, cc := range order[i : i+20] {
+			if cc == "NO" {
+				no++
+			}
+		}
+		if no < 7 || no > 9 {
+			t.Errorf("companies %d to %d: %d Norwegian, want about 8", i, i+20, no)
+		}
+	}
+	if s.Large.Country != "NO" || s.Large.AccountYears != 28 {
+		t.Errorf("large document %s %s with %d years", s.Large.Country, s.Large.OrgNumber, s.Large.AccountYears)
+	}
+	// Without shares the order is the one the sandbox always had, so its expectations hold.
+	if got := countryOrder(nil); !slices.Equal(got, []string{"NO", "SE", "DK", "FI"}) {
+		t.Errorf("default order %v", got)
+	}
+	for _, bad := range []string{"NO=50,SE=40", "NO=40,SE=20,DK=20,DE=20", "NO=40,NO=60", "NO", "NO=x,SE=100", "NO=-10,SE=110"} {
+		if _, err := ParseShares(bad); err == nil {
+			t.Errorf("ParseShares(%q) accepted", bad)
+		}
 	}
 }
