@@ -144,61 +144,91 @@ func (c *Client) call(ctx context.Context, r request) (*response, error) {
 		}
 		tries++
 		resp, err := c.send(ctx, sess, r, attempt)
-		retry := false
+		var v verdict
 		switch {
 		case err != nil:
-			if ctx.Err() != nil {
-				return nil, fmt.Errorf("salesforce %s: %w", r.endpoint, ctx.Err())
-			}
-			if errors.Is(err, transport.ErrRefused) {
-				return nil, fmt.Errorf("salesforce %s: %w", r.endpoint, err)
-			}
-			if tooLarge := (*AnswerTooLargeError)(nil); errors.As(err, &tooLarge) {
-				return nil, err
-			}
-			retry = true
-			err = fmt.Errorf("salesforce %s: %s", r.endpoint, secret.Scrub(err.Error(), c.allSecrets()))
+			v, err = c.sendVerdict(ctx, r, err)
 		case resp.status >= 200 && resp.status < 300:
 			return resp, nil
 		default:
-			apiErr := c.apiError(r.endpoint, resp)
-			err = apiErr
-			switch {
-			case resp.status == http.StatusUnauthorized:
-				if relogged {
-					return nil, fmt.Errorf("salesforce %s: the session was rejected again right after a fresh login: %w", r.endpoint, massupdate.ErrUnauthorized)
-				}
-				relogged = true
-				c.log.LogAttrs(ctx, slog.LevelInfo, "salesforce session expired, logging in again", attrEndpoint(r.endpoint))
-				if _, err := c.relogin(ctx, sess.gen, false); err != nil {
-					return nil, err
-				}
-				continue
-			case resp.status == http.StatusForbidden && apiErr.concurrencyLimit():
-				// Too many long-running requests in the org at this moment (ConcurrentPerOrgLongTxn,
-				// ConcurrentRequests): it passes as they finish, unlike the daily allocation.
-				retry = true
-			case resp.status == http.StatusForbidden && apiErr.has("REQUEST_LIMIT_EXCEEDED"):
-				return nil, fmt.Errorf("salesforce %s: the org's daily API allocation is spent (REQUEST_LIMIT_EXCEEDED): %w", r.endpoint, massupdate.ErrQuotaExhausted)
-			case resp.status >= 500, resp.status == http.StatusTooManyRequests, apiErr.has("UNABLE_TO_LOCK_ROW"):
-				retry = true
-			}
+			v, err = c.answerVerdict(r, resp)
 		}
-		if !retry || c.retry.Spent(tries) {
-			var api *APIError
-			if retry && errors.As(err, &api) && api.Status == http.StatusForbidden && api.concurrencyLimit() {
-				// Still at the org's limit after every try: stop so the run can be resumed, as for the daily
-				// allocation, rather than fail records that are only waiting for other requests to end.
-				return nil, fmt.Errorf("salesforce %s: the org's concurrent request limit is still reached after %d tries (%s): %w",
-					r.endpoint, tries, api.Errors[0].Message, massupdate.ErrQuotaExhausted)
-			}
+		switch v {
+		case final:
 			return nil, err
+		case reauthenticate:
+			if relogged {
+				return nil, fmt.Errorf("salesforce %s: the session was rejected again right after a fresh login: %w", r.endpoint, massupdate.ErrUnauthorized)
+			}
+			relogged = true
+			c.log.LogAttrs(ctx, slog.LevelInfo, "salesforce session expired, logging in again", attrEndpoint(r.endpoint))
+			if _, err := c.relogin(ctx, sess.gen, false); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if c.retry.Spent(tries) {
+			return nil, spent(r, tries, err)
 		}
 		c.log.LogAttrs(ctx, slog.LevelWarn, "salesforce call failed, retrying", attrEndpoint(r.endpoint), attrAttempt(attempt), attrErr(err))
 		if err := c.o.Sleep(ctx, c.retry.Backoff(tries)); err != nil {
 			return nil, fmt.Errorf("salesforce %s: %w", r.endpoint, err)
 		}
 	}
+}
+
+// verdict is what call does after a failed try.
+type verdict int
+
+const (
+	final          verdict = iota // return the error
+	retryable                     // try again after a backoff, while tries remain
+	reauthenticate                // log in again and try again, once
+)
+
+// sendVerdict judges a try that got no answer: the run's end, a policy refusal and an answer too large are
+// final; anything else on the way (timeouts, resets) is retried, its text scrubbed of every secret.
+func (c *Client) sendVerdict(ctx context.Context, r request, err error) (verdict, error) {
+	if ctx.Err() != nil {
+		return final, fmt.Errorf("salesforce %s: %w", r.endpoint, ctx.Err())
+	}
+	if errors.Is(err, transport.ErrRefused) {
+		return final, fmt.Errorf("salesforce %s: %w", r.endpoint, err)
+	}
+	if tooLarge := (*AnswerTooLargeError)(nil); errors.As(err, &tooLarge) {
+		return final, err
+	}
+	return retryable, fmt.Errorf("salesforce %s: %s", r.endpoint, secret.Scrub(err.Error(), c.allSecrets()))
+}
+
+// answerVerdict judges an answer other than 2xx.
+func (c *Client) answerVerdict(r request, resp *response) (verdict, error) {
+	apiErr := c.apiError(r.endpoint, resp)
+	switch {
+	case resp.status == http.StatusUnauthorized:
+		return reauthenticate, apiErr
+	case resp.status == http.StatusForbidden && apiErr.concurrencyLimit():
+		// Too many long-running requests in the org at this moment (ConcurrentPerOrgLongTxn,
+		// ConcurrentRequests): it passes as they finish, unlike the daily allocation.
+		return retryable, apiErr
+	case resp.status == http.StatusForbidden && apiErr.has("REQUEST_LIMIT_EXCEEDED"):
+		return final, fmt.Errorf("salesforce %s: the org's daily API allocation is spent (REQUEST_LIMIT_EXCEEDED): %w", r.endpoint, massupdate.ErrQuotaExhausted)
+	case resp.status >= 500, resp.status == http.StatusTooManyRequests, apiErr.has("UNABLE_TO_LOCK_ROW"):
+		return retryable, apiErr
+	}
+	return final, apiErr
+}
+
+// spent is the error of a retryable failure after the last try.
+func spent(r request, tries int, err error) error {
+	var api *APIError
+	if errors.As(err, &api) && api.Status == http.StatusForbidden && api.concurrencyLimit() {
+		// Still at the org's limit after every try: stop so the run can be resumed, as for the daily
+		// allocation, rather than fail records that are only waiting for other requests to end.
+		return fmt.Errorf("salesforce %s: the org's concurrent request limit is still reached after %d tries (%s): %w",
+			r.endpoint, tries, api.Errors[0].Message, massupdate.ErrQuotaExhausted)
+	}
+	return err
 }
 
 // send makes one HTTP request through a fresh simpleforce client whose http.Client binds ctx. The capture
