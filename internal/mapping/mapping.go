@@ -1,6 +1,6 @@
 // Package mapping holds the admin's mapping from Proff data points to Salesforce fields and the rules that
 // turn a Proff value into a Salesforce value: type compatibility (checked against describe before the first
-// write), conversion, "no value", "empty" and equality as contract.md defines them.
+// write), conversion, "no value", "empty" and equality as README: Contract ("Data points and conversion") defines them.
 //
 // Nothing here does I/O. Nothing here may ever widen what is written: a rule names exactly one field.
 package mapping

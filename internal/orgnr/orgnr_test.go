@@ -13,7 +13,7 @@ func TestNormalizeValid(t *testing.T) {
 		raw  string
 		want string
 	}{
-		// Real numbers from proff-api.md, in the forms people type them.
+		// Real numbers, in the forms people type them.
 		{NO, "923609016", "923609016"},
 		{NO, "923 609 016", "923609016"},
 		{NO, "923.609.016", "923609016"},

@@ -16,7 +16,7 @@ import (
 	"github.com/proffconnect/proffsync/internal/orgnr"
 )
 
-// The change feed, GET /api/changes/register/{country} (spec/proff-api.md, "The change feed"): which
+// The change feed, GET /api/changes/register/{country} (Proff's API documentation, "The change feed"): which
 // companies' register documents changed since a date. Every page is one GET through the same path as a
 // lookup (limiter, retries, technical log, GET only, the token only to the configured host), and nothing
 // from Salesforce is in its query (P2): the date, the types and the mapping's paths only.

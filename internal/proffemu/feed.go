@@ -15,7 +15,7 @@ import (
 	"github.com/proffconnect/proffsync/internal/orgnr"
 )
 
-// The change feed, GET /api/changes/register/{country}, as spec/proff-api.md describes it. Where the spec
+// The change feed, GET /api/changes/register/{country}, as Proff's API documentation describes it. Where it
 // leaves a choice open, the emulator makes it switchable (the form of next.href, the status for a country
 // without a feed), so that proffsync is tested against every reading, not one guess.
 //

@@ -1,5 +1,5 @@
 // Package sfemu is a Salesforce emulator: a real HTTP server that speaks the wire formats of the Salesforce
-// REST API as proffsync meets them (shared/spec/salesforce-api.md): the OAuth 2.0 token endpoint
+// REST API as proffsync meets them (Salesforce's REST API documentation): the OAuth 2.0 token endpoint
 // (client_credentials, JWT bearer, username-password), SOQL query with paging, describe, single and
 // collection PATCH with per-record results, /limits and Sforce-Limit-Info, plus fault injection (session
 // expiry, row locks, validation rules, request limit, 5xx, latency) and a record of every request.
@@ -46,7 +46,7 @@ type Options struct {
 	LimitInfo LimitInfoForm
 }
 
-// LimitInfoForm is one of the forms Salesforce gives Sforce-Limit-Info (spec/salesforce-api.md), so that
+// LimitInfoForm is one of the forms Salesforce gives Sforce-Limit-Info, so that
 // tests meet each of them: the pairs are separated by "; ", and a client that splits on "," alone misses
 // api-usage and with it the API reserve.
 type LimitInfoForm int
