@@ -14,7 +14,8 @@ import (
 
 // simpleforce logs the SOQL URL and error bodies through the global logger when a request fails. The
 // adapter never lets it see a failure; this test captures the global logger (the test binary's own, never
-// the library's business) through every failure path and expects it silent.
+// the library's business) through every failure path and expects it silent. Not parallel: it swaps the
+// process's global logger.
 func TestSimpleforceNeverLogs(t *testing.T) {
 	var buf bytes.Buffer
 	log.SetOutput(&buf)
