@@ -68,6 +68,9 @@ func newCompanyIndex() *companyIndex {
 }
 
 func (x *companyIndex) get(country, org string) *company {
+	if x == nil {
+		return nil
+	}
 	if k, ok := orgnr.Pack(country, org); ok {
 		return x.packed[k]
 	}
@@ -200,12 +203,13 @@ func (rd *reading) next(ctx context.Context, it *item, ds decisions) error {
 // dispatch returns the run's company for (country, org). A company met first is served as the plan says,
 // or its lookup is handed to a worker.
 func (rd *reading) dispatch(country, org string, ds decisions) (*company, error) {
-	if co := rd.companies.get(country, org); co != nil {
+	if co := rd.companies.get(country, org); co != nil && !rd.plan.moved(ds, co, country, org) {
 		return co, nil
-	}
-	if co, ok := rd.plan.serve(ds, country, org); ok {
-		rd.companies.put(country, org, co)
-		return co, nil
+	} else if co == nil {
+		if co, ok := rd.plan.serve(ds, country, org); ok {
+			rd.companies.put(country, org, co)
+			return co, nil
+		}
 	}
 	co := &company{}
 	select {

@@ -50,9 +50,9 @@ func (r *runner) newPlanning() *planning {
 // decisions is a page's plan by company.
 type decisions map[incremental.CompanyKey]incremental.Decision
 
-// plan plans the companies of a page's records that the run has not met yet (companies: the run's
-// index, nil in the first pass), reading first the feeds of countries met for the first time. A nil plan
-// (no planning) looks every company up.
+// plan plans the companies of a page's records that the run has not met yet, or serves from stored values
+// (companies: the run's index, nil in the first pass), reading first the feeds of countries met for the
+// first time. A nil plan (no planning) looks every company up.
 func (p *planning) plan(ctx context.Context, items []item, companies *companyIndex) (decisions, error) {
 	if p == nil {
 		return nil, nil
@@ -60,8 +60,11 @@ func (p *planning) plan(ctx context.Context, items []item, companies *companyInd
 	recs := make([]incremental.Record, 0, len(items))
 	for i := range items {
 		it := &items[i]
-		if it.outcome != "" || companies != nil && companies.get(it.country, it.org) != nil {
+		if it.outcome != "" {
 			continue
+		}
+		if co := companies.get(it.country, it.org); co != nil && co.source != fromStore {
+			continue // looked up or deferred in this run already: nothing a plan could change
 		}
 		recs = append(recs, incremental.Record{ID: it.rec.ID, Key: incremental.CompanyKey{Country: it.country, Org: it.org}})
 		if p.feeds && !p.asked[it.country] {
@@ -146,6 +149,15 @@ func (p *planning) buildBudget(ctx context.Context, after string) error {
 	}
 	p.budget = b.Build()
 	return nil
+}
+
+// moved tells whether a company the run serves from stored values is due after all, because this page's
+// record moved to it from another company in Salesforce: the records from here on are looked up, if the
+// cap lets them (the earlier ones had their data from the stored values, which the plan held good).
+func (p *planning) moved(ds decisions, co *company, country, org string) bool {
+	d, ok := ds[incremental.CompanyKey{Country: country, Org: org}]
+	return co.source == fromStore && ok && d.Reason == incremental.ReasonChangedInSalesforce &&
+		p.budget.Take(d.Key, d.LastLookup)
 }
 
 // serve decides how the run gets a company it meets for the first time: ok is false when it is to be
