@@ -190,3 +190,21 @@ func TestParseJWTKey(t *testing.T) {
 		t.Fatalf("a PKCS#8 RSA key: %v", err)
 	}
 }
+
+// check compares the org's currency with the companies': OrgCurrency reads it from Organization.
+func TestOrgCurrency(t *testing.T) {
+	t.Parallel()
+	e := setup(t, sfemu.Options{}, nil)
+	ctx := context.Background()
+	if cur, err := e.c.OrgCurrency(ctx); err != nil || cur != "NOK" {
+		t.Fatalf("OrgCurrency = %q, %v", cur, err)
+	}
+	e.emu.SetOrgCurrency("EUR")
+	if cur, err := e.c.OrgCurrency(ctx); err != nil || cur != "EUR" {
+		t.Fatalf("OrgCurrency = %q, %v", cur, err)
+	}
+	e.emu.SetOrgCurrency("<script>")
+	if cur, err := e.c.OrgCurrency(ctx); err == nil {
+		t.Fatalf("OrgCurrency accepted %q", cur)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -154,6 +155,30 @@ func (c *Client) CheckSelection(ctx context.Context) error {
 	}
 	return nil
 }
+
+// OrgCurrency returns the org's corporate currency (Organization.DefaultCurrencyIsoCode, an ISO 4217 code),
+// which `check` compares with the companies' reporting currencies: an amount mapped to a currency field is
+// written as it is, never converted (proff.CurrencyWarnings).
+func (c *Client) OrgCurrency(ctx context.Context) (string, error) {
+	resp, err := c.call(ctx, request{endpoint: epQuery, method: http.MethodGet, soql: "SELECT DefaultCurrencyIsoCode FROM Organization LIMIT 1"})
+	if err != nil {
+		return "", fmt.Errorf("read the org's currency: %w", err)
+	}
+	var page struct {
+		Records []struct {
+			DefaultCurrencyIsoCode *string `json:"DefaultCurrencyIsoCode"`
+		} `json:"records"`
+	}
+	if err := json.Unmarshal(resp.body, &page); err != nil {
+		return "", fmt.Errorf("read the org's currency: decoding the answer: %w", err)
+	}
+	if len(page.Records) != 1 || page.Records[0].DefaultCurrencyIsoCode == nil || !isoCurrency.MatchString(*page.Records[0].DefaultCurrencyIsoCode) {
+		return "", errors.New("read the org's currency: the answer holds no currency code")
+	}
+	return *page.Records[0].DefaultCurrencyIsoCode, nil
+}
+
+var isoCurrency = regexp.MustCompile(`^[A-Z]{3}$`)
 
 func (c *Client) queryHeader() http.Header {
 	return http.Header{"Sforce-Query-Options": {"batchSize=" + strconv.Itoa(c.o.PageSize)}}

@@ -246,6 +246,20 @@ func newCompany() *object {
 	return o
 }
 
+// newOrganization is the org itself, one record, for the corporate currency `check` compares the companies'
+// currencies with.
+func newOrganization() *object {
+	return newObject("Organization", "Organization", "00D", []*fieldDef{
+		fID(),
+		fReadOnly("boolean", "IsDeleted", "Deleted"),
+		fReadOnly("string", "Name", "Name"),
+		fReadOnly("picklist", "DefaultCurrencyIsoCode", "Currency Locale"),
+		fReadOnly("datetime", "CreatedDate", "Created Date"),
+		fReadOnly("datetime", "LastModifiedDate", "Last Modified Date"),
+		fReadOnly("datetime", "SystemModstamp", "System Modstamp"),
+	})
+}
+
 func newObject(name, label, prefix string, fs []*fieldDef) *object {
 	o := &object{name: name, label: label, keyPrefix: prefix, byLower: map[string]*fieldDef{}, recs: map[string]*record{}}
 	for _, f := range fs {

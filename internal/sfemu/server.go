@@ -133,6 +133,11 @@ func New(o Options) *Server {
 		locks:      map[string]int{},
 		validation: map[string]string{},
 	}
+	// The org's own record takes no number from the counter, so that the Ids tests mint stay as they were.
+	org, id, now := newOrganization(), makeID("00D", 1), formatTime(o.Now())
+	org.ids, org.recs[id] = []string{id}, &record{values: map[string]any{"Id": id, "IsDeleted": false, "Name": "Proffsync Emulated Org",
+		"DefaultCurrencyIsoCode": "NOK", "CreatedDate": now, "LastModifiedDate": now, "SystemModstamp": now}}
+	s.objects["organization"] = org
 	s.ts = httptest.NewServer(s.Handler())
 	return s
 }
@@ -226,6 +231,14 @@ func (s *Server) SetField(object string, f mapping.Field) {
 	if o := s.objects[strings.ToLower(object)]; o != nil {
 		o.setField(f)
 	}
+}
+
+// SetOrgCurrency sets the org's corporate currency (Organization.DefaultCurrencyIsoCode; NOK at start).
+func (s *Server) SetOrgCurrency(iso string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	o := s.objects["organization"]
+	o.recs[o.ids[0]].values["DefaultCurrencyIsoCode"] = iso
 }
 
 // HideField removes a field from describe and SOQL, as field-level security without read access does.
