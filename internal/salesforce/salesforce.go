@@ -1,6 +1,7 @@
 // Package salesforce is the Salesforce adapter: OAuth 2.0 login (client_credentials, JWT bearer,
-// username-password), reading the opted-in records with one SOQL query paged through nextRecordsUrl,
-// describe and the field checks made before any write, and batched writes through sObject Collections. It
+// username-password), reading the opted-in records of any object (Account, Lead, Contact, a custom object)
+// with one SOQL query paged through nextRecordsUrl, describe and the field checks made before any write,
+// and batched writes through sObject Collections. It
 // implements massupdate.RecordSource and massupdate.RecordWriter and maps Salesforce's failures onto the
 // engine's sentinel errors (ErrUnauthorized, ErrQuotaExhausted).
 //
@@ -20,7 +21,8 @@
 // Salesforce domain, the login host, loopback or a host the operator allowed (AllowedInstanceHosts).
 //
 // What must never happen here: a secret (client secret, password, access token, private key) in a log line,
-// an error or a technical-log Call; a field that is not configured reaching a write body (P4); a field name
+// an error or a technical-log Call; a field that is not configured reaching a write body (P4), nor a parent's
+// field read through a relationship (Account.Org_Number__c is read, never written); a field name
 // from config reaching SOQL before it is checked; a request that does not go through the shared transport.
 package salesforce
 
