@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/proffconnect/proffsync/internal/clock/clocktest"
+	"github.com/proffconnect/proffsync/internal/incremental"
 	"github.com/proffconnect/proffsync/internal/mapping"
 	"github.com/proffconnect/proffsync/internal/runctx"
 )
@@ -818,15 +819,18 @@ func TestPreview(t *testing.T) {
 		t.Fatal(err)
 	}
 	// 15 records: 1 missing, 2 invalid, records 1 and 5 share Equinor (2 sharing), 11 distinct companies.
-	want := Preview{Selected: 15, MissingOrgNumber: 1, InvalidOrgNumber: 2, Duplicates: 2, Lookups: 11, EstimatedSeconds: 11.0 / 5}
-	if p != want {
+	// Without a sync store every company is new.
+	want := Preview{Selected: 15, MissingOrgNumber: 1, InvalidOrgNumber: 2, Duplicates: 2, Lookups: 11, EstimatedSeconds: 11.0 / 5,
+		Due: map[incremental.Reason]int{incremental.ReasonNew: 11}, CompanyLookups: 11}
+	if !reflect.DeepEqual(p, want) {
 		t.Errorf("preview %+v\nwant %+v", p, want)
 	}
 	if total, _ := h.look.count(); total != 0 || len(h.st.runs) != 0 {
 		t.Errorf("preview looked up or recorded")
 	}
 	b, _ := json.Marshal(p)
-	if string(b) != `{"selected":15,"missing_org_number":1,"invalid_org_number":2,"duplicates":2,"lookups":11,"estimated_seconds":2.2}` {
+	if string(b) != `{"selected":15,"missing_org_number":1,"invalid_org_number":2,"duplicates":2,"lookups":11,"estimated_seconds":2.2,`+
+		`"due":{"new":11},"cached":0,"deferred":0,"company_lookups":11,"feed_pages":0}` {
 		t.Errorf("preview JSON %s", b)
 	}
 }

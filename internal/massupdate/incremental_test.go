@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -685,5 +686,52 @@ func TestLastSyncedValuesAndTitleFormat(t *testing.T) {
 	}
 	if old != `"2026-11-01T02:00:00.000Z"` || nw != `"`+w.clk.Now().UTC().Format("2006-01-02T15:04:05.000Z")+`"` {
 		t.Errorf("last synced %s → %s", old, nw)
+	}
+}
+
+// The preview plans as a run would, from Salesforce and the stored state only: due companies by reason,
+// cached, deferred by the cap, and the Proff calls with the feed's pages.
+func TestPreviewShowsThePlan(t *testing.T) {
+	t.Parallel()
+	w := newSyncWorld(t, 4, "5560125790")
+	w.run(t, syncOpts{}, massupdate.RunRequest{})
+	w.clk.Advance(24 * time.Hour)
+	w.feed.change("NO", w.orgs[2], w.clk.Now().Add(-time.Hour), false)
+	w.run(t, syncOpts{}, massupdate.RunRequest{DryRun: true}) // reads the feed: its marks are what preview knows
+	w.crm.set(w.crm.recs[1].ID, "org", w.orgs[0])             // record 2 moves to company 1
+
+	lookups, _ := w.reg.lookups()
+	reads := w.feed.reads()
+	states, err := w.st.FeedStates(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	preview := func(max int, full bool) massupdate.Preview {
+		p, err := massupdate.NewPreviewer(massupdate.PreviewOptions{Source: w.crm, DefaultCountry: "NO", Rules: syncRules,
+			Kinds: syncKinds, MappingVersion: "catalogue=1", SyncState: w.st, FeedStates: states, ChangeFeed: true,
+			MaxLookups: max, Full: full, RatePerSecond: 2, Clock: w.clk})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := p.Preview(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	got := preview(0, false)
+	want := massupdate.Preview{Selected: 5, Duplicates: 2, Lookups: 5, EstimatedSeconds: 2.5, Cached: 1, CompanyLookups: 3, FeedPages: 2,
+		Due: map[incremental.Reason]int{incremental.ReasonChangedInSalesforce: 1, incremental.ReasonInFeed: 1, incremental.ReasonNoFeed: 1}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("preview\n got %+v\nwant %+v", got, want)
+	}
+	if capped := preview(2, false); capped.Deferred != 1 || capped.CompanyLookups != 2 || capped.Lookups != 4 {
+		t.Errorf("capped preview %+v", capped)
+	}
+	if full := preview(2, true); full.Due[incremental.ReasonFull] != 4 || full.Deferred != 0 || full.FeedPages != 0 || full.Lookups != 4 {
+		t.Errorf("full preview %+v", full)
+	}
+	if now, _ := w.reg.lookups(); now != lookups || w.feed.reads() != reads {
+		t.Errorf("preview called Proff")
 	}
 }

@@ -22,13 +22,16 @@ type item struct {
 }
 
 // classify reads a record's country and org number: the outcome when it needs no lookup.
-func (e *Engine) classify(rec Record) item {
+func (e *Engine) classify(rec Record) item { return classifyWith(e.defaultC, rec) }
+
+// classifyWith is classify with defaultC for a blank country.
+func classifyWith(defaultC orgnr.Country, rec Record) item {
 	it := item{rec: rec, org: strings.TrimSpace(rec.OrgNumber)}
 	if it.org == "" {
 		it.outcome, it.reason = MissingOrgNumber, "the record has no organisation number"
 		return it
 	}
-	c := e.defaultC
+	c := defaultC
 	if raw := strings.TrimSpace(rec.Country); raw != "" {
 		var ok bool
 		if c, ok = orgnr.ParseCountry(raw); !ok {
