@@ -10,6 +10,7 @@ import (
 	"github.com/proffconnect/proffsync/internal/config"
 	"github.com/proffconnect/proffsync/internal/massupdate"
 	"github.com/proffconnect/proffsync/internal/revert"
+	"github.com/proffconnect/proffsync/internal/safetext"
 	"github.com/proffconnect/proffsync/internal/salesforce"
 	"github.com/proffconnect/proffsync/internal/store"
 	"github.com/proffconnect/proffsync/internal/transport"
@@ -65,7 +66,7 @@ func (c *revertCmd) Run(ctx context.Context) error {
 		return err
 	}
 	defer st.Close()
-	id, err := resolveRun(ctx, st, c.ref)
+	id, err := c.resolveRun(ctx, st, c.ref)
 	if err != nil {
 		return err
 	}
@@ -94,6 +95,7 @@ func (c *revertCmd) Run(ctx context.Context) error {
 		}
 	} else {
 		printSummary(c.stdout, run.Summary())
+		c.printConflicts(ctx, st, run)
 		fmt.Fprintf(c.stdout, "  details   proffsync history show %s\n", run.ID)
 	}
 	switch {
@@ -107,13 +109,24 @@ func (c *revertCmd) Run(ctx context.Context) error {
 	return &ExitError{Code: code, Err: runErr}
 }
 
-// resolveRun turns RUN_ID (an id, a unique prefix, `latest`) into a run id, with the operator's wording.
-func resolveRun(ctx context.Context, st *store.Store, ref string) (string, error) {
-	id, err := st.ResolveRunID(ctx, ref)
-	if errors.Is(err, massupdate.ErrRunNotFound) {
-		return "", fmt.Errorf("no run with id %q (see 'proffsync history')", ref)
+// shownConflicts is how many conflicted or failed records the text output lists; history show has them all.
+const shownConflicts = 20
+
+// printConflicts lists the first records that conflicted (with both values) or failed, so that the operator
+// sees at once what was left alone.
+func (c *revertCmd) printConflicts(ctx context.Context, st *store.Store, run *massupdate.Run) {
+	if run.Counts.Failed == 0 {
+		return
 	}
-	return id, err
+	p, err := st.RunPage(ctx, run.ID, store.RunPageQuery{PageSize: shownConflicts})
+	if err != nil {
+		c.log.WarnContext(ctx, "read the revert's conflicts", "error", err.Error())
+		return
+	}
+	fmt.Fprintf(c.stdout, "  not put back (%d of %d shown; all in history show):\n", len(p.Records), p.RecordsTotal)
+	for _, r := range p.Records {
+		fmt.Fprintf(c.stdout, "    %s  %s\n", safetext.Escape(r.RecordID), safetext.Escape(oneLine(r.Reason)))
+	}
 }
 
 // revertEngine wires a revert of run id: a Salesforce client configured with the fields that run wrote
@@ -154,8 +167,8 @@ func (c *revertCmd) revertEngine(ctx context.Context, cfg *config.Config, st *st
 // retrySource is the record source of `run --retry RUN_ID`: the records that ended failed in the run ref
 // names (an id, a unique prefix, `latest`), read again by Id through sf, still opted in and filtered. It
 // returns the resolved run id and how many records failed in it (0: nothing to retry).
-func retrySource(ctx context.Context, st *store.Store, sf *salesforce.Client, ref string) (src *salesforce.IDSource, runID string, failed int, err error) {
-	if runID, err = resolveRun(ctx, st, ref); err != nil {
+func (a *app) retrySource(ctx context.Context, st *store.Store, sf *salesforce.Client, ref string) (src *salesforce.IDSource, runID string, failed int, err error) {
+	if runID, err = a.resolveRun(ctx, st, ref); err != nil {
 		return nil, "", 0, err
 	}
 	ids, err := st.FailedRecordIDs(ctx, runID)

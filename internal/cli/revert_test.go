@@ -83,29 +83,7 @@ func TestRevertCommandEndToEnd(t *testing.T) {
 		}
 	}
 
-	r = revertCLI(t, env, runID, "--json")
-	s := summaryOf(t, r)
-	if r.code != ExitOK || s.Status != massupdate.Succeeded || s.Reverts == nil || *s.Reverts != runID || s.APICalls.Proff != 0 {
-		t.Fatalf("revert: %+v", r)
-	}
-	if n := len(sb.Proff.Requests()); n != proffBefore {
-		t.Errorf("the reverts made %d Proff calls", n-proffBefore)
-	}
-	for _, c := range d.Changes {
-		rec := sb.SF.Record("Account", c.RecordID)
-		if got := rec[c.Field]; !reflect.DeepEqual(got, c.Old) && !(c.Old == nil && got == "") {
-			t.Errorf("%s.%s = %#v after the revert, want %#v", c.RecordID, c.Field, got, c.Old)
-		}
-		if got := rec["Proff_Last_Synced__c"]; got != nil {
-			t.Errorf("%s: last-synced %v after the revert, want it put back to null", c.RecordID, got)
-		}
-	}
-
-	// retry's source: exactly the run's failed records.
-	failed, err := st.FailedRecordIDs(ctx, runID)
-	if err != nil || len(failed) == 0 {
-		t.Fatalf("the sandbox's run has no failed records to retry (%v)", err)
-	}
+	// Someone renames one of the run's records since: that Name is left alone and listed with both values.
 	cfg, err := sb.Config(dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -116,7 +94,47 @@ func TestRevertCommandEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, id, n, err := retrySource(ctx, st, sf, runID)
+	var renamed massupdate.FieldChange
+	for _, c := range d.Changes {
+		if c.Field == "Name" {
+			renamed = c
+			break
+		}
+	}
+	if res, err := sf.Write(ctx, []massupdate.Update{{RecordID: renamed.RecordID, Fields: map[string]any{"Name": "Renamed by hand"}}}); err != nil || res[0].Err != nil {
+		t.Fatalf("rename: %v %v", err, res)
+	}
+
+	r = revertCLI(t, env, runID)
+	want := fmt.Sprintf("%s  conflict: Name holds \"Renamed by hand\", the run wrote %q", renamed.RecordID, renamed.New)
+	if r.code != ExitPartial || !strings.Contains(r.stdout, want) || !strings.Contains(r.stderr, "1 records failed or conflicted") {
+		t.Fatalf("revert with a conflict: %+v\nwant %s", r, want)
+	}
+	if n := len(sb.Proff.Requests()); n != proffBefore {
+		t.Errorf("the reverts made %d Proff calls", n-proffBefore)
+	}
+	for _, c := range d.Changes {
+		if c.RecordID == renamed.RecordID && c.Field == "Name" {
+			if got := sb.SF.Record("Account", c.RecordID)["Name"]; got != "Renamed by hand" {
+				t.Errorf("the renamed record's Name = %v: the person's change was overwritten", got)
+			}
+			continue
+		}
+		rec := sb.SF.Record("Account", c.RecordID)
+		if got := rec[c.Field]; !reflect.DeepEqual(got, c.Old) && !(c.Old == nil && got == "") {
+			t.Errorf("%s.%s = %#v after the revert, want %#v", c.RecordID, c.Field, got, c.Old)
+		}
+		if got := rec["Proff_Last_Synced__c"]; got != nil && c.RecordID != renamed.RecordID {
+			t.Errorf("%s: last-synced %v after the revert, want it put back to null", c.RecordID, got)
+		}
+	}
+
+	// retry's source: exactly the run's failed records.
+	failed, err := st.FailedRecordIDs(ctx, runID)
+	if err != nil || len(failed) == 0 {
+		t.Fatalf("the sandbox's run has no failed records to retry (%v)", err)
+	}
+	src, id, n, err := a.retrySource(ctx, st, sf, runID)
 	if err != nil || id != runID || n != len(failed) {
 		t.Fatalf("retrySource = %s, %d, %v; want %s, %d", id, n, err, runID, len(failed))
 	}
