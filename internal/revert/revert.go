@@ -211,11 +211,12 @@ func (r *reverter) stop(status massupdate.Status, err error) {
 }
 
 // stopOn classifies an adapter's error: rejected credentials and anything unknown fail the revert; a spent
-// quota, a cut call or a lost lock interrupt it, to be continued.
-func (r *reverter) stopOn(op string, err error) {
+// quota, a cut call, a lost lock or shutdown (whatever error the cut call made of it) interrupt it, to be
+// continued.
+func (r *reverter) stopOn(ctx context.Context, op string, err error) {
 	switch {
 	case errors.Is(err, massupdate.ErrQuotaExhausted), errors.Is(err, massupdate.ErrLockLost),
-		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded), ctx.Err() != nil:
 		r.stop(massupdate.Interrupted, fmt.Errorf("%s: %w", op, err))
 	default:
 		r.stop(massupdate.StatusFail, fmt.Errorf("%s: %w", op, err))
@@ -243,7 +244,7 @@ func (r *reverter) stopped(ctx context.Context) bool {
 func (r *reverter) execute(ctx context.Context) {
 	fields, err := r.e.o.Reader.Describe(ctx)
 	if err != nil {
-		r.stopOn("describe the Salesforce object", err)
+		r.stopOn(ctx, "describe the Salesforce object", err)
 		return
 	}
 	r.fields = make(map[string]mapping.Field, len(fields))
@@ -253,7 +254,7 @@ func (r *reverter) execute(ctx context.Context) {
 	for !r.stopped(ctx) {
 		targets, err := r.e.o.Store.RevertTargets(ctx, r.run.Reverts, r.run.Checkpoint, r.e.o.PageSize)
 		if err != nil {
-			r.stopOn("read what the run wrote", err)
+			r.stopOn(ctx, "read what the run wrote", err)
 			return
 		}
 		if len(targets) == 0 {
@@ -261,7 +262,7 @@ func (r *reverter) execute(ctx context.Context) {
 		}
 		current, err := r.current(ctx, targets)
 		if err != nil {
-			r.stopOn("read the records' current values", err)
+			r.stopOn(ctx, "read the records' current values", err)
 			return
 		}
 		b := &batch{}
@@ -442,7 +443,7 @@ func (r *reverter) write(ctx context.Context, b *batch) bool {
 	}
 	switch {
 	case err != nil && (errors.Is(err, massupdate.ErrUnauthorized) || errors.Is(err, massupdate.ErrQuotaExhausted)):
-		r.stopOn("write to Salesforce", err)
+		r.stopOn(ctx, "write to Salesforce", err)
 		return false
 	case err != nil:
 		for _, i := range idx {

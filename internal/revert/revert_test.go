@@ -396,3 +396,65 @@ func TestRevertInterruptedIsContinuedByTheNextRevert(t *testing.T) {
 		t.Fatalf("third revert: %v %+v", err, third)
 	}
 }
+
+// lostAnswer is a writer whose first write reaches Salesforce but whose answer is lost as the quota runs out.
+type lostAnswer struct {
+	w    massupdate.RecordWriter
+	mu   sync.Mutex
+	done bool
+}
+
+func (l *lostAnswer) Write(ctx context.Context, u []massupdate.Update) ([]massupdate.WriteResult, error) {
+	res, err := l.w.Write(ctx, u)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.done {
+		l.done = true
+		return nil, fmt.Errorf("write Account: %w", massupdate.ErrQuotaExhausted)
+	}
+	return res, err
+}
+
+// A batch Salesforce took but the revert could not record is found put back by the continued revert:
+// unchanged, not written twice, not a conflict.
+func TestRevertContinuedAfterAWriteItCouldNotRecord(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	var ws []wrote
+	for i := range 250 {
+		id := e.add(fmt.Sprintf("Company %d", i), "0150")
+		ws = append(ws, wrote{id: id, name: [2]any{fmt.Sprintf("Company %d", i), fmt.Sprintf("COMPANY %d AS", i)}})
+	}
+	runID := e.seedRun(false, ws...)
+	first, err := e.engine(&lostAnswer{w: e.sf}).Run(context.Background(), revert.Request{RunID: runID})
+	if first == nil || first.Status != massupdate.Interrupted || !errors.Is(err, massupdate.ErrQuotaExhausted) || first.Counts.Selected != 0 {
+		t.Fatalf("revert whose answer was lost: %+v, %v", first, err)
+	}
+	second, err := e.engine(nil).Run(context.Background(), revert.Request{RunID: runID})
+	want := massupdate.Counts{Selected: 250, Unchanged: 200, Updated: 50}
+	if err != nil || second.ResumedFrom != first.ID || second.Counts != want {
+		t.Fatalf("continued revert: %v %+v, want counts %+v", err, second, want)
+	}
+}
+
+type refused struct{}
+
+func (refused) Write(context.Context, []massupdate.Update) ([]massupdate.WriteResult, error) {
+	return nil, fmt.Errorf("write Account: %w", massupdate.ErrUnauthorized)
+}
+
+func TestRevertFailsWhenSalesforceRefusesTheCredentials(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	a := e.add("Acme", "0150")
+	runID := e.seedRun(false, wrote{id: a, name: [2]any{"Acme", "ACME AS"}})
+	run, err := e.engine(refused{}).Run(context.Background(), revert.Request{RunID: runID})
+	if run == nil || run.Status != massupdate.StatusFail || !errors.Is(err, massupdate.ErrUnauthorized) || run.Counts.Selected != 0 {
+		t.Fatalf("revert with refused credentials: %+v, %v", run, err)
+	}
+	// A failed revert is not continued: the next one starts afresh.
+	again, err := e.engine(nil).Run(context.Background(), revert.Request{RunID: runID})
+	if err != nil || again.ResumedFrom != "" || again.Counts.Updated != 1 {
+		t.Fatalf("revert after the failed one: %v %+v", err, again)
+	}
+}
