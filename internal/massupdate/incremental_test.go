@@ -735,3 +735,18 @@ func TestPreviewShowsThePlan(t *testing.T) {
 		t.Errorf("preview called Proff")
 	}
 }
+
+// --limit counts the records a run finishes: the deferred companies' records before the limit is reached
+// are neither selected nor recorded, and do not use it up.
+func TestLimitCountsOnlySelectedRecordsUnderTheCap(t *testing.T) {
+	t.Parallel()
+	w := newSyncWorld(t, 0, "5567037485", "5566728217", "5560125790", "5560360793")
+	w.feed.entries = map[string][]feedEntry{}
+	run := w.run(t, syncOpts{maxLookups: 2}, massupdate.RunRequest{Limit: 1})
+	recs := w.records(t, run.ID)
+	third := w.crm.recs[2].ID
+	if run.Counts.Selected != 1 || len(recs) != 1 || recs[third][0] != "updated/fresh" || run.Checkpoint != third {
+		t.Errorf("counts %+v records %v checkpoint %s", run.Counts, recs, run.Checkpoint)
+	}
+	wantLookups(t, run, massupdate.Lookups{Fresh: 1, Deferred: 2})
+}
