@@ -146,17 +146,16 @@ func (c *revertCmd) revertEngine(ctx context.Context, cfg *config.Config, st *st
 	if err != nil {
 		return nil, configErr(err)
 	}
-	if len(fields) > 0 || cfg.Salesforce.LastSyncedField != "" {
-		describe, err := sf.Describe(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if err := sf.ValidateFields(describe); err != nil {
-			// A field the run wrote is gone or read-only now: nothing was done (exit 78).
-			return nil, configErr(err)
-		}
+	describe, err := sf.Describe(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := sf.ValidateFields(describe); err != nil {
+		// A field the run wrote is gone or read-only now: nothing was done (exit 78).
+		return nil, configErr(err)
 	}
 	return revert.New(revert.Options{Store: st, Reader: sf, Writer: sf, LastSyncedField: cfg.Salesforce.LastSyncedField,
+		Described: describe,
 		Calls: func() massupdate.APICalls {
 			p, s := tally.Counts()
 			return massupdate.APICalls{Proff: p, Salesforce: s}
