@@ -195,7 +195,7 @@ func (b *batch) attribute(idx []int, results []WriteResult) {
 // record stores the batch with its checkpoint, then counts it in the run and its progress. It returns false
 // when the run must stop.
 func (r *runner) record(ctx context.Context, b *batch, wrote bool) bool {
-	out := b.recorded(r.run.Counts)
+	out := b.recorded(r.run.Counts, r.req.DryRun)
 	out.APICalls, out.Lookups = r.calls(), r.run.Lookups.Plus(b.lookups)
 	if r.req.DryRun {
 		out.Sync = incremental.Save{} // a dry run stores nothing a later run would skip a lookup for
@@ -225,12 +225,12 @@ func (r *runner) record(ctx context.Context, b *batch, wrote bool) bool {
 }
 
 // recorded is the batch as the store records it, with the run's counts after it.
-func (b *batch) recorded(counts Counts) Batch {
+func (b *batch) recorded(counts Counts, dry bool) Batch {
 	out := Batch{Results: make([]RecordResult, 0, len(b.records)), Checkpoint: b.records[len(b.records)-1].res.RecordID,
 		Sync: b.sync}
 	for _, d := range b.records {
 		counts.Add(d.res.Outcome)
-		if d.res.Outcome == Failed {
+		if d.res.Outcome == Failed || dry {
 			// Not written: a revert has no last-synced value to put back.
 			d.res.LastSyncedOld, d.res.LastSyncedNew, d.res.LastSyncedSet = nil, nil, false
 		}

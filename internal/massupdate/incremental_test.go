@@ -687,6 +687,14 @@ func TestLastSyncedValuesAndTitleFormat(t *testing.T) {
 	if old != `"2026-11-01T02:00:00.000Z"` || nw != `"`+w.clk.Now().UTC().Format("2006-01-02T15:04:05.000Z")+`"` {
 		t.Errorf("last synced %s → %s", old, nw)
 	}
+	// A dry run writes nothing, so it keeps no last-synced values a revert could put back.
+	w.crm.set(w.crm.recs[0].ID, "Name", "edited")
+	dry := w.run(t, syncOpts{rules: rules}, massupdate.RunRequest{DryRun: true})
+	var set bool
+	if err := w.st.Pool().QueryRow(context.Background(), `SELECT last_synced_old IS NOT NULL FROM run_records
+		WHERE run_id = $1 AND outcome = 'updated'`, dry.ID).Scan(&set); err != nil || set {
+		t.Errorf("dry run kept last-synced values: %v %v", set, err)
+	}
 }
 
 // The preview plans as a run would, from Salesforce and the stored state only: due companies by reason,
