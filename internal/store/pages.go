@@ -172,13 +172,13 @@ func (s *Store) RunPage(ctx context.Context, id string, q RunPageQuery) (RunPage
 // $1 run id, $2 its started_at, $3 limit, $4 offset.
 const pageRecordsSQL = `
 WITH page AS (
-	SELECT rr.record_id, rr.org_number, rr.country, rr.outcome, rr.reason
+	SELECT rr.record_id, rr.org_number, rr.country, rr.outcome, rr.reason, rr.lookup
 	FROM (SELECT record_id FROM run_records
 		WHERE run_id = $1 AND outcome NOT IN ('updated', 'unchanged')
 		ORDER BY record_id LIMIT $3 OFFSET $4) k
 	JOIN run_records rr ON rr.run_id = $1 AND rr.record_id = k.record_id
 )
-SELECT p.record_id, p.org_number, p.country, p.outcome, p.reason, coalesce(streak.n, 0)
+SELECT p.record_id, p.org_number, p.country, p.outcome, p.reason, p.lookup, coalesce(streak.n, 0)
 FROM page p
 LEFT JOIN LATERAL (
 	SELECT count(*) AS n FROM (
@@ -199,7 +199,7 @@ func pageRecords(ctx context.Context, tx pgx.Tx, r massupdate.Run, limit int, of
 		var pr PageRecord
 		var outcome string
 		var n int64
-		err := row.Scan(&pr.RecordID, &pr.OrgNumber, &pr.Country, &outcome, &pr.Reason, &n)
+		err := row.Scan(&pr.RecordID, &pr.OrgNumber, &pr.Country, &outcome, &pr.Reason, &pr.Lookup, &n)
 		pr.Outcome, pr.FailedRuns = massupdate.Outcome(outcome), int(n)
 		return pr, err
 	})

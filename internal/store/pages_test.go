@@ -186,3 +186,33 @@ func TestRunsPageNewestFirstAndChartOldestFirst(t *testing.T) {
 		t.Errorf("no runs: page %d of %d, %d runs, %v", p.Page, p.Pages, len(p.Runs), err)
 	}
 }
+
+// A run's page says of each listed record whether its data was looked up fresh or came from stored values.
+func TestRunPageRecordsSayWhereTheirDataCameFrom(t *testing.T) {
+	t.Parallel()
+	s := storetest.New(t)
+	ctx := context.Background()
+	r := massupdate.Run{Trigger: massupdate.Manual}
+	if err := s.CreateRun(ctx, &r); err != nil {
+		t.Fatal(err)
+	}
+	b := massupdate.Batch{Results: []massupdate.RecordResult{
+		{RecordID: "rec1", Outcome: massupdate.Failed, Reason: "r", Lookup: massupdate.LookupStored},
+		{RecordID: "rec2", Outcome: massupdate.NotFound, Reason: "r", Lookup: massupdate.LookupFresh},
+		{RecordID: "rec3", Outcome: massupdate.MissingOrgNumber, Reason: "r"},
+	}, Counts: massupdate.Counts{Selected: 3, Failed: 1, NotFound: 1, MissingOrgNumber: 1}}
+	if err := s.SaveBatch(ctx, r.ID, b); err != nil {
+		t.Fatal(err)
+	}
+	p, err := s.RunPage(ctx, r.ID, store.RunPageQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, rec := range p.Records {
+		got[rec.RecordID] = rec.Lookup
+	}
+	if want := map[string]string{"rec1": "stored", "rec2": "fresh", "rec3": ""}; !reflect.DeepEqual(got, want) {
+		t.Errorf("lookups %v, want %v", got, want)
+	}
+}
