@@ -15,6 +15,7 @@ import (
 	"github.com/proffconnect/proffsync/internal/config"
 	"github.com/proffconnect/proffsync/internal/mapping"
 	"github.com/proffconnect/proffsync/internal/massupdate"
+	"github.com/proffconnect/proffsync/internal/notify"
 	"github.com/proffconnect/proffsync/internal/proff"
 	"github.com/proffconnect/proffsync/internal/safetext"
 	"github.com/proffconnect/proffsync/internal/salesforce"
@@ -90,21 +91,94 @@ matched case-insensitively); it arrives as text. Data about persons (personRoles
 procuration..., signatories, person shareholders) is never mappable.`)
 }
 
+// checkReport collects check's results and prints each as it comes (text), or all at the end (--json).
+type checkReport struct {
+	c       *checkCmd
+	results []checkResult
+	failed  bool // a check failed: exit 1
+	config  bool // a check failed on the configuration (what run would refuse with 78): exit 78
+}
+
+func (r *checkReport) add(name, status, detail string) {
+	r.results = append(r.results, checkResult{Name: name, Status: status, Detail: detail})
+	if !r.c.json {
+		printCheck(r.c.stdout, r.results[len(r.results)-1])
+	}
+}
+
+// report adds a check's outcome: ok, or failed with the error scrubbed and escaped. A configuration error
+// marks the report as one run would refuse.
+func (r *checkReport) report(name string, err error, ok string) {
+	if err == nil {
+		r.add(name, checkOK, ok)
+		return
+	}
+	r.failed = true
+	r.config = r.config || config.IsError(err)
+	r.add(name, checkFailed, r.c.printable(oneLine(err.Error())))
+}
+
 // check runs every check it can and reports each; it fails (exit 1, or 78 for configuration) when any did.
 // Every detail that may quote Salesforce, Proff or PostgreSQL is scrubbed and escaped before it is printed.
+// What run would refuse as configuration (exit 78) check refuses the same way, so that nothing check passes
+// makes run exit 78.
 func (c *checkCmd) check(ctx context.Context, cfg *config.Config, res resolved) error {
-	var results []checkResult
-	add := func(name, status, detail string) {
-		results = append(results, checkResult{Name: name, Status: status, Detail: detail})
-		if !c.json {
-			printCheck(c.stdout, results[len(results)-1])
+	r := &checkReport{c: c}
+	c.checkConfig(r, cfg)
+	if c.offline {
+		for _, name := range []string{"postgresql", "salesforce", "proff"} {
+			r.add(name, checkSkipped, "--offline")
 		}
+		return c.finish(r, "offline check passed: the config file and the environment are valid")
 	}
+	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	st, rec := c.checkDatabase(cctx, r, cfg)
+	if st != nil {
+		defer st.Close()
+	}
+	if cfg.Env.RequireSalesforce() == nil {
+		r.report("salesforce", c.checkSalesforce(cctx, cfg, res, rec), "logged in ("+cfg.Env.SFAuthFlow+"); every mapped field exists, is editable and can hold its data point; the selection query runs")
+	} else {
+		r.add("salesforce", checkSkipped, "no Salesforce credentials")
+	}
+	if cfg.Env.RequireProff() == nil {
+		quota, err := c.checkProff(cctx, cfg, res, rec)
+		r.report("proff", err, "token accepted; "+quota)
+	} else {
+		r.add("proff", checkSkipped, "no Proff token")
+	}
+	return c.finish(r, "all checks passed")
+}
+
+// finish prints the JSON report and turns the results into the exit code: 78 when run would refuse the
+// configuration, 1 when another check failed.
+func (c *checkCmd) finish(r *checkReport, passed string) error {
+	if err := c.writeResults(r.results); err != nil {
+		return err
+	}
+	switch {
+	case r.config:
+		return &ExitError{Code: ExitConfig, Err: errors.New("the configuration is not complete or not accepted (see the FAIL lines)")}
+	case r.failed:
+		return &ExitError{Code: ExitFailed, Err: errors.New("some checks failed")}
+	}
+	if !c.json {
+		fmt.Fprintln(c.stdout, passed)
+	}
+	return nil
+}
+
+// checkConfig reports what needs no network: the file, the environment (masked), the credentials the
+// flow needs, the JWT key, and the mapping's warnings.
+func (c *checkCmd) checkConfig(r *checkReport, cfg *config.Config) {
 	schedule := "disabled"
 	if cfg.Schedule.Enabled {
 		schedule = fmt.Sprintf("enabled, %q in %s", cfg.Schedule.Cron, cfg.Schedule.Timezone)
 	}
-	add("config", checkOK, fmt.Sprintf("%s: %s, %d mapped fields, schedule %s", c.printable(cfg.Path), cfg.Salesforce.Object, len(cfg.Mapping), schedule))
+	r.add("config", checkOK, fmt.Sprintf("%s: %s, %d mapped fields, schedule %s", c.printable(cfg.Path), cfg.Salesforce.Object, len(cfg.Mapping), schedule))
+	r.add("sync", checkOK, syncText(cfg.Sync))
+	r.add("notify", checkOK, notifyText(cfg))
 	if !c.json {
 		fmt.Fprintln(c.stdout, "environment")
 		tw := tabwriter.NewWriter(c.stdout, 0, 0, 2, ' ', 0)
@@ -114,51 +188,70 @@ func (c *checkCmd) check(ctx context.Context, cfg *config.Config, res resolved) 
 		tw.Flush()
 	}
 	for _, s := range cfg.Env.Warnings {
-		add("environment", checkWarning, c.printable(s))
+		r.add("environment", checkWarning, c.printable(s))
 	}
-	var cfgIssues []string
-	if err := cfg.Env.RequireSalesforce(); err != nil {
-		cfgIssues = append(cfgIssues, err.Error())
+	// run needs both services' credentials whatever --offline says: a check that passed without them would
+	// let run exit 78.
+	for _, err := range []error{cfg.Env.RequireSalesforce(), cfg.Env.RequireProff(), checkJWTKey(cfg.Env)} {
+		if err != nil {
+			r.report("credentials", err, "")
+		}
 	}
-	if err := cfg.Env.RequireProff(); err != nil && (cfg.Schedule.Enabled || !c.offline) {
-		cfgIssues = append(cfgIssues, err.Error())
+	for _, rule := range cfg.Mapping {
+		for _, w := range proff.PathWarnings(rule.Proff) {
+			r.add("mapping", checkWarning, c.printable(w))
+		}
 	}
-	for _, s := range cfgIssues {
-		add("credentials", checkFailed, c.printable(s))
-	}
-	if c.offline {
-		for _, name := range []string{"postgresql", "salesforce", "proff"} {
-			add(name, checkSkipped, "--offline")
-		}
-		if err := c.writeResults(results); err != nil {
-			return err
-		}
-		if len(cfgIssues) > 0 {
-			return &ExitError{Code: ExitConfig, Err: errors.New("configuration is incomplete")}
-		}
-		if !c.json {
-			fmt.Fprintln(c.stdout, "offline check passed: the config file and the environment are valid")
-		}
+}
+
+// checkJWTKey parses the JWT flow's key as the Salesforce client will, without logging in.
+func checkJWTKey(e config.Env) error {
+	if e.SFAuthFlow != config.FlowJWT || len(e.SFJWTKey) == 0 {
 		return nil
 	}
-	failed := len(cfgIssues) > 0
-	report := func(name string, err error, ok string) {
-		if err != nil {
-			failed = true
-			add(name, checkFailed, c.printable(oneLine(err.Error())))
-			return
-		}
-		add(name, checkOK, ok)
+	if err := salesforce.ParseJWTKey(e.SFJWTKey); err != nil {
+		return &config.Error{Source: "environment", Issues: []string{"SF_JWT_KEY_FILE: " + e.SFJWTKeyFile + ": " + err.Error()}}
 	}
+	return nil
+}
 
-	cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
+func syncText(s config.Sync) string {
+	feed := "off"
+	if s.ChangeFeed {
+		feed = "on"
+	}
+	refresh := "every company looked up on every run"
+	if s.RefreshDays > 0 {
+		refresh = fmt.Sprintf("looked up again after %d days", s.RefreshDays)
+	}
+	limit := "no lookup cap"
+	if s.MaxLookups > 0 {
+		limit = fmt.Sprintf("at most %d lookups per run", s.MaxLookups)
+	}
+	return fmt.Sprintf("change feed %s; elsewhere %s; %s", feed, refresh, limit)
+}
+
+func notifyText(cfg *config.Config) string {
+	on := make([]string, 0, len(cfg.Notify.On))
+	for _, s := range cfg.Notify.On {
+		on = append(on, string(s))
+	}
+	switch {
+	case cfg.Env.NotifyWebhookURL == "":
+		return "off (NOTIFY_WEBHOOK_URL is not set)"
+	case len(on) == 0:
+		return "off (notify.on is empty)"
+	}
+	return fmt.Sprintf("runs that end %s are posted to %s", strings.Join(on, " or "), notify.MaskURL(cfg.Env.NotifyWebhookURL))
+}
+
+// checkDatabase reaches PostgreSQL; it returns the store (to close) and its technical log when migrated.
+func (c *checkCmd) checkDatabase(ctx context.Context, r *checkReport, cfg *config.Config) (*store.Store, transport.Recorder) {
 	var rec transport.Recorder
 	pgNote := "reachable, migrations applied"
-	st, err := store.OpenWith(cctx, cfg.Env.DatabaseURL, c.log, store.Options{})
+	st, err := store.OpenWith(ctx, cfg.Env.DatabaseURL, c.log, store.Options{})
 	if err == nil {
-		defer st.Close()
-		if rerr := st.Ready(cctx); rerr != nil {
+		if rerr := st.Ready(ctx); rerr != nil {
 			// run, serve and demo migrate by themselves: pending migrations are not a failure.
 			pgNote = "reachable; migrations pending (run, serve and migrate apply them)"
 		} else {
@@ -167,29 +260,8 @@ func (c *checkCmd) check(ctx context.Context, cfg *config.Config, res resolved) 
 	} else if isNoDatabase(err) {
 		err, pgNote = nil, "reachable; the database does not exist yet (run, serve and migrate create it)"
 	}
-	report("postgresql", err, pgNote)
-
-	if cfg.Env.RequireSalesforce() == nil {
-		report("salesforce", c.checkSalesforce(cctx, cfg, res, rec), "logged in ("+cfg.Env.SFAuthFlow+"); every mapped field exists, is editable and can hold its data point")
-	} else {
-		add("salesforce", checkSkipped, "no Salesforce credentials")
-	}
-	if cfg.Env.RequireProff() == nil {
-		quota, err := c.checkProff(cctx, cfg, res, rec)
-		report("proff", err, "token accepted; "+quota)
-	} else {
-		add("proff", checkSkipped, "no Proff token")
-	}
-	if err := c.writeResults(results); err != nil {
-		return err
-	}
-	if failed {
-		return &ExitError{Code: ExitFailed, Err: errors.New("some checks failed")}
-	}
-	if !c.json {
-		fmt.Fprintln(c.stdout, "all checks passed")
-	}
-	return nil
+	r.report("postgresql", err, pgNote)
+	return st, rec
 }
 
 // printCheck prints one result as a line of the text report. A skipped check prints nothing there: the
@@ -219,10 +291,12 @@ func isNoDatabase(err error) bool {
 	return errors.As(err, &pgErr) && pgErr.Code == "3D000"
 }
 
+// checkSalesforce logs in, checks the mapping against describe as a run will, and runs the selection query
+// with LIMIT 1, so that a filter Salesforce refuses is found now, not by the first run.
 func (a *app) checkSalesforce(ctx context.Context, cfg *config.Config, res resolved, rec transport.Recorder) error {
 	sf, err := a.newSalesforce(cfg, rec)
 	if err != nil {
-		return err
+		return configErr(err)
 	}
 	if err := sf.Login(ctx); err != nil {
 		return err
@@ -231,6 +305,26 @@ func (a *app) checkSalesforce(ctx context.Context, cfg *config.Config, res resol
 	if err != nil {
 		return err
 	}
+	if err := mappingProblems(sf, res, fields); err != nil {
+		return err
+	}
+	return sf.CheckSelection(ctx)
+}
+
+// checkMapping asks describe, before the engine records a run, whether the mapping fits the object: a
+// mapping describe rejects is a configuration error (exit 78) and no run is recorded for it. A describe that
+// fails is left to the run, which records why.
+func (a *app) checkMapping(ctx context.Context, sf *salesforce.Client, res resolved) error {
+	fields, err := sf.Describe(ctx)
+	if err != nil {
+		return nil
+	}
+	return mappingProblems(sf, res, fields)
+}
+
+// mappingProblems checks the mapping and the configured fields against describe; every problem is listed in
+// one *config.Error.
+func mappingProblems(sf *salesforce.Client, res resolved, fields map[string]mapping.Field) error {
 	var problems []string
 	mapErr := mapping.Check(res.rules, res.kinds, fields)
 	if mapErr != nil {
@@ -247,7 +341,7 @@ func (a *app) checkSalesforce(ctx context.Context, cfg *config.Config, res resol
 		}
 	}
 	if len(problems) > 0 {
-		return errors.New(strings.Join(problems, "; "))
+		return &config.Error{Source: "Salesforce describe", Issues: problems}
 	}
 	return nil
 }

@@ -232,7 +232,7 @@ func TestHistoryOnStoredRuns(t *testing.T) {
 	}
 
 	r = proffsync(t, env, "history", "--limit", "1")
-	if r.code != 0 || !strings.Contains(r.stdout, newer.ID) || strings.Contains(r.stdout, older.ID) || !strings.Contains(r.stdout, "STATUS") {
+	if r.code != 0 || !strings.Contains(r.stdout, newer.ID[:13]) || strings.Contains(r.stdout, older.ID[:13]) || !strings.Contains(r.stdout, "STATUS") {
 		t.Errorf("history table: %+v", r)
 	}
 

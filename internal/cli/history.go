@@ -8,34 +8,76 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"github.com/proffconnect/proffsync/internal/massupdate"
 	"github.com/proffconnect/proffsync/internal/safetext"
+	"github.com/proffconnect/proffsync/internal/store"
 )
 
 func historySpec() spec {
 	return spec{name: "history", args: "[show RUN_ID]", summary: "list recent runs, or show one run in full", maxArgs: 2,
-		help: `Without arguments: the most recent runs, newest first (id, trigger, status, started, duration, counts).
+		help: `Without arguments: the most recent runs, newest first (short id, start, trigger, status, duration,
+counts, and the error of a failed or interrupted run on the line below). --wide shows every column.
 'history show RUN_ID': one run in full: its summary, how often each field changed, every record that
-was not updated or unchanged with its reason, and every field change (old -> new).`,
+was not updated or unchanged with its reason and whether its data was fresh from Proff or stored, and
+every field change (old -> new). RUN_ID may be the full id, a unique prefix of 4 or more of its
+characters, or 'latest'.
+
+'history show RUN_ID --csv' prints the records that were not updated or unchanged as a CSV that Data
+Loader reads: Id, the org number field and the country field under their API names (from the run's
+settings), then Outcome, Error and Data (fresh or stored). Fix the values in a spreadsheet and update
+the records with Data Loader, mapping Id and the fields you fixed. '--csv=changes' prints every field
+change instead: Id, Field, Old, New. Values starting with = + - or @ that are not numbers are prefixed
+with ' so that a spreadsheet does not run them as formulas.`,
 		build: func(a *app, fs *flag.FlagSet) command {
 			c := &historyCmd{app: a}
 			fs.IntVar(&c.limit, "limit", 20, "how many runs to list")
 			fs.BoolVar(&c.json, "json", false, "print JSON (an array of run summaries; with show, the run in full)")
+			fs.BoolVar(&c.wide, "wide", false, "list every column: full ids, every count, lookups, API calls, the whole error")
+			fs.StringVar(&c.statusArg, "status", "", "list only runs with these statuses, comma-separated (succeeded, partial, failed, interrupted, running)")
+			fs.StringVar(&c.sinceArg, "since", "", "list only runs started since: a duration back (24h, 7d) or a date (2026-11-28, or RFC 3339)")
+			fs.Var(&c.csv, "csv", "with show: print the records (or, --csv=changes, the field changes) as CSV for Data Loader")
 			return c
 		}}
 }
 
+// csvPart is `--csv` (the records), `--csv=records` or `--csv=changes`: a flag that may stand alone.
+type csvPart string
+
+func (p *csvPart) String() string   { return string(*p) }
+func (p *csvPart) IsBoolFlag() bool { return true }
+func (p *csvPart) Set(s string) error {
+	switch strings.ToLower(s) {
+	case "true", "records":
+		*p = "records"
+	case "false":
+		*p = ""
+	case "changes":
+		*p = "changes"
+	default:
+		return fmt.Errorf("%q is not records or changes", s)
+	}
+	return nil
+}
+
 type historyCmd struct {
 	*app
-	limit  int
-	json   bool
-	pos    []string
-	showID string
+	limit     int
+	json      bool
+	wide      bool
+	statusArg string
+	sinceArg  string
+	csv       csvPart
+	pos       []string
+	showRef   string
+	filter    store.RunFilter
 }
 
 func (c *historyCmd) setArgs(pos []string) { c.pos = pos }
@@ -47,13 +89,76 @@ func (c *historyCmd) Validate() error {
 	switch pos := c.pos; {
 	case len(pos) == 0:
 	case pos[0] == "show" && len(pos) == 2:
-		c.showID = pos[1]
+		c.showRef = pos[1]
 	case pos[0] == "show":
-		return usageError("history show: RUN_ID is required")
+		return usageError("history show: RUN_ID is required (an id, a unique prefix of it, or latest)")
 	default:
 		return usageError("history: unknown argument %q (did you mean 'history show %s'?)", pos[0], pos[0])
 	}
+	if c.csv != "" && c.showRef == "" {
+		return usageError("history: --csv goes with 'history show RUN_ID'")
+	}
+	if c.csv != "" && c.json {
+		return usageError("history show: --csv and --json cannot be combined")
+	}
+	statuses, err := parseStatuses(c.statusArg)
+	if err != nil {
+		return usageError("history: --status: %v", err)
+	}
+	since, err := parseSince(c.sinceArg, c.now())
+	if err != nil {
+		return usageError("history: --since: %v", err)
+	}
+	c.filter = store.RunFilter{Limit: c.limit, Statuses: statuses, Since: since}
 	return nil
+}
+
+// runStatuses are the statuses --status accepts, in the order help names them.
+var runStatuses = []massupdate.Status{massupdate.Succeeded, massupdate.Partial, massupdate.StatusFail,
+	massupdate.Interrupted, massupdate.Running}
+
+func parseStatuses(arg string) ([]massupdate.Status, error) {
+	var out []massupdate.Status
+	for _, part := range strings.Split(arg, ",") {
+		s := massupdate.Status(strings.ToLower(strings.TrimSpace(part)))
+		if s == "" {
+			continue
+		}
+		known := false
+		for _, k := range runStatuses {
+			known = known || k == s
+		}
+		if !known {
+			return nil, fmt.Errorf("%q is not a status (succeeded, partial, failed, interrupted, running)", part)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+var daysBack = regexp.MustCompile(`^(\d{1,5})d$`)
+
+// parseSince reads --since: a duration back from now (Go's 90m, 24h, or days as 7d), a date (midnight UTC)
+// or an RFC 3339 time. "" is no bound.
+func parseSince(arg string, now time.Time) (time.Time, error) {
+	arg = strings.TrimSpace(arg)
+	if arg == "" {
+		return time.Time{}, nil
+	}
+	if m := daysBack.FindStringSubmatch(arg); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		return now.AddDate(0, 0, -n), nil
+	}
+	if d, err := time.ParseDuration(arg); err == nil && d > 0 {
+		return now.Add(-d), nil
+	}
+	if t, err := time.Parse(time.DateOnly, arg); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse(time.RFC3339, arg); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("%q is neither a duration back (24h, 7d) nor a date (2026-11-28, 2026-11-28T02:00:00Z)", arg)
 }
 
 func (c *historyCmd) Run(ctx context.Context) error {
@@ -66,21 +171,10 @@ func (c *historyCmd) Run(ctx context.Context) error {
 		return err
 	}
 	defer st.Close()
-	if c.showID != "" {
-		d, err := st.RunDetail(ctx, c.showID)
-		if errors.Is(err, massupdate.ErrRunNotFound) {
-			return fmt.Errorf("no run with id %q (see 'proffsync history')", c.showID)
-		}
-		if err != nil {
-			return err
-		}
-		if c.json {
-			return writeJSON(c.stdout, d)
-		}
-		printDetail(c.stdout, d)
-		return nil
+	if c.showRef != "" {
+		return c.show(ctx, st)
 	}
-	runs, err := st.ListRuns(ctx, c.limit)
+	runs, err := st.FindRuns(ctx, c.filter)
 	if err != nil {
 		return err
 	}
@@ -91,7 +185,72 @@ func (c *historyCmd) Run(ctx context.Context) error {
 		}
 		return writeJSON(c.stdout, out)
 	}
-	printRuns(c.stdout, runs)
+	if len(runs) == 0 && (len(c.filter.Statuses) > 0 || !c.filter.Since.IsZero()) {
+		fmt.Fprintln(c.stdout, "No runs match.")
+		return nil
+	}
+	colour := c.colour(c.stdout)
+	if c.wide {
+		printRunsWide(c.stdout, runs, colour)
+	} else {
+		printRuns(c.stdout, runs, colour)
+	}
+	return nil
+}
+
+// resolveRun turns what the operator typed (an id, a unique prefix, latest) into a run id, with a message
+// that says what to do when it names no run or several.
+func (a *app) resolveRun(ctx context.Context, st *store.Store, ref string) (string, error) {
+	id, err := st.ResolveRunID(ctx, ref)
+	var amb *store.AmbiguousRunIDError
+	switch {
+	case errors.As(err, &amb):
+		return "", fmt.Errorf("%w (see 'proffsync history')", amb)
+	case errors.Is(err, massupdate.ErrRunNotFound):
+		return "", fmt.Errorf("no run with id %q (see 'proffsync history'; an id, a unique prefix of %d or more characters, or latest)",
+			ref, store.MinRunIDPrefix)
+	}
+	return id, err
+}
+
+// shownRun is `history show --json`: the run in full as README: Contract shapes it, plus the mapped data
+// points that had no value in any document of the run (most likely a misspelt path).
+type shownRun struct {
+	massupdate.Detail
+	NeverValued []string `json:"never_valued"`
+}
+
+func (c *historyCmd) show(ctx context.Context, st *store.Store) error {
+	id, err := c.resolveRun(ctx, st, c.showRef)
+	if err != nil {
+		return err
+	}
+	run, err := st.GetRun(ctx, id)
+	if err != nil {
+		return err
+	}
+	d, err := st.RunDetail(ctx, id)
+	if err != nil {
+		return err
+	}
+	switch {
+	case c.json:
+		nv := run.NeverValued
+		if nv == nil {
+			nv = []string{}
+		}
+		return writeJSON(c.stdout, shownRun{Detail: d, NeverValued: nv})
+	case c.csv == "changes":
+		return writeChangesCSV(c.stdout, d.Changes)
+	case c.csv != "":
+		return writeRecordsCSV(c.stdout, d.Records, csvFieldNames(run.Settings))
+	}
+	printDetail(c.stdout, d)
+	printNeverValued(c.stdout, run.NeverValued)
+	if resumable(run) {
+		fmt.Fprintln(c.stdout) // after the lists, the way on stands apart
+	}
+	printResumeHint(c.stdout, run)
 	return nil
 }
 
@@ -108,27 +267,176 @@ func writeJSON(w io.Writer, v any) error {
 	return err
 }
 
-func printRuns(w io.Writer, runs []massupdate.Run) {
+// shortIDLen is how much of a run id the narrow list shows: a run id is a UUIDv7, whose first 13 characters
+// are its start to the millisecond, unique in practice and accepted wherever a run id is taken.
+const shortIDLen = 13
+
+func shortID(id string) string {
+	if len(id) <= shortIDLen {
+		return id
+	}
+	return id[:shortIDLen]
+}
+
+// maxErrorLine bounds the error line under a run in the narrow list, so that the list fits 100 columns.
+const maxErrorLine = 96
+
+// printRuns is the list that fits an 80–100 column terminal: short ids, the counts that matter, and a
+// failed or interrupted run's error on the line below it.
+func printRuns(w io.Writer, runs []massupdate.Run, colour bool) {
 	if len(runs) == 0 {
 		fmt.Fprintln(w, "No runs yet. Start one with 'proffsync run' (or try 'proffsync demo').")
 		return
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "RUN ID\tTRIGGER\tSTATUS\tSTARTED (UTC)\tDURATION\tSELECTED\tUPDATED\tUNCHANGED\tNOT FOUND\tMISSING\tINVALID\tFAILED")
+	t := &table{head: []string{"RUN", "STARTED (UTC)", "TRIGGER", "STATUS", "TOOK", "SEL", "UPD", "FAIL"},
+		right: map[int]bool{4: true, 5: true, 6: true, 7: true}}
 	for _, r := range runs {
-		status := string(r.Status)
-		if r.DryRun {
-			status += " (dry run)"
-		}
-		if r.ResumedFrom != "" {
-			status += " (resumed)"
-		}
 		c := r.Counts
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\n", r.ID, r.Trigger, status,
-			r.StartedAt.UTC().Format("2006-01-02 15:04:05"), duration(r), c.Selected, c.Updated, c.Unchanged, c.NotFound,
-			c.MissingOrgNumber, c.InvalidOrgNumber, c.Failed)
+		t.add(row{cells: []string{shortID(r.ID), r.StartedAt.UTC().Format("2006-01-02 15:04"), string(r.Trigger),
+			statusText(r), duration(r), itoa(c.Selected), itoa(c.Updated), itoa(c.Failed)},
+			colour: map[int]string{3: statusColour(r.Status)}, below: errorLine(r.Error, maxErrorLine)})
 	}
-	tw.Flush()
+	t.write(w, colour)
+}
+
+// printRunsWide is every column of every run, the whole error last: wider than a terminal, made for a
+// log or a pager.
+func printRunsWide(w io.Writer, runs []massupdate.Run, colour bool) {
+	if len(runs) == 0 {
+		fmt.Fprintln(w, "No runs yet. Start one with 'proffsync run' (or try 'proffsync demo').")
+		return
+	}
+	t := &table{head: []string{"RUN ID", "TRIGGER", "STATUS", "STARTED (UTC)", "DURATION", "SELECTED", "UPDATED",
+		"UNCHANGED", "NOT FOUND", "MISSING", "INVALID", "FAILED", "FRESH", "CACHED", "DEFERRED", "PROFF CALLS",
+		"SF CALLS", "RESUMES", "ERROR"}, right: map[int]bool{}}
+	for i := 4; i <= 16; i++ {
+		t.right[i] = true
+	}
+	for _, r := range runs {
+		c, l := r.Counts, r.Lookups
+		t.add(row{cells: []string{r.ID, string(r.Trigger), statusText(r), r.StartedAt.UTC().Format(time.DateTime),
+			duration(r), itoa(c.Selected), itoa(c.Updated), itoa(c.Unchanged), itoa(c.NotFound),
+			itoa(c.MissingOrgNumber), itoa(c.InvalidOrgNumber), itoa(c.Failed), itoa(l.Fresh), itoa(l.Cached),
+			itoa(l.Deferred), itoa(r.APICalls.Proff), itoa(r.APICalls.Salesforce), orDash(r.ResumedFrom),
+			orDash(safetext.Escape(oneLine(r.Error)))},
+			colour: map[int]string{2: statusColour(r.Status)}})
+	}
+	t.write(w, colour)
+}
+
+func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func statusText(r massupdate.Run) string {
+	s := string(r.Status)
+	if r.DryRun {
+		s += " (dry)"
+	}
+	return s
+}
+
+// errorLine is the line under a run in the narrow list: its error, escaped (it may quote Salesforce or
+// Proff), on one line and cut to max runes.
+func errorLine(e string, max int) string {
+	if e == "" {
+		return ""
+	}
+	return cut("  error: "+safetext.Escape(oneLine(e)), max)
+}
+
+func cut(s string, max int) string {
+	if utf8.RuneCountInString(s) <= max {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:max-1]) + "…"
+}
+
+// ANSI colours of the statuses; used only when stdout is a terminal.
+const (
+	ansiReset  = "\x1b[0m"
+	ansiRed    = "\x1b[31m"
+	ansiGreen  = "\x1b[32m"
+	ansiYellow = "\x1b[33m"
+	ansiCyan   = "\x1b[36m"
+)
+
+func statusColour(s massupdate.Status) string {
+	switch s {
+	case massupdate.Succeeded:
+		return ansiGreen
+	case massupdate.Partial, massupdate.Interrupted:
+		return ansiYellow
+	case massupdate.StatusFail:
+		return ansiRed
+	case massupdate.Running:
+		return ansiCyan
+	}
+	return ""
+}
+
+// colour says whether w gets coloured text: a terminal, unless NO_COLOR is set (no-color.org).
+func (a *app) colour(w io.Writer) bool { return isTerminal(w) && a.getenv("NO_COLOR") == "" }
+
+// table lays out columns by their printed width, so that colour codes (which tabwriter would count)
+// never shift a column.
+type table struct {
+	head  []string
+	right map[int]bool // right-aligned (numeric) columns
+	rows  []row
+}
+
+type row struct {
+	cells  []string
+	colour map[int]string // ANSI colour of a cell, applied when colour is on
+	below  string         // a line printed under the row ("" for none)
+}
+
+func (t *table) add(r row) { t.rows = append(t.rows, r) }
+
+func (t *table) write(w io.Writer, colour bool) {
+	width := make([]int, len(t.head))
+	for i, h := range t.head {
+		width[i] = utf8.RuneCountInString(h)
+	}
+	for _, r := range t.rows {
+		for i, c := range r.cells {
+			width[i] = max(width[i], utf8.RuneCountInString(c))
+		}
+	}
+	t.line(w, row{cells: t.head}, width, false)
+	for _, r := range t.rows {
+		t.line(w, r, width, colour)
+		if r.below != "" {
+			fmt.Fprintln(w, r.below)
+		}
+	}
+}
+
+func (t *table) line(w io.Writer, r row, width []int, colour bool) {
+	var b strings.Builder
+	for i, c := range r.cells {
+		pad := strings.Repeat(" ", width[i]-utf8.RuneCountInString(c))
+		if t.right[i] {
+			c = pad + c
+		} else if i < len(r.cells)-1 {
+			c += pad
+		}
+		if code := r.colour[i]; colour && code != "" {
+			c = code + c + ansiReset
+		}
+		if i > 0 {
+			b.WriteString("  ")
+		}
+		b.WriteString(c)
+	}
+	fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
 }
 
 func duration(r massupdate.Run) string {
@@ -142,6 +450,7 @@ func duration(r massupdate.Run) string {
 	return d.Round(time.Second).String()
 }
 
+// printSummary prints a run's summary: what `run` ends with and what `history show` starts with.
 func printSummary(w io.Writer, s massupdate.Summary) {
 	fmt.Fprintf(w, "Run %s (%s", s.RunID, s.Trigger)
 	if s.DryRun {
@@ -156,10 +465,42 @@ func printSummary(w io.Writer, s massupdate.Summary) {
 	if s.ResumedFrom != nil {
 		fmt.Fprintf(w, "  resumes   %s\n", *s.ResumedFrom)
 	}
+	if s.Reverts != nil {
+		fmt.Fprintf(w, "  reverts   %s\n", *s.Reverts)
+	}
 	c := s.Counts
 	fmt.Fprintf(w, "  records   %d selected: %d updated, %d unchanged, %d not found, %d missing org number, %d invalid org number, %d failed\n",
 		c.Selected, c.Updated, c.Unchanged, c.NotFound, c.MissingOrgNumber, c.InvalidOrgNumber, c.Failed)
+	l := s.Lookups
+	fmt.Fprintf(w, "  lookups   %d fresh from Proff, %d from stored values, %d deferred to a later run\n", l.Fresh, l.Cached, l.Deferred)
 	fmt.Fprintf(w, "  API calls %d Proff, %d Salesforce\n", s.APICalls.Proff, s.APICalls.Salesforce)
+	if s.Error != nil {
+		// The reason may quote Salesforce, Proff or PostgreSQL.
+		fmt.Fprintf(w, "  error     %s\n", safetext.Escape(oneLine(*s.Error)))
+	}
+}
+
+// printResumeHint ends the output about an interrupted run that can be continued with how to continue it.
+func printResumeHint(w io.Writer, r massupdate.Run) {
+	if resumable(r) {
+		fmt.Fprintln(w, "  continue  proffsync run --resume")
+	}
+}
+
+// resumable says whether `run --resume` would continue r: interrupted, not a dry run, not resumed yet.
+func resumable(r massupdate.Run) bool {
+	return r.Status == massupdate.Interrupted && !r.DryRun && r.ResumedBy == ""
+}
+
+// printNeverValued lists the mapped points no document of the run had a value for.
+func printNeverValued(w io.Writer, points []string) {
+	if len(points) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nMapped points with no value in any company of this run (a misspelt path? see proffsync check --catalogue):")
+	for _, p := range points {
+		fmt.Fprintf(w, "  %s\n", safetext.Escape(p))
+	}
 }
 
 func printDetail(w io.Writer, d massupdate.Detail) { printDetailCapped(w, d, 0) }
@@ -187,7 +528,7 @@ func printDetailCapped(w io.Writer, d massupdate.Detail, max int) {
 	if len(d.Records) > 0 {
 		fmt.Fprintln(w, "\nRecords not updated or unchanged:")
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "  RECORD\tCOUNTRY\tORG NUMBER\tOUTCOME\tREASON")
+		fmt.Fprintln(tw, "  RECORD\tCOUNTRY\tORG NUMBER\tOUTCOME\tDATA\tREASON")
 		shown := map[massupdate.Outcome]int{}
 		hidden := 0
 		for _, r := range d.Records {
@@ -199,8 +540,8 @@ func printDetailCapped(w io.Writer, d massupdate.Detail, max int) {
 			shown[r.Outcome]++
 			// Every cell but the outcome comes from Salesforce or Proff: escaped, so a record cannot drive the
 			// operator's terminal (README: Contract, "Text output").
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\n", safetext.Escape(r.RecordID), safetext.Escape(r.Country),
-				safetext.Escape(r.OrgNumber), r.Outcome, safetext.Escape(oneLine(r.Reason)))
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", safetext.Escape(r.RecordID), safetext.Escape(r.Country),
+				safetext.Escape(r.OrgNumber), r.Outcome, orDash(r.Lookup), safetext.Escape(oneLine(r.Reason)))
 		}
 		if hidden > 0 {
 			fmt.Fprintf(tw, "  ... %d more (proffsync history show %s)\n", hidden, d.Run.RunID)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/proffconnect/proffsync/internal/mapping"
 	"github.com/proffconnect/proffsync/internal/sandbox"
+	"github.com/proffconnect/proffsync/internal/store"
 	"github.com/proffconnect/proffsync/internal/store/storetest"
 	"github.com/proffconnect/proffsync/internal/transport"
 )
@@ -54,8 +55,12 @@ func TestTechnicalLogAndChangeHistory(t *testing.T) {
 	if len(sent) != len(sb.SF.Requests())+len(sb.Proff.Requests()) {
 		t.Errorf("correlation ids are not unique: %d ids for %d requests", len(sent), len(sb.SF.Requests())+len(sb.Proff.Requests()))
 	}
-	if len(sb.Proff.Requests()) != sum.APICalls.Proff || len(sb.SF.Requests()) != sum.APICalls.Salesforce {
-		t.Errorf("api_calls %+v, emulators saw proff %d salesforce %d", sum.APICalls, len(sb.Proff.Requests()), len(sb.SF.Requests()))
+	// run checks the mapping against describe before the engine records the run (a login and a describe):
+	// those two calls are the command's, not the run's.
+	const preflight = 2
+	if len(sb.Proff.Requests()) != sum.APICalls.Proff || len(sb.SF.Requests())-preflight != sum.APICalls.Salesforce {
+		t.Errorf("api_calls %+v, emulators saw proff %d salesforce %d (%d of them before the run)", sum.APICalls,
+			len(sb.Proff.Requests()), len(sb.SF.Requests()), preflight)
 	}
 
 	ctx := context.Background()
@@ -82,7 +87,7 @@ func TestTechnicalLogAndChangeHistory(t *testing.T) {
 		t.Errorf("%d technical-log rows for %d requests", len(logged), len(sent))
 	}
 	digits := regexp.MustCompile(`\d{6,}|\b[0-9][0-9A-Za-z]{14,17}\b`) // org numbers, Salesforce ids
-	retries := 0
+	retries, untied := 0, 0
 	// P8: the technical log has exactly these columns. A new one (the headers of a call, a body) fails here
 	// until README: Privacy guarantees says it may be kept.
 	rows, err = conn.Query(ctx, `SELECT column_name FROM information_schema.columns
@@ -112,7 +117,9 @@ func TestTechnicalLogAndChangeHistory(t *testing.T) {
 		if sent[l.CorrelationID] != l.Service {
 			t.Errorf("row %+v: the emulators saw correlation id %q for %q", l, l.CorrelationID, sent[l.CorrelationID])
 		}
-		if l.RunID != sum.RunID {
+		if l.RunID == "" && (strings.HasSuffix(l.Endpoint, "/oauth2/token") || strings.HasSuffix(l.Endpoint, "/describe")) {
+			untied++
+		} else if l.RunID != sum.RunID {
 			t.Errorf("row %+v is not tied to run %s", l, sum.RunID)
 		}
 		if l.Method == "" || l.Status == 0 || l.DurationMS < 0 || l.Attempt < 1 {
@@ -127,6 +134,9 @@ func TestTechnicalLogAndChangeHistory(t *testing.T) {
 		if l.Attempt > 1 {
 			retries++
 		}
+	}
+	if untied != preflight {
+		t.Errorf("%d rows without a run, want the %d calls of the check before the run", untied, preflight)
 	}
 	if retries == 0 {
 		t.Error("the 503s were not retried, or the retries not logged")
@@ -153,21 +163,26 @@ func TestTechnicalLogAndChangeHistory(t *testing.T) {
 }
 
 // P4: a mapping onto a field the integration user cannot edit, or that does not exist, stops the run
-// before any write, naming every bad mapping.
+// before any write, naming every bad mapping: a configuration error (78), and no run is recorded for it
+// (issue 14). check refuses it the same way, so that nothing check passes makes run exit 78.
 func TestBadMappingStopsBeforeAnyWrite(t *testing.T) {
 	t.Parallel()
-	sb, env, _ := sandboxRun(t, sandbox.Options{Companies: 12})
+	sb, env, dsn := sandboxRun(t, sandbox.Options{Companies: 12})
 	sb.SF.SetField("Account", mapping.Field{Name: "BillingCity", Type: "string", Length: 40, Updateable: false})
 	env["PROFFSYNC_CONFIG"] = writeFile(t, "proffsync.yaml", strings.Replace(sandbox.DemoConfig,
 		"mapping:\n", "mapping:\n  - proff: revenue\n    field: Revenue_Missing__c\n", 1))
 	r := proffsync(t, env, "run", "--json", "--log-level", "error")
-	if r.code != ExitFailed {
+	if r.code != ExitConfig || r.stdout != "" {
 		t.Fatalf("run: %+v", r)
 	}
 	for _, w := range []string{"BillingCity", "Revenue_Missing__c"} {
 		if !strings.Contains(r.stderr, w) {
 			t.Errorf("the reason does not name %s: %s", w, r.stderr)
 		}
+	}
+	st := storetest.Open(t, dsn, store.Options{})
+	if runs, err := st.ListRuns(context.Background(), 10); err != nil || len(runs) != 0 {
+		t.Errorf("a run was recorded for a mapping describe rejects: %d runs, %v", len(runs), err)
 	}
 	for _, rq := range sb.SF.Requests() {
 		if rq.Method == http.MethodPatch || rq.Method == http.MethodPost && !strings.Contains(rq.Path, "oauth2") {
@@ -176,6 +191,10 @@ func TestBadMappingStopsBeforeAnyWrite(t *testing.T) {
 	}
 	if n := len(sb.Proff.Requests()); n != 0 {
 		t.Errorf("%d Proff lookups before the mapping was checked", n)
+	}
+	c := proffsync(t, env, "check", "--log-level", "error")
+	if c.code != ExitConfig || !strings.Contains(c.stdout, "Revenue_Missing__c") || !strings.Contains(c.stdout, "BillingCity") {
+		t.Errorf("check: %+v", c)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/proffconnect/proffsync/internal/config"
@@ -17,13 +18,20 @@ func runSpec() spec {
 	return spec{name: "run", summary: "one-off Mass Update now",
 		help: `Selects the opted-in records in Salesforce, looks their companies up in Proff and writes the changed
 mapped fields back. Exit codes: 0 success, 1 failed, 2 some records failed, 3 another run holds the
-lock, 4 interrupted (resume with --resume), 64 usage, 78 configuration.`,
+lock, 4 interrupted (resume with --resume), 64 usage, 78 configuration.
+
+--retry RUN_ID runs over only the records that ended failed in RUN_ID (an id, a unique prefix of it, or
+latest), read again from Salesforce by Id and still subject to the opt-in field and the filter.
+--full looks every selected company up in Proff, whatever the change feed, the stored values and
+sync.max_lookups say.`,
 		build: func(a *app, fs *flag.FlagSet) command {
 			c := &runCmd{app: a, opts: runOptions{trigger: massupdate.Manual}}
 			fs.BoolVar(&c.opts.dryRun, "dry-run", false, "compute and record what would change; write nothing to Salesforce")
 			fs.IntVar(&c.opts.limit, "limit", 0, "finish at most N selected records")
 			fs.BoolVar(&c.opts.resume, "resume", false, "continue the latest interrupted run from its checkpoint")
 			fs.BoolVar(&c.opts.json, "json", false, "print the run summary as one JSON object on stdout")
+			fs.BoolVar(&c.opts.full, "full", false, "look every selected company up in Proff (ignore the change feed, stored values and sync.max_lookups)")
+			fs.StringVar(&c.opts.retryRef, "retry", "", "run over only the records that failed in RUN_ID (an id, a unique prefix, or latest)")
 			return c
 		}}
 }
@@ -33,6 +41,11 @@ type runOptions struct {
 	dryRun, resume, json bool
 	limit                int
 	trigger              massupdate.Trigger
+	// full is --full: every selected company looked up, whatever the feed, stored values and cap say.
+	full bool
+	// retryRef is --retry as typed; retry is the run id it resolves to (set in Run, once the store is open):
+	// the run whose failed records this run takes again.
+	retryRef, retry string
 }
 
 type runCmd struct {
@@ -46,6 +59,13 @@ func (c *runCmd) Validate() error {
 	}
 	if c.opts.dryRun && c.opts.resume {
 		return usageError("run: --dry-run and --resume cannot be combined (a dry run is never resumed)")
+	}
+	c.opts.retryRef = strings.TrimSpace(c.opts.retryRef)
+	if c.opts.retryRef != "" && c.opts.resume {
+		return usageError("run: --retry and --resume cannot be combined (--resume continues an interrupted run; --retry takes a run's failed records again)")
+	}
+	if c.opts.retryRef != "" {
+		c.opts.trigger = massupdate.Retry
 	}
 	return nil
 }
@@ -67,6 +87,11 @@ func (c *runCmd) Run(ctx context.Context) error {
 		return err
 	}
 	defer st.Close()
+	if c.opts.retryRef != "" {
+		if c.opts.retry, err = c.resolveRun(ctx, st, c.opts.retryRef); err != nil {
+			return err
+		}
+	}
 	out, err := c.executeRun(ctx, cfg, res, st, c.opts)
 	if err != nil {
 		return err
@@ -125,6 +150,12 @@ func (a *app) executeRun(ctx context.Context, cfg *config.Config, res resolved, 
 	if s.proff, err = a.newProff(cfg, res, s.tally); err != nil {
 		return runOutcome{}, configErr(err)
 	}
+	if err := a.preflight(ctx, st, s, o); err != nil {
+		if config.IsError(err) {
+			return runOutcome{}, err
+		}
+		return a.notRun(err), nil
+	}
 	var progress massupdate.Progress
 	if isTerminal(a.stderr) && !o.json {
 		progress = newProgressBar(a.stderr)
@@ -133,7 +164,10 @@ func (a *app) executeRun(ctx context.Context, cfg *config.Config, res resolved, 
 	if err != nil {
 		return runOutcome{}, err
 	}
-	run, runErr := eng.Run(ctx, massupdate.RunRequest{Trigger: o.trigger, DryRun: o.dryRun, Limit: o.limit, Resume: o.resume})
+	run, runErr := eng.Run(ctx, o.request())
+	if run != nil {
+		a.notify(ctx, cfg, calllog, *run)
+	}
 	flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	if err := calllog.Flush(flushCtx); err != nil {
 		a.log.WarnContext(ctx, "technical log not fully written", "error", err.Error())
@@ -145,11 +179,7 @@ func (a *app) executeRun(ctx context.Context, cfg *config.Config, res resolved, 
 		fmt.Fprintln(a.stderr, "nothing to resume: there is no interrupted run")
 		return out, nil
 	case run == nil:
-		var le *massupdate.LockedError
-		if errors.As(runErr, &le) {
-			out.reason = le // who holds the lock, without the engine's wording around it
-		}
-		return out, nil
+		return a.notRun(runErr), nil
 	}
 	if o.json {
 		if err := writeJSON(a.stdout, run.Summary()); err != nil {
@@ -158,6 +188,7 @@ func (a *app) executeRun(ctx context.Context, cfg *config.Config, res resolved, 
 	} else {
 		printSummary(a.stdout, run.Summary())
 		fmt.Fprintf(a.stdout, "  details   proffsync history show %s\n", run.ID)
+		printResumeHint(a.stdout, *run) // the last line: how to go on
 	}
 	if out.reason == nil && run.Error != "" {
 		out.reason = errors.New(run.Error)
@@ -166,4 +197,43 @@ func (a *app) executeRun(ctx context.Context, cfg *config.Config, res resolved, 
 		out.reason = fmt.Errorf("%d records failed (see proffsync history show %s)", run.Counts.Failed, run.ID)
 	}
 	return out, nil
+}
+
+// request is the engine's request for these options. --retry's run and --full are passed on by wiring (see
+// the fields above) where the engine takes them.
+func (o runOptions) request() massupdate.RunRequest {
+	return massupdate.RunRequest{Trigger: o.trigger, DryRun: o.dryRun, Limit: o.limit, Resume: o.resume}
+}
+
+// notRun is the outcome of a run the engine did not record: locked out (3), or stopped by an error (1).
+func (a *app) notRun(err error) runOutcome {
+	out := runOutcome{code: runExitCode(nil, err), reason: err}
+	var le *massupdate.LockedError
+	if errors.As(err, &le) {
+		out.reason = le // who holds the lock, without the engine's wording around it
+	}
+	return out
+}
+
+// preflight checks the mapping against describe before the engine records a run, so that a mapping
+// Salesforce rejects is a configuration error (exit 78) with no run recorded. Its login and describe are
+// the command's, made before the run exists: they are in the technical log without a run and not in the
+// run's api_calls. It asks nothing of Salesforce when the run would not start anyway: another run holds the
+// lock (exit 3, nothing done), or --resume finds nothing to resume.
+func (a *app) preflight(ctx context.Context, st *store.Store, s *session, o runOptions) error {
+	lock, err := st.AcquireRunLock(ctx)
+	if err != nil {
+		return err
+	}
+	// Released at once: the engine takes it for the run. A run that starts in between is found by the
+	// engine's own attempt, as before.
+	if err := lock.Release(ctx); err != nil {
+		a.log.WarnContext(ctx, "release the run lock", "error", err.Error())
+	}
+	if o.resume {
+		if prev, err := st.LatestInterrupted(ctx); err == nil && prev == nil {
+			return nil
+		}
+	}
+	return a.checkMapping(ctx, s.sf, s.res)
 }
