@@ -356,17 +356,17 @@ func classifyError(ctx context.Context, err error) string {
 		return ClassTimeout
 	case errors.Is(err, context.Canceled) || errors.Is(ctx.Err(), context.Canceled):
 		return ClassCanceled
-	case isTLSError(err):
+	case IsTLSError(err):
 		return ClassTLS
 	default:
 		return ClassNetwork
 	}
 }
 
-// isTLSError reports whether err is a failed TLS handshake or record, by type: a certificate the client does
+// IsTLSError reports whether err is a failed TLS handshake or record, by type: a certificate the client does
 // not trust, an alert the server sent (a TLS 1.1-only server answers a TLS 1.2 hello with one, which crypto/tls
 // returns as a net.OpError of op "remote error"), or a record that is not TLS at all.
-func isTLSError(err error) bool {
+func IsTLSError(err error) bool {
 	var (
 		alert  tls.AlertError
 		header tls.RecordHeaderError
