@@ -280,6 +280,9 @@ func (r *reverter) execute(ctx context.Context) {
 		if !r.flush(ctx, b) {
 			return
 		}
+		c := r.run.Counts
+		r.e.log.InfoContext(ctx, "revert progress", slog.Int64("selected", c.Selected), slog.Int64("updated", c.Updated),
+			slog.Int64("unchanged", c.Unchanged), slog.Int64("failed", c.Failed), slog.String("checkpoint", r.run.Checkpoint))
 	}
 }
 
