@@ -66,7 +66,7 @@ func (e *Engine) Run(ctx context.Context, req RunRequest) (out *Run, err error) 
 	// adapters' lines get it the same way.
 	ctx = runctx.WithRunID(ctx, r.run.ID)
 	r.log.InfoContext(ctx, "run started", slog.String("trigger", string(req.Trigger)), slog.Bool("dry_run", req.DryRun),
-		slog.Int("limit", req.Limit), slog.String("resumed_from", r.run.ResumedFrom))
+		slog.Int("limit", req.Limit), slog.Bool("full", req.Full), slog.String("resumed_from", r.run.ResumedFrom))
 	if prev != nil {
 		if err := st.MarkResumed(ctx, prev.ID, r.run.ID); err != nil {
 			// This run names prev as the run it continues and has done nothing yet: it stands in for prev,
@@ -371,6 +371,8 @@ func (r *runner) logProgress(msg string, now time.Time) {
 	r.log.InfoContext(r.logCtx(context.Background()), msg, slog.Int64("selected", c.Selected), slog.Int64("updated", c.Updated),
 		slog.Int64("unchanged", c.Unchanged), slog.Int64("not_found", c.NotFound), slog.Int64("failed", c.Failed),
 		slog.Int64("missing_org_number", c.MissingOrgNumber), slog.Int64("invalid_org_number", c.InvalidOrgNumber),
+		slog.Int64("lookups_fresh", r.run.Lookups.Fresh), slog.Int64("lookups_cached", r.run.Lookups.Cached),
+		slog.Int64("lookups_deferred", r.run.Lookups.Deferred),
 		slog.Int64("proff_calls", r.run.APICalls.Proff), slog.Int64("salesforce_calls", r.run.APICalls.Salesforce),
 		slog.Float64("records_per_second", perSec), slog.String("checkpoint", r.run.Checkpoint))
 }
