@@ -112,14 +112,17 @@ func TestCustomObject(t *testing.T) {
 func TestRelationshipPathProblems(t *testing.T) {
 	t.Parallel()
 	for name, tc := range map[string]struct {
-		org  string
-		hide bool
-		want string
+		org        string
+		hide       bool
+		hideLookup bool
+		want       string
 	}{
 		"no such relationship": {org: "Acount.Org_Number__c", want: "org number field Acount.Org_Number__c: Contact has no relationship Acount"},
 		"no such parent field": {org: "Account.Org_Nummer__c", want: "Org_Nummer__c does not exist on Account (the parent through Contact.Account)"},
 		"parent field hidden":  {org: "Account.Org_Number__c", hide: true, want: "Org_Number__c does not exist on Account (the parent through Contact.Account) or the integration user cannot read it"},
 		"not a lookup":         {org: "Title.Org_Number__c", want: "Contact has no relationship Title"},
+		// Field-level security on the lookup itself: describe leaves AccountId out, and the relationship with it.
+		"lookup hidden": {org: "Account.Org_Number__c", hideLookup: true, want: "Contact has no relationship Account"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -128,6 +131,9 @@ func TestRelationshipPathProblems(t *testing.T) {
 			})
 			if tc.hide {
 				e.emu.HideField("Account", "Org_Number__c")
+			}
+			if tc.hideLookup {
+				e.emu.HideField("Contact", "AccountId")
 			}
 			e.emu.AddRecord("Contact", map[string]any{"LastName": "x", "Proff_Mass_Update__c": true})
 			err := e.c.Records(context.Background(), "", func([]massupdate.Record) error { return nil })
