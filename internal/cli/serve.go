@@ -76,6 +76,7 @@ func (a *app) serve(ctx context.Context, cfg *config.Config, res resolved, clock
 	}
 	defer st.Close()
 	met := metrics.New()
+	a.restoreMetrics(ctx, st, met)
 	calllog := st.CallLog()
 	rec := transport.Multi(calllog, met)
 	if !cfg.Schedule.Enabled && cfg.Env.ProffAPIToken == "" {
@@ -90,7 +91,7 @@ func (a *app) serve(ctx context.Context, cfg *config.Config, res resolved, clock
 		if s.sf, err = a.newSalesforce(cfg, s.tally); err != nil {
 			return nil, err
 		}
-		if s.proff, err = a.newProff(cfg, res, s.tally); err != nil {
+		if s.proff, err = a.newProffWith(cfg, res, s.tally, st); err != nil {
 			return nil, err
 		}
 		eng, err := a.engine(s, nil)
@@ -99,6 +100,12 @@ func (a *app) serve(ctx context.Context, cfg *config.Config, res resolved, clock
 		}
 		run, err := serve.ScheduledRun(eng)(ctx, due.UTC())
 		met.AddRateLimitWait(s.proff.RateLimitWait())
+		for _, fc := range s.proff.NumberFormCalls() {
+			met.AddNumberFormCalls(fc.Country, fc.Form, fc.Calls)
+		}
+		if run != nil {
+			a.notify(ctx, cfg, rec, *run)
+		}
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		if ferr := calllog.Flush(fctx); ferr != nil {
 			a.log.WarnContext(ctx, "technical log not fully written", slog.String("error", ferr.Error()))
@@ -142,6 +149,21 @@ func (a *app) serve(ctx context.Context, cfg *config.Config, res resolved, clock
 		return err
 	}
 	return nil
+}
+
+// restoreMetrics sets the last-run series from the store, so that a restarted server does not show 0 as
+// the last completed run (and "no completed run for 25 h" fire at every restart): the newest runs, and the
+// newest completed ones, which a string of failed runs may have pushed out of the first list.
+func (a *app) restoreMetrics(ctx context.Context, st *store.Store, met *metrics.Metrics) {
+	for _, f := range []store.RunFilter{{Limit: 5},
+		{Limit: 20, Statuses: []massupdate.Status{massupdate.Succeeded, massupdate.Partial}}} {
+		runs, err := st.FindRuns(ctx, f)
+		if err != nil {
+			a.log.WarnContext(ctx, "could not read the last runs for /metrics", slog.String("error", err.Error()))
+			return
+		}
+		met.RestoreLast(runs)
+	}
 }
 
 // loopbackAddr reports whether serve listens on a loopback address only (127.0.0.0/8, ::1, localhost): then

@@ -30,6 +30,8 @@ type Metrics struct {
 
 	runs          *prometheus.CounterVec
 	records       *prometheus.CounterVec
+	lookups       *prometheus.CounterVec
+	numberForms   *prometheus.CounterVec
 	apiCalls      *prometheus.CounterVec
 	retries       *prometheus.CounterVec
 	rateWait      prometheus.Counter
@@ -54,6 +56,9 @@ type Metrics struct {
 var runStatuses = []massupdate.Status{massupdate.Running, massupdate.Succeeded, massupdate.Partial,
 	massupdate.StatusFail, massupdate.Interrupted}
 
+// lookupSources are the values of proffsync_lookups_total's label, the keys of the run summary's lookups.
+var lookupSources = []string{"fresh", "cached", "deferred"}
+
 // New returns a Metrics with every series registered (and the Go and process collectors) on a fresh
 // registry.
 func New() *Metrics {
@@ -67,6 +72,14 @@ func New() *Metrics {
 			Name: "proffsync_records_total",
 			Help: "Records finished by the runs that ended, by outcome.",
 		}, []string{"outcome"}),
+		lookups: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "proffsync_lookups_total",
+			Help: "Companies of the runs that ended, by where their data came from: fresh (looked up in Proff), cached (the values stored at their last lookup), deferred (left for a later run by sync.max_lookups).",
+		}, []string{"source"}),
+		numberForms: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "proffsync_proff_number_form_calls_total",
+			Help: "Proff lookup calls by country and form of the organisation number (digits or hyphenated): what the SE/FI hyphen fallback costs.",
+		}, []string{"country", "form"}),
 		apiCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "proffsync_api_calls_total",
 			Help: "HTTP requests sent, retries and logins included, by service and status class (2xx, 4xx, 5xx, error when no response came).",
@@ -122,7 +135,7 @@ func New() *Metrics {
 			Help: "Unix time of the next scheduled due time; 0 when nothing is scheduled.",
 		}),
 	}
-	m.reg.MustRegister(m.runs, m.records, m.apiCalls, m.retries, m.rateWait, m.sfUsed, m.sfMax,
+	m.reg.MustRegister(m.runs, m.records, m.lookups, m.numberForms, m.apiCalls, m.retries, m.rateWait, m.sfUsed, m.sfMax,
 		m.lastSuccess, m.lastCompleted, m.lastStatus, m.lastDuration, m.lastFinished, m.schedSkipped, m.schedEnabled, m.schedNext,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Series with a known, small label set start at zero, so a dashboard sees them before the first event.
@@ -131,6 +144,9 @@ func New() *Metrics {
 	}
 	for _, st := range runStatuses {
 		m.lastStatus.WithLabelValues(string(st)).Set(0)
+	}
+	for _, src := range lookupSources {
+		m.lookups.WithLabelValues(src)
 	}
 	return m
 }
@@ -187,6 +203,11 @@ func (m *Metrics) ObserveRun(r *massupdate.Run) {
 			m.records.WithLabelValues(string(o)).Add(float64(n))
 		}
 	}
+	for i, n := range []int64{r.Lookups.Fresh, r.Lookups.Cached, r.Lookups.Deferred} {
+		if n > 0 {
+			m.lookups.WithLabelValues(lookupSources[i]).Add(float64(n))
+		}
+	}
 	m.observeLast(r)
 }
 
@@ -238,6 +259,31 @@ func (m *Metrics) observeLast(r *massupdate.Run) {
 		m.lastDoneAt = end
 		m.lastCompleted.Set(unixSeconds(end))
 	}
+}
+
+// numberFormCountries and numberForms bound the labels of proffsync_proff_number_form_calls_total: the
+// countries proffsync looks up and the forms of a number it tries. Anything else is counted as "other".
+var (
+	numberFormCountries = []string{"NO", "SE", "DK", "FI"}
+	numberFormNames     = []string{"digits", "hyphenated"}
+)
+
+// AddNumberFormCalls adds n Proff lookup calls made with a form of the organisation number in a country
+// (the proff client's NumberFormCalls, per run).
+func (m *Metrics) AddNumberFormCalls(country, form string, n int64) {
+	if n <= 0 {
+		return
+	}
+	m.numberForms.WithLabelValues(oneOf(country, numberFormCountries), oneOf(form, numberFormNames)).Add(float64(n))
+}
+
+func oneOf(v string, known []string) string {
+	for _, k := range known {
+		if v == k {
+			return v
+		}
+	}
+	return "other"
 }
 
 // AddRateLimitWait adds time spent waiting for the Proff rate limiter.

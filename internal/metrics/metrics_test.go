@@ -285,3 +285,32 @@ func TestRestoreLast(t *testing.T) {
 	}
 	expect(t, fams, "proffsync_records_total", map[string]string{"outcome": "failed"}, 0)
 }
+
+// Each ended run adds its companies by where their data came from; the series exist at 0 from the start.
+func TestLookupsAndNumberForms(t *testing.T) {
+	t.Parallel()
+	m := metrics.New()
+	fams := scrape(t, m.Handler())
+	for _, src := range []string{"fresh", "cached", "deferred"} {
+		expect(t, fams, "proffsync_lookups_total", map[string]string{"source": src}, 0)
+	}
+	t0 := time.Date(2026, 6, 4, 2, 0, 0, 0, time.UTC)
+	end := t0.Add(time.Minute)
+	for i := 0; i < 2; i++ {
+		m.ObserveRun(&massupdate.Run{Trigger: massupdate.Schedule, Status: massupdate.Partial, StartedAt: t0, FinishedAt: &end,
+			Lookups: massupdate.Lookups{Fresh: 10, Cached: 90, Deferred: 5}})
+	}
+	m.AddNumberFormCalls("SE", "digits", 7)
+	m.AddNumberFormCalls("SE", "hyphenated", 3)
+	m.AddNumberFormCalls("SE\x1b", "<script>", 1) // a label value outside the fixed sets never becomes a series
+	fams = scrape(t, m.Handler())
+	expect(t, fams, "proffsync_lookups_total", map[string]string{"source": "fresh"}, 20)
+	expect(t, fams, "proffsync_lookups_total", map[string]string{"source": "cached"}, 180)
+	expect(t, fams, "proffsync_lookups_total", map[string]string{"source": "deferred"}, 10)
+	expect(t, fams, "proffsync_proff_number_form_calls_total", map[string]string{"country": "SE", "form": "digits"}, 7)
+	expect(t, fams, "proffsync_proff_number_form_calls_total", map[string]string{"country": "SE", "form": "hyphenated"}, 3)
+	expect(t, fams, "proffsync_proff_number_form_calls_total", map[string]string{"country": "other", "form": "other"}, 1)
+	// After a partial run the completed timestamp is its end, and the last status partial.
+	expect(t, fams, "proffsync_last_completed_run_timestamp_seconds", nil, float64(end.Unix()))
+	expectStatus(t, fams, "partial")
+}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/proffconnect/proffsync/internal/massupdate"
 	"github.com/proffconnect/proffsync/internal/metrics"
+	"github.com/proffconnect/proffsync/internal/runctx"
 	"github.com/proffconnect/proffsync/internal/secret"
 )
 
@@ -395,20 +396,23 @@ func (s *Server) firstAfter(now time.Time) due {
 }
 
 func (s *Server) runDue(ctx context.Context, at time.Time) {
+	// Every line below is logged with a context: once the run exists, the context carries its id and the
+	// logger's runctx handler adds run_id, as it does for the engine's and the adapters' lines.
 	log := s.log.With(slog.Time("due", at))
-	log.Info("scheduled run starting")
+	log.InfoContext(ctx, "scheduled run starting")
 	run, err := s.guardedRun(ctx, at)
+	lctx := context.WithoutCancel(ctx) // a shutdown must not drop the line that says how the run ended
 	if run != nil {
 		s.metrics.ObserveRun(run)
-		log = log.With(slog.String("run_id", run.ID))
+		lctx = runctx.WithRunID(lctx, run.ID)
 	}
 	switch {
 	case errors.Is(err, massupdate.ErrLocked):
 		s.metrics.ScheduleSkipped(metrics.SkipLocked)
-		log.Info("scheduled run skipped: another run holds the lock", slog.String("error", safe(err)))
+		log.InfoContext(lctx, "scheduled run skipped: another run holds the lock", slog.String("error", safe(err)))
 	case errors.Is(err, massupdate.ErrAlreadyServed):
 		s.metrics.ScheduleSkipped(metrics.SkipAlreadyServed)
-		log.Info("scheduled run skipped: another replica already served this due time")
+		log.InfoContext(lctx, "scheduled run skipped: another replica already served this due time")
 	case run != nil:
 		// The engine returns the run with the error that stopped it: the status says how bad it is.
 		level := slog.LevelInfo
@@ -424,13 +428,13 @@ func (s *Server) runDue(ctx context.Context, at time.Time) {
 		if err != nil {
 			attrs = append(attrs, slog.String("error", safe(err)))
 		}
-		log.LogAttrs(context.WithoutCancel(ctx), level, "scheduled run ended", attrs...)
+		log.LogAttrs(lctx, level, "scheduled run ended", attrs...)
 	case err != nil && ctx.Err() != nil:
-		log.Info("scheduled run stopped by shutdown", slog.String("error", safe(err)))
+		log.InfoContext(lctx, "scheduled run stopped by shutdown", slog.String("error", safe(err)))
 	case err != nil:
-		log.Error("scheduled run failed", slog.String("error", safe(err)))
+		log.ErrorContext(lctx, "scheduled run failed", slog.String("error", safe(err)))
 	default:
-		log.Info("scheduled run ended")
+		log.InfoContext(lctx, "scheduled run ended")
 	}
 }
 
