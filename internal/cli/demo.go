@@ -6,9 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"time"
 
+	"github.com/proffconnect/proffsync/internal/config"
 	"github.com/proffconnect/proffsync/internal/massupdate"
 	"github.com/proffconnect/proffsync/internal/sandbox"
+	"github.com/proffconnect/proffsync/internal/store"
 )
 
 func demoSpec() spec {
@@ -18,7 +21,12 @@ companies and accounts in Norway, Sweden, Denmark and Finland, then runs a compl
 them and prints the run summary and its history. Needs PostgreSQL only (DATABASE_URL, default
 postgres://postgres@127.0.0.1:5432/proffsync?sslmode=disable; the database is created if missing). No
 credentials, no network. Some records fail on purpose (validation rules, a broken Proff answer) to show
-what that looks like: the demo still exits 0 when exactly those failed.`,
+what that looks like: the demo still exits 0 when exactly those failed.
+
+Then a day passes in the sandbox: a few companies change in the register, the Norwegian ones in Proff's
+change feed, and a second run looks up only what it must (sync.refresh_days 7 for the countries without a
+feed) and serves every other company from the values stored at the first run. With --json only the first
+run is made and printed.`,
 		build: func(a *app, fs *flag.FlagSet) command {
 			c := &demoCmd{app: a}
 			fs.BoolVar(&c.json, "json", false, "print the run summary as one JSON object on stdout")
@@ -64,6 +72,9 @@ func (c *demoCmd) Run(ctx context.Context) error {
 		return err
 	}
 	c.secrets = append(c.secrets, cfg.Env.Secrets()...)
+	// Sweden, Denmark and Finland have no change feed: a week between their lookups shows the second run
+	// costing what changed, not what is there.
+	cfg.Sync.ChangeFeed, cfg.Sync.RefreshDays = true, demoRefreshDays
 	exp := sb.Expect
 	if !c.json {
 		fmt.Fprintf(c.stdout, "Sandbox: Salesforce emulator at %s, Proff emulator at %s\n", sb.SF.URL(), sb.Proff.URL())
@@ -78,7 +89,8 @@ func (c *demoCmd) Run(ctx context.Context) error {
 		return err
 	}
 	defer st.Close()
-	out, err := c.executeRun(ctx, cfg, res, st, runOptions{trigger: massupdate.Demo, json: c.json})
+	// Full: the database may hold values stored by an earlier demo, whose sandbox was another world.
+	out, err := c.executeRun(ctx, cfg, res, st, runOptions{trigger: massupdate.Demo, json: c.json, full: true})
 	if err != nil {
 		return err
 	}
@@ -93,12 +105,53 @@ func (c *demoCmd) Run(ctx context.Context) error {
 		fmt.Fprintf(c.stdout, "\n$ proffsync history show %s\n", out.run.ID)
 		printDetailCapped(c.stdout, d, 12)
 	}
-	// The sandbox fails some records on purpose; exactly those failing is success.
-	if out.code == ExitPartial && out.run.Counts.Failed == int64(exp.Failed) {
-		if !c.json {
-			fmt.Fprintf(c.stdout, "\nThe %d failed records failed on purpose (validation rules in the emulated org, broken Proff answers).\n", exp.Failed)
-		}
+	if !asDesigned(out, exp) {
+		return out.err()
+	}
+	if c.json {
 		return nil
 	}
-	return out.err()
+	fmt.Fprintf(c.stdout, "\nThe %d failed records failed on purpose (validation rules in the emulated org, broken Proff answers).\n", exp.Failed)
+	return c.nextDay(ctx, sb, cfg, res, st, out.run)
+}
+
+// demoRefreshDays is the demo's sync.refresh_days.
+const demoRefreshDays = 7
+
+// asDesigned reports whether a demo run ended as the sandbox was built to: the records it fails on
+// purpose failed, and nothing else did.
+func asDesigned(out runOutcome, exp sandbox.Expect) bool {
+	return out.code == ExitOK || out.code == ExitPartial && out.run.Counts.Failed == int64(exp.Failed)
+}
+
+// nextDay changes the sandbox's register by a day and runs again: the run that shows incremental sync,
+// costing the companies that changed (and those that found nothing or failed last time), not all of them.
+func (c *demoCmd) nextDay(ctx context.Context, sb *sandbox.Sandbox, cfg *config.Config, res resolved, st *store.Store,
+	first *massupdate.Run) error {
+	n := max(1, c.companies/20)
+	changed := sb.ChangeDay(time.Now(), n, 10*n)
+	norwegian := 0
+	for _, co := range changed {
+		if co.Country == "NO" {
+			norwegian++
+		}
+	}
+	fmt.Fprintf(c.stdout, "\nA day later: %d of the companies moved to another street in the register, %d of them Norwegian, which\n"+
+		"Proff's change feed lists (with %d entries about companies no account holds).\n\n$ proffsync run\n",
+		len(changed), norwegian, 10*n)
+	out, err := c.executeRun(ctx, cfg, res, st, runOptions{trigger: massupdate.Demo})
+	if err != nil {
+		return err
+	}
+	if out.run == nil || !asDesigned(out, sb.Expect) {
+		return out.err()
+	}
+	l := out.run.Lookups
+	fmt.Fprintf(c.stdout, "\nThe second run looked up %d companies in Proff and served %d from the values stored at their last\n"+
+		"lookup: %d Proff calls, where the first run made %d. It looked up the Norwegian companies the feed\n"+
+		"listed and those that found nothing or failed last time; Swedish, Danish and Finnish companies have no\n"+
+		"feed and are looked up again once their last lookup is %d days old (sync.refresh_days). Every record\n"+
+		"was still compared and written by the usual rules.\n",
+		l.Fresh, l.Cached, out.run.APICalls.Proff, first.APICalls.Proff, demoRefreshDays)
+	return nil
 }
