@@ -516,12 +516,21 @@ func TestInterruptAndResumeDuringFeedReadAndLookups(t *testing.T) {
 		w.feed.change("NO", org, w.clk.Now().Add(-time.Hour), false)
 	}
 
+	// Shutdown comes between the feed's two reads (its changes were read, its removals not yet).
 	ctx, cancel := context.WithCancel(context.Background())
-	w.feed.hook = func() { cancel() }
+	reads := 0
+	w.feed.hook = func() {
+		if reads++; reads == 2 {
+			cancel()
+		}
+	}
 	run, err := w.engine(t, syncOpts{}).Run(ctx, massupdate.RunRequest{})
 	w.feed.hook = nil
 	if run == nil || run.Status != massupdate.Interrupted || run.Counts.Selected != 0 || !errors.Is(err, context.Canceled) {
 		t.Fatalf("interrupted in the feed read: %+v %v", run, err)
+	}
+	if states, _ := w.st.FeedStates(context.Background()); states["NO"].ReadUntil.After(w.clk.Now().Add(-time.Hour)) {
+		t.Errorf("the interrupted feed read advanced the feed's state: %+v", states["NO"])
 	}
 
 	ctx, cancel = context.WithCancel(context.Background())
