@@ -150,7 +150,7 @@ type spec struct {
 
 func commands() []spec {
 	return []spec{
-		runSpec(), previewSpec(), serveSpec(), historySpec(), pruneSpec(),
+		runSpec(), previewSpec(), serveSpec(), historySpec(), revertSpec(), pruneSpec(),
 		migrateSpec(), checkSpec(), demoSpec(), sandboxSpec(), versionSpec(),
 	}
 }

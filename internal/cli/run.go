@@ -147,8 +147,19 @@ func (a *app) executeRun(ctx context.Context, cfg *config.Config, res resolved, 
 	if s.sf, err = a.newSalesforce(cfg, s.tally); err != nil {
 		return runOutcome{}, configErr(err)
 	}
-	if s.proff, err = a.newProff(cfg, res, s.tally); err != nil {
+	if s.proff, err = a.newProffWith(cfg, res, s.tally, st); err != nil {
 		return runOutcome{}, configErr(err)
+	}
+	if o.retry != "" {
+		src, _, failed, err := a.retrySource(ctx, st, s.sf, o.retry)
+		if err != nil {
+			return runOutcome{}, err
+		}
+		if failed == 0 {
+			fmt.Fprintf(a.stderr, "nothing to retry: run %s has no failed records\n", o.retry)
+			return runOutcome{code: ExitOK}, nil
+		}
+		s.source = src
 	}
 	if err := a.preflight(ctx, st, s, o); err != nil {
 		if config.IsError(err) {
@@ -199,10 +210,9 @@ func (a *app) executeRun(ctx context.Context, cfg *config.Config, res resolved, 
 	return out, nil
 }
 
-// request is the engine's request for these options. --retry's run and --full are passed on by wiring (see
-// the fields above) where the engine takes them.
+// request is the engine's request for these options. --retry's run is in the session's record source.
 func (o runOptions) request() massupdate.RunRequest {
-	return massupdate.RunRequest{Trigger: o.trigger, DryRun: o.dryRun, Limit: o.limit, Resume: o.resume}
+	return massupdate.RunRequest{Trigger: o.trigger, DryRun: o.dryRun, Limit: o.limit, Resume: o.resume, Full: o.full}
 }
 
 // notRun is the outcome of a run the engine did not record: locked out (3), or stopped by an error (1).

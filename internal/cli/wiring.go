@@ -7,9 +7,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
+	"github.com/proffconnect/proffsync/internal/clock"
 	"github.com/proffconnect/proffsync/internal/config"
+	"github.com/proffconnect/proffsync/internal/incremental/proffeed"
 	"github.com/proffconnect/proffsync/internal/mapping"
 	"github.com/proffconnect/proffsync/internal/massupdate"
 	"github.com/proffconnect/proffsync/internal/proff"
@@ -32,12 +35,12 @@ func resolveMapping(cfg *config.Config) (resolved, error) {
 	res.kinds = map[string]mapping.Kind{}
 	var issues []string
 	for i, r := range cfg.Mapping {
-		dp, err := proff.ResolvePoint(r.Proff)
+		dp, err := proff.ResolvePointAs(r.Proff, r.Type)
 		if err != nil {
 			issues = append(issues, fmt.Sprintf("line %d: mapping[%d].proff: %v", r.Line, i, err))
 			continue
 		}
-		res.rules = append(res.rules, mapping.Rule{Point: dp.Name, Field: r.Field, Mode: mapping.Mode(r.Mode)})
+		res.rules = append(res.rules, mapping.Rule{Point: dp.Name, Field: r.Field, Mode: mapping.Mode(r.Mode), Format: r.Format})
 		if _, dup := res.kinds[dp.Name]; !dup {
 			res.points = append(res.points, dp)
 			res.kinds[dp.Name] = dp.Kind
@@ -57,6 +60,32 @@ type session struct {
 	sf    *salesforce.Client
 	proff *proff.Client
 	res   resolved
+	// source is where the run reads its records: the Salesforce selection, or with --retry only the records
+	// that failed in the retried run (nil: sf).
+	source massupdate.RecordSource
+}
+
+// mappingVersion is what, besides the mapped points, gives a stored value its meaning: the catalogue's
+// version (a point that changes meaning makes every company due once).
+func mappingVersion() string { return "catalogue=" + strconv.Itoa(proff.CatalogueVersion) }
+
+// pointNames are the mapped data points in rule order, for the change feed's fields filter.
+func (r resolved) pointNames() []string {
+	names := make([]string, 0, len(r.points))
+	for _, p := range r.points {
+		names = append(names, p.Name)
+	}
+	return names
+}
+
+// clock is the command's one clock: its time is the app's (tests set it), its waits are the system's.
+func (a *app) clock() clock.Clock { return appClock{now: a.now} }
+
+type appClock struct{ now func() time.Time }
+
+func (c appClock) Now() time.Time { return c.now() }
+func (c appClock) Sleep(ctx context.Context, d time.Duration) error {
+	return clock.System.Sleep(ctx, d)
 }
 
 func (s *session) calls() massupdate.APICalls {
@@ -74,30 +103,44 @@ func (a *app) newSalesforce(cfg *config.Config, rec transport.Recorder) (*salesf
 		CountryField: cfg.Salesforce.CountryField, OptInField: cfg.Salesforce.OptInField,
 		Filter: cfg.Salesforce.Filter, Fields: cfg.Fields(), LastSyncedField: cfg.Salesforce.LastSyncedField,
 		ReservePercent: cfg.Salesforce.APIReservePercent, AllowedInstanceHosts: e.SFInstanceHosts,
-		Recorder: rec, Logger: a.log,
+		Recorder: rec, Logger: a.log, Clock: a.clock(),
 	})
 }
 
-// newProff builds the Proff client from the config.
+// newProff builds the Proff client from the config, without a memory of number forms (check).
 func (a *app) newProff(cfg *config.Config, res resolved, rec transport.Recorder) (*proff.Client, error) {
+	return a.newProffWith(cfg, res, rec, nil)
+}
+
+// newProffWith builds the Proff client from the config. forms, when set, remembers per country which form of a
+// Swedish or Finnish number finds companies (the store), so that the hyphenated fallback costs a few calls.
+func (a *app) newProffWith(cfg *config.Config, res resolved, rec transport.Recorder, forms proff.FormMemory) (*proff.Client, error) {
 	return proff.New(proff.Options{
 		BaseURL: cfg.Env.ProffAPIURL, Token: cfg.Env.ProffAPIToken,
 		RatePerSecond: cfg.Proff.RateLimitPerSecond, Concurrency: cfg.Proff.Concurrency,
-		Points: res.points, Recorder: rec, Logger: a.log,
+		Points: res.points, Recorder: rec, Logger: a.log, Clock: a.clock(), Forms: forms,
 	})
 }
 
-// engine wires the engine for a run.
+// engine wires the engine for a run: the record source, Proff, Salesforce's writes, the run store, and the
+// incremental sync's stored values and change feed (README: Contract, "Config file", sync).
 func (a *app) engine(s *session, progress massupdate.Progress) (*massupdate.Engine, error) {
 	cfg := s.cfg
 	every := time.Duration(0) // the engine's default
 	if progress != nil {
 		every = 24 * time.Hour // the bar shows progress; periodic log lines would tear it
 	}
+	var source massupdate.RecordSource = s.sf
+	if s.source != nil {
+		source = s.source
+	}
 	return massupdate.New(massupdate.Options{
 		ProgressEvery: every,
 		BeforeLookups: func(ctx context.Context) { a.fitRate(ctx, s) },
-		Source:        s.sf, Lookup: s.proff, Writer: s.sf, Store: s.st,
+		Source:        source, Lookup: s.proff, Writer: s.sf, Store: s.st,
+		SyncStore: s.st, Feed: proffeed.Reader{Client: s.proff}, FeedFields: proff.FeedFields(s.res.pointNames()),
+		ChangeFeed: cfg.Sync.ChangeFeed, RefreshDays: cfg.Sync.RefreshDays, MaxLookups: cfg.Sync.MaxLookups,
+		MappingVersion: mappingVersion(), Clock: a.clock(),
 		Rules: s.res.rules, Kinds: s.res.kinds,
 		DefaultCountry: cfg.Salesforce.DefaultCountry, LastSyncedField: cfg.Salesforce.LastSyncedField,
 		LastSyncedEveryCheck: cfg.Salesforce.LastSyncedEveryCheck,

@@ -1,0 +1,73 @@
+package cli
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/proffconnect/proffsync/internal/massupdate"
+	"github.com/proffconnect/proffsync/internal/sandbox"
+	"github.com/proffconnect/proffsync/internal/store/storetest"
+)
+
+func runSummary(t *testing.T, env map[string]string, args ...string) (massupdate.Summary, result) {
+	t.Helper()
+	r := proffsync(t, env, args...)
+	var sum massupdate.Summary
+	if err := json.Unmarshal([]byte(r.stdout), &sum); err != nil {
+		t.Fatalf("%v printed %q (code %d, stderr %s): %v", args, r.stdout, r.code, r.stderr, err)
+	}
+	return sum, r
+}
+
+// Incremental sync is wired into `run`: a second run serves the Norwegian companies the change feed does not
+// list from their stored values (fewer Proff calls, the same outcomes), preview plans it, and --full looks
+// every company up again.
+func TestSecondRunServesStoredValues(t *testing.T) {
+	t.Parallel()
+	sb := sandbox.Start(sandbox.Options{Companies: 40})
+	defer sb.Close()
+	env := sb.Env(storetest.URL(t))
+	env["PROFFSYNC_CONFIG"] = writeFile(t, "proffsync.yaml", sandbox.DemoConfig)
+
+	first, _ := runSummary(t, env, "run", "--json", "--log-level", "warn")
+	if first.Lookups.Fresh == 0 || first.Lookups.Cached != 0 {
+		t.Fatalf("first run lookups %+v, want all fresh", first.Lookups)
+	}
+	r := proffsync(t, env, "preview", "--json")
+	var pv massupdate.Preview
+	if err := json.Unmarshal([]byte(r.stdout), &pv); err != nil || pv.Cached == 0 {
+		t.Fatalf("preview after a first run: %q (%v): want companies served from stored values", r.stdout, err)
+	}
+	second, _ := runSummary(t, env, "run", "--json", "--log-level", "warn")
+	if second.Lookups.Cached == 0 || second.APICalls.Proff >= first.APICalls.Proff {
+		t.Errorf("second run lookups %+v, %d Proff calls (first %d): want stored values used and fewer calls",
+			second.Lookups, second.APICalls.Proff, first.APICalls.Proff)
+	}
+	if second.Counts.Selected != first.Counts.Selected || second.Counts.Failed != first.Counts.Failed ||
+		second.Counts.NotFound != first.Counts.NotFound {
+		t.Errorf("second run counts %+v, first %+v: stored values must give the same outcomes", second.Counts, first.Counts)
+	}
+	full, _ := runSummary(t, env, "run", "--full", "--json", "--log-level", "warn")
+	if full.Lookups.Cached != 0 || full.Lookups.Fresh != first.Lookups.Fresh {
+		t.Errorf("--full lookups %+v, want every company fresh as in the first run %+v", full.Lookups, first.Lookups)
+	}
+}
+
+// run --retry takes exactly the records that failed in the run it names, with trigger retry.
+func TestRunRetryTakesOnlyTheFailedRecords(t *testing.T) {
+	t.Parallel()
+	sb := sandbox.Start(sandbox.Options{Companies: 40})
+	defer sb.Close()
+	env := sb.Env(storetest.URL(t))
+	env["PROFFSYNC_CONFIG"] = writeFile(t, "proffsync.yaml", sandbox.DemoConfig)
+
+	first, r := runSummary(t, env, "run", "--json", "--log-level", "warn")
+	if r.code != ExitPartial || first.Counts.Failed == 0 {
+		t.Fatalf("first run: code %d, counts %+v: the sandbox fails some records on purpose", r.code, first.Counts)
+	}
+	retry, r := runSummary(t, env, "run", "--retry", first.RunID[:10], "--json", "--log-level", "warn")
+	if retry.Trigger != massupdate.Retry || retry.Counts.Selected != first.Counts.Failed || r.code != ExitPartial {
+		t.Errorf("retry: code %d, trigger %s, counts %+v; want the %d failed records only", r.code, retry.Trigger,
+			retry.Counts, first.Counts.Failed)
+	}
+}
