@@ -8,7 +8,7 @@ import (
 	"time"
 )
 
-// Reading Proff's change feed (spec/proff-api.md, "The change feed"). The feed is a hint, never the truth:
+// Reading Proff's change feed (Proff's API documentation, "The change feed"). The feed is a hint, never the truth:
 // whatever goes wrong makes the country fall back to full lookups for the run, logged; nothing is skipped
 // because of a feed that was not read.
 //

@@ -7,7 +7,7 @@
 // What must never happen here: a company served from stored values when anything says it may have
 // changed (a feed that could not be read, a gap in the feed's history, a changed mapping, a changed org
 // number); a company that Proff's feed lists but no CRM record holds being stored; a whole register
-// document stored (only the admin-selected points, privacy.md P10).
+// document stored (only the admin-selected points, README: Privacy P10).
 package incremental
 
 import (

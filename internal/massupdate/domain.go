@@ -25,7 +25,7 @@ const (
 	Failed           Outcome = "failed"
 )
 
-// Outcomes lists every outcome in the order of contract.md.
+// Outcomes lists every outcome in the order of README: Contract.
 var Outcomes = []Outcome{MissingOrgNumber, InvalidOrgNumber, NotFound, Unchanged, Updated, Failed}
 
 // Valid reports whether o is one of the six outcomes.
@@ -142,7 +142,7 @@ type Run struct {
 	ScheduledFor *time.Time      // the due time a scheduled run serves
 }
 
-// Summary is the run summary of contract.md (`run --json`, each element of `history --json`).
+// Summary is the run summary of README: Contract (`run --json`, each element of `history --json`).
 type Summary struct {
 	RunID       string     `json:"run_id"`
 	Trigger     Trigger    `json:"trigger"`
@@ -158,7 +158,7 @@ type Summary struct {
 	Reverts     *string    `json:"reverts"` // the run a revert undid; null otherwise
 }
 
-// Summary returns the run's summary in the shape of contract.md.
+// Summary returns the run's summary in the shape of README: Contract.
 func (r Run) Summary() Summary {
 	s := Summary{RunID: r.ID, Trigger: r.Trigger, Status: r.Status, DryRun: r.DryRun,
 		StartedAt: Timestamp(r.StartedAt), Counts: r.Counts, Lookups: r.Lookups, APICalls: r.APICalls}
@@ -181,7 +181,7 @@ func (r Run) Summary() Summary {
 	return s
 }
 
-// Timestamp marshals as RFC 3339 in UTC to the second, as contract.md shows.
+// Timestamp marshals as RFC 3339 in UTC to the second, as README: Contract shows.
 type Timestamp time.Time
 
 func (t Timestamp) MarshalJSON() ([]byte, error) {

@@ -10,7 +10,7 @@ import (
 	"testing"
 )
 
-// noValues are Proff answers that carry no value: contract.md says such a point never clears or changes a
+// noValues are Proff answers that carry no value: README: Contract says such a point never clears or changes a
 // field, whatever the field holds.
 var noValues = []any{nil, "", "   ", "\t\n", math.NaN(), []any{}, map[string]any{}}
 

@@ -83,7 +83,7 @@ func TestRunDetailShape(t *testing.T) {
 		t.Fatalf("history show --json shape changed:\n got %s\nwant %s", got, want)
 	}
 
-	// The keys are exactly contract.md's, whatever the golden file says.
+	// The keys are exactly README: Contract's, whatever the golden file says.
 	var generic map[string]any
 	json.Unmarshal(got, &generic)
 	assertKeys(t, "detail", generic, "run", "field_changes", "records", "changes")

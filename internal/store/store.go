@@ -53,7 +53,7 @@ type Options struct {
 	// Secrets are the process's secrets (the Proff token, the Salesforce credentials, …). Together with the
 	// password of DATABASE_URL they are scrubbed from every error the Store returns and from every text it
 	// stores that may quote a server or an error (error excerpts, reasons, a run's error), so that a
-	// caller's unscrubbed text never puts a secret in a row (privacy.md P1).
+	// caller's unscrubbed text never puts a secret in a row (README: Privacy P1).
 	Secrets []string
 }
 
@@ -331,7 +331,7 @@ func pgJSONValue(v any) any {
 	return v
 }
 
-// What the store keeps of one text that comes from Salesforce or Proff (privacy.md: store no more than a
+// What the store keeps of one text that comes from Salesforce or Proff (README: Privacy: store no more than a
 // run's history needs). A real org number or country code is a few characters and a real reason or field
 // value rarely passes a few hundred; anything longer is cut, visibly, so that one hostile or broken record
 // cannot fill the history and the terminal of whoever reads it.

@@ -397,7 +397,7 @@ func TestRunIDsAreTimeOrderedUUIDs(t *testing.T) {
 	}
 }
 
-// The store scrubs what it keeps by itself (privacy.md P1): an excerpt, a reason or a run error that reaches
+// The store scrubs what it keeps by itself (README: Privacy P1): an excerpt, a reason or a run error that reaches
 // it unscrubbed, holding the configured secrets and a credential in the form an OAuth answer has, leaves
 // no trace of them in any row.
 func TestNoSecretInTheDatabase(t *testing.T) {
