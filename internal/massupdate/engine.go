@@ -65,7 +65,9 @@ type Options struct {
 	// RefreshDays is sync.refresh_days: a company of a country without a feed is looked up again once its
 	// last lookup is this many days old; 0: every run.
 	RefreshDays int
-	// MaxLookups is sync.max_lookups: at most this many lookups a run, stalest first; 0: no cap.
+	// MaxLookups is sync.max_lookups: at most this many lookups a run, stalest first; 0: no cap. Taking the
+	// stalest across the whole selection costs a first pass over the records (one more Salesforce query and
+	// one store read a page) before the run's own.
 	MaxLookups int
 	// MappingVersion names what gives the mapped points their meaning (the caller passes
 	// "catalogue=<proff.CatalogueVersion>"); the engine adds its packed format's version. Values stored
