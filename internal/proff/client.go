@@ -11,7 +11,6 @@ package proff
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"errors"
@@ -20,7 +19,6 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -649,31 +647,13 @@ func errClass(err error) string {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		return "timeout"
-	case isTLSError(err):
+	case transport.IsTLSError(err): // by type, the rule the technical log classifies by
 		return classTLS
 	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return "connection closed early"
 	default:
 		return "connection failed"
 	}
-}
-
-// isTLSError reports whether err is a failed TLS handshake or record, by its type, never its text: a
-// certificate the client does not trust, an alert (a TLS 1.1-only server answers a TLS 1.2 hello with one,
-// which crypto/tls returns as a net.OpError of op "remote error"), or a record that is not TLS at all. It is
-// the rule transport's technical log classifies by (transport keeps it unexported).
-func isTLSError(err error) bool {
-	var (
-		alert  tls.AlertError
-		header tls.RecordHeaderError
-		verify *tls.CertificateVerificationError
-		ua     x509.UnknownAuthorityError
-		host   x509.HostnameError
-		inv    x509.CertificateInvalidError
-		op     *net.OpError
-	)
-	return errors.As(err, &alert) || errors.As(err, &header) || errors.As(err, &verify) || errors.As(err, &ua) ||
-		errors.As(err, &host) || errors.As(err, &inv) || errors.As(err, &op) && op.Op == "remote error"
 }
 
 func (c *Client) scrub(s string) string { return secret.Scrub(s, []string{c.token}) }
