@@ -7,9 +7,15 @@ RUN go mod download
 COPY cmd ./cmd
 COPY internal ./internal
 COPY migrations ./migrations
+# The context has no .git (see .dockerignore), so the revision and its time come in as build arguments:
+#   docker build --build-arg VERSION=v1.2.3 --build-arg REVISION=$(git rev-parse HEAD) \
+#     --build-arg BUILD_TIME=$(git log -1 --format=%cI) .
+# `proffsync version` prints them with the Go version.
 ARG VERSION=dev
+ARG REVISION=
+ARG BUILD_TIME=
 RUN CGO_ENABLED=0 go build -trimpath \
-      -ldflags "-s -w -X github.com/proffconnect/proffsync/internal/cli.Version=${VERSION}" \
+      -ldflags "-s -w -X github.com/proffconnect/proffsync/internal/cli.Version=${VERSION} -X github.com/proffconnect/proffsync/internal/cli.Revision=${REVISION} -X github.com/proffconnect/proffsync/internal/cli.BuildTime=${BUILD_TIME}" \
       -o /out/proffsync ./cmd/proffsync
 
 # Run: distroless static has CA certificates, tzdata and a non-root user, and nothing else. No secrets

@@ -114,3 +114,15 @@ func TestCheckOfflineReportsWhatRunNeeds(t *testing.T) {
 		t.Errorf("offline check with a token: %+v", r)
 	}
 }
+
+// check warns about a top-level key the catalogue does not know (mappable, in case Proff added it).
+func TestCheckWarnsAboutUnknownKeys(t *testing.T) {
+	t.Parallel()
+	cfg := writeFile(t, "p.yaml", strings.Replace(sandbox.DemoConfig, "mapping:\n", "mapping:\n  - proff: brandNewKey\n    field: Description\n", 1))
+	env := map[string]string{"PROFFSYNC_CONFIG": cfg, "PROFF_API_TOKEN": "token-warn-4444", "SF_CLIENT_ID": "id",
+		"SF_CLIENT_SECRET": "secret-warn-5555", "SF_LOGIN_URL": "https://acme.my.salesforce.com"}
+	r := proffsync(t, env, "check", "--offline")
+	if r.code != 0 || !strings.Contains(r.stdout, "warning     brandNewKey: the catalogue does not know this top-level key") {
+		t.Errorf("check: %+v", r)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"runtime/debug"
 	"sort"
@@ -159,12 +160,17 @@ func (a *app) run(ctx context.Context, args []string) error {
 	global := flag.NewFlagSet("proffsync", flag.ContinueOnError)
 	global.SetOutput(io.Discard)
 	a.globalFlags(global)
+	showVersion := global.Bool("version", false, "print the version and exit")
 	if err := global.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			a.usage(a.stdout)
 			return nil
 		}
 		return usageError("%v", err)
+	}
+	if *showVersion {
+		printVersion(a.stdout, readBuild())
+		return nil
 	}
 	rest := global.Args()
 	if len(rest) == 0 {
@@ -269,6 +275,7 @@ Reads the org numbers of opted-in Salesforce records, looks the companies up in 
 rate-limited), writes only the admin-selected fields back, and records every run in PostgreSQL.
 
 Usage: proffsync [--config FILE] [--log-format auto|text|json] [--log-level LEVEL] COMMAND [flags]
+       proffsync --version
 
 Commands:
 `)
@@ -317,9 +324,44 @@ func newLogger(w io.Writer, format string, level slog.Level) *slog.Logger {
 	if format == "text" {
 		h = newTextHandler(w, level, isTerminal(w))
 	} else {
-		h = slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})
+		h = slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: normalAttr})
 	}
 	return slog.New(runctx.NewHandler(h))
+}
+
+// normalAttr writes every time in UTC, as the text output and the run summary do (a log read next to
+// `history` must not be an hour off), and rounds floats and durations, whose nanosecond digits only make
+// a line harder to read.
+func normalAttr(_ []string, a slog.Attr) slog.Attr {
+	switch a.Value.Kind() {
+	case slog.KindTime:
+		a.Value = slog.TimeValue(a.Value.Time().UTC())
+	case slog.KindFloat64:
+		a.Value = slog.Float64Value(roundFloat(a.Value.Float64()))
+	case slog.KindDuration:
+		a.Value = slog.DurationValue(roundDuration(a.Value.Duration()))
+	}
+	return a
+}
+
+// roundFloat keeps three decimals: milliseconds of a duration in ms, a rate to the thousandth.
+func roundFloat(f float64) float64 {
+	if math.IsInf(f, 0) || math.IsNaN(f) || math.Abs(f) > 1e12 {
+		return f
+	}
+	return math.Round(f*1000) / 1000
+}
+
+// roundDuration keeps a millisecond under a minute and a second above, microseconds under a millisecond.
+func roundDuration(d time.Duration) time.Duration {
+	switch {
+	case d >= time.Minute || d <= -time.Minute:
+		return d.Round(time.Second)
+	case d >= time.Millisecond || d <= -time.Millisecond:
+		return d.Round(time.Millisecond)
+	default:
+		return d.Round(time.Microsecond)
+	}
 }
 
 // newTextHandler is tint with every string it prints escaped: tint writes values and the message raw, so
@@ -328,8 +370,10 @@ func newTextHandler(w io.Writer, level slog.Level, color bool) slog.Handler {
 	return tint.NewHandler(w, &tint.Options{Level: level, TimeFormat: time.TimeOnly, NoColor: !color, ReplaceAttr: escapeAttr})
 }
 
-// escapeAttr escapes the message and every value printed as text. Time, level and numbers hold no text.
-func escapeAttr(_ []string, a slog.Attr) slog.Attr {
+// escapeAttr escapes the message and every value printed as text (time, level and numbers hold no text),
+// after normalAttr has put times in UTC and rounded the numbers.
+func escapeAttr(groups []string, a slog.Attr) slog.Attr {
+	a = normalAttr(groups, a)
 	switch a.Value.Kind() {
 	case slog.KindString:
 		if s := a.Value.String(); logSafe(s) != s {

@@ -17,7 +17,8 @@ func sandboxSpec() spec {
 		help: `Starts the built-in Salesforce and Proff emulators, seeded like the demo's, and prints the environment
 that points proffsync at them (eval it in another shell), then serves until SIGTERM/SIGINT. For trying
 check, preview, run and serve by hand without credentials, and for benchmarks with the emulators in a
-process of their own. Everything in it is fictional and local.`,
+process of their own. Everything in it is fictional and local. The last line it prints before serving
+starts with "# ready": a script can wait for it (--dir is created when it does not exist).`,
 		build: func(a *app, fs *flag.FlagSet) command {
 			c := &sandboxCmd{app: a}
 			fs.IntVar(&c.companies, "companies", 240, "how many fictional companies (accounts are a few more)")
@@ -55,6 +56,8 @@ func (c *sandboxCmd) Run(ctx context.Context) error {
 			return err
 		}
 		defer os.RemoveAll(dir)
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create the sandbox folder: %w", err)
 	}
 	cfgPath := filepath.Join(dir, "proffsync.yaml")
 	if err := os.WriteFile(cfgPath, []byte(sandbox.DemoConfig), 0o644); err != nil {
@@ -71,8 +74,11 @@ func (c *sandboxCmd) Run(ctx context.Context) error {
 	for _, k := range keys {
 		fmt.Fprintf(c.stdout, "export %s=%s\n", k, env[k])
 	}
-	fmt.Fprintf(c.stdout, "# %d opted-in accounts, %d opted out; seeded in %s. Stop with Ctrl-C.\n",
+	fmt.Fprintf(c.stdout, "# %d opted-in accounts, %d opted out; seeded in %s.\n",
 		sb.Expect.Selected, sb.Expect.OptedOut, time.Since(start).Round(time.Millisecond))
+	// The ready line comes last, once both emulators answer: what a script waits for before it goes on.
+	fmt.Fprintf(c.stdout, "# ready: Salesforce at %s, Proff at %s, config %s. Stop with Ctrl-C.\n",
+		env["SF_LOGIN_URL"], env["PROFF_API_URL"], cfgPath)
 	if f, ok := c.stdout.(*os.File); ok {
 		f.Sync()
 	}
