@@ -250,6 +250,25 @@ func (s *Server) record(k key, at time.Time, t ChangeType, patch []PatchOp) {
 		patchID: fmt.Sprintf("%s-%08d", k.country, s.patchSeq), patch: patch})
 }
 
+// ShiftFeed moves every feed entry d back in time, those of open scrolls included: the sandbox's simulated
+// nights age the feed by a day while the client ages its own stored times by the same day, so that
+// yesterday's entries stay older than the lookups they caused.
+func (s *Server) ShiftFeed(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i := range s.feed {
+		s.feed[i].at = s.feed[i].at.Add(-d)
+	}
+	for id, sc := range s.scrolls {
+		entries := slices.Clone(sc.entries)
+		for i := range entries {
+			entries[i].at = entries[i].at.Add(-d)
+		}
+		sc.entries = entries
+		s.scrolls[id] = sc
+	}
+}
+
 // FeedLen is the number of entries the feed holds for a country, the 30-day window not applied.
 func (s *Server) FeedLen(country string) int {
 	s.mu.Lock()

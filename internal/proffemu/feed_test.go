@@ -275,3 +275,20 @@ func TestFeedScrollIDIgnoresOtherParameters(t *testing.T) {
 		t.Errorf("unknown scrollId: %d", st)
 	}
 }
+
+// ShiftFeed ages every entry: a day's shift moves each createdDate back a day, and the entries pushed out of
+// the 30-day window are gone from the answer.
+func TestShiftFeedAgesEveryEntry(t *testing.T) {
+	t.Parallel()
+	s := newFeedEmu(t)
+	s.Noise("NO", 2, feedNow.Add(-29*24*time.Hour-time.Hour))
+	s.Noise("NO", 1, feedNow.Add(-time.Hour))
+	s.ShiftFeed(24 * time.Hour)
+	st, p := getFeed(t, s.URL()+"/api/changes/register/NO?since=2026-01-01")
+	if st != 200 || len(p.Entities) != 1 {
+		t.Fatalf("after a day's shift: %d, %d entities; want the 1 entry still inside 30 days", st, len(p.Entities))
+	}
+	if got, want := p.Entities[0].CreatedDate, feedNow.Add(-25*time.Hour).UnixMilli(); got != want {
+		t.Errorf("createdDate %d, want %d (a day older)", got, want)
+	}
+}
