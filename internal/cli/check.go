@@ -16,6 +16,7 @@ import (
 	"github.com/proffconnect/proffsync/internal/mapping"
 	"github.com/proffconnect/proffsync/internal/massupdate"
 	"github.com/proffconnect/proffsync/internal/notify"
+	"github.com/proffconnect/proffsync/internal/orgnr"
 	"github.com/proffconnect/proffsync/internal/proff"
 	"github.com/proffconnect/proffsync/internal/safetext"
 	"github.com/proffconnect/proffsync/internal/salesforce"
@@ -138,7 +139,11 @@ func (c *checkCmd) check(ctx context.Context, cfg *config.Config, res resolved) 
 		defer st.Close()
 	}
 	if cfg.Env.RequireSalesforce() == nil {
-		r.report("salesforce", c.checkSalesforce(cctx, cfg, res, rec), "logged in ("+cfg.Env.SFAuthFlow+"); every mapped field exists, is editable and can hold its data point; the selection query runs")
+		warnings, err := c.checkSalesforce(cctx, cfg, res, rec)
+		r.report("salesforce", err, "logged in ("+cfg.Env.SFAuthFlow+"); every mapped field exists, is editable and can hold its data point; the selection query runs")
+		for _, w := range warnings {
+			r.add("mapping", checkWarning, c.printable(w))
+		}
 	} else {
 		r.add("salesforce", checkSkipped, "no Salesforce credentials")
 	}
@@ -292,23 +297,49 @@ func isNoDatabase(err error) bool {
 }
 
 // checkSalesforce logs in, checks the mapping against describe as a run will, and runs the selection query
-// with LIMIT 1, so that a filter Salesforce refuses is found now, not by the first run.
-func (a *app) checkSalesforce(ctx context.Context, cfg *config.Config, res resolved, rec transport.Recorder) error {
+// with LIMIT 1, so that a filter Salesforce refuses is found now, not by the first run. It returns the
+// mapping's currency warnings: an amount into a currency field of an org whose currency is not the
+// companies' is written as it is.
+func (a *app) checkSalesforce(ctx context.Context, cfg *config.Config, res resolved, rec transport.Recorder) ([]string, error) {
 	sf, err := a.newSalesforce(cfg, rec)
 	if err != nil {
-		return configErr(err)
+		return nil, configErr(err)
 	}
 	if err := sf.Login(ctx); err != nil {
-		return err
+		return nil, err
 	}
 	fields, err := sf.Describe(ctx)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := mappingProblems(sf, res, fields); err != nil {
-		return err
+		return nil, err
 	}
-	return sf.CheckSelection(ctx)
+	if err := sf.CheckSelection(ctx); err != nil {
+		return nil, err
+	}
+	return a.currencyWarnings(ctx, sf, cfg, res, fields), nil
+}
+
+// currencyWarnings compares the org's currency with the reporting currency of the countries the records
+// can be in: the default country, or all four when a country field says.
+func (a *app) currencyWarnings(ctx context.Context, sf *salesforce.Client, cfg *config.Config, res resolved, fields map[string]mapping.Field) []string {
+	types := map[string]string{}
+	for _, r := range res.rules {
+		types[r.Point] = fields[r.Field].Type
+	}
+	countries := []orgnr.Country{orgnr.Country(cfg.Salesforce.DefaultCountry)}
+	if cfg.Salesforce.CountryField != "" {
+		countries = orgnr.Countries
+	}
+	if len(proff.CurrencyWarnings(res.points, types, "", countries)) == 0 {
+		return nil // no amount goes to a currency field: the org's currency does not matter
+	}
+	cur, err := sf.OrgCurrency(ctx)
+	if err != nil {
+		return []string{"amounts are mapped to currency fields, but the org's currency could not be read to compare: " + oneLine(err.Error())}
+	}
+	return proff.CurrencyWarnings(res.points, types, cur, countries)
 }
 
 // checkMapping asks describe, before the engine records a run, whether the mapping fits the object: a

@@ -126,3 +126,25 @@ func TestCheckWarnsAboutUnknownKeys(t *testing.T) {
 		t.Errorf("check: %+v", r)
 	}
 }
+
+// check warns when an amount goes to a currency field of an org whose currency is not the companies':
+// proffsync converts nothing (issue 13).
+func TestCheckWarnsAboutCurrencies(t *testing.T) {
+	t.Parallel()
+	sb, env, _ := sandboxRun(t, sandbox.Options{Companies: 4})
+	env["PROFFSYNC_CONFIG"] = writeFile(t, "p.yaml", strings.Replace(sandbox.DemoConfig, "mapping:\n",
+		"mapping:\n  - proff: revenue\n    field: AnnualRevenue\n", 1))
+	sb.SF.SetOrgCurrency("EUR")
+	r := proffsync(t, env, "check", "--log-level", "error")
+	if r.code != 0 || !strings.Contains(r.stdout, "warning     revenue goes to a currency field of an org in EUR") ||
+		!strings.Contains(r.stdout, "NO companies report in NOK") {
+		t.Errorf("check with a EUR org: %+v", r)
+	}
+	sb.SF.SetOrgCurrency("NOK")
+	env["PROFFSYNC_CONFIG"] = writeFile(t, "p.yaml", strings.Replace(strings.Replace(sandbox.DemoConfig, "mapping:\n",
+		"mapping:\n  - proff: revenue\n    field: AnnualRevenue\n", 1), "  country_field: Country_Code__c\n", "", 1))
+	r = proffsync(t, env, "check", "--log-level", "error")
+	if r.code != 0 || strings.Contains(r.stdout, "currency field") {
+		t.Errorf("check with a NOK org and only Norwegian records: %+v", r)
+	}
+}
