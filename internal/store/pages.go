@@ -185,7 +185,7 @@ LEFT JOIN LATERAL (
 		SELECT bool_or(h.outcome <> 'failed') OVER (ORDER BY r.started_at DESC, r.id DESC) AS broken
 		FROM run_records h JOIN runs r ON r.id = h.run_id
 		WHERE h.record_id = p.record_id
-			AND (r.id = $1 OR (NOT r.dry_run AND (r.started_at, r.id) < ($2::timestamptz, $1::text)))
+			AND (r.id = $1 OR (NOT r.dry_run AND r.trigger <> 'revert' AND (r.started_at, r.id) < ($2::timestamptz, $1::text)))
 	) w WHERE NOT w.broken
 ) streak ON p.outcome = 'failed'
 ORDER BY p.record_id`

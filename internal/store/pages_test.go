@@ -17,8 +17,14 @@ import (
 // outcome), with one Name change for each updated record.
 func pagesRun(t *testing.T, s *store.Store, at time.Time, dry bool, outcomes map[string]massupdate.Outcome) massupdate.Run {
 	t.Helper()
+	return pagesRunAs(t, s, massupdate.Schedule, at, dry, outcomes)
+}
+
+// pagesRunAs is pagesRun with the run's trigger.
+func pagesRunAs(t *testing.T, s *store.Store, trigger massupdate.Trigger, at time.Time, dry bool, outcomes map[string]massupdate.Outcome) massupdate.Run {
+	t.Helper()
 	ctx := context.Background()
-	r := massupdate.Run{Trigger: massupdate.Schedule, StartedAt: at, DryRun: dry}
+	r := massupdate.Run{Trigger: trigger, StartedAt: at, DryRun: dry}
 	if err := s.CreateRun(ctx, &r); err != nil {
 		t.Fatalf("CreateRun: %v", err)
 	}
@@ -80,6 +86,20 @@ func TestRunPageCountsConsecutiveFailures(t *testing.T) {
 	// A dry run's own failure counts on its page, on top of the non-dry runs before it.
 	if got, want := streaks(t, s, dry.ID), map[string]int{"rec1": 3, "rec3": 1}; !reflect.DeepEqual(got, want) {
 		t.Errorf("streaks at the dry run of day 5: got %v, want %v", got, want)
+	}
+}
+
+// A revert's outcomes are about conflicts with the values of the run it undid, not about syncing the record:
+// walking back, a revert neither breaks a record's streak of failed runs nor lengthens it.
+func TestRunPageStreaksSkipReverts(t *testing.T) {
+	t.Parallel()
+	s := storetest.New(t)
+	day := func(n int) time.Time { return time.Date(2026, 4, n, 2, 0, 0, 0, time.UTC) }
+	pagesRun(t, s, day(1), false, map[string]massupdate.Outcome{"rec1": massupdate.Failed, "rec2": massupdate.Failed})
+	pagesRunAs(t, s, massupdate.Revert, day(2), false, map[string]massupdate.Outcome{"rec1": massupdate.Updated, "rec2": massupdate.Failed})
+	last := pagesRun(t, s, day(3), false, map[string]massupdate.Outcome{"rec1": massupdate.Failed, "rec2": massupdate.Failed})
+	if got, want := streaks(t, s, last.ID), map[string]int{"rec1": 2, "rec2": 2}; !reflect.DeepEqual(got, want) {
+		t.Errorf("streaks across a revert: got %v, want %v", got, want)
 	}
 }
 

@@ -46,6 +46,30 @@ func TestARunContinuedIsNotResumedAgainWhenTheLinkWasLost(t *testing.T) {
 	}
 }
 
+// `run --resume` continues interrupted sync runs only: an interrupted revert is continued by `revert` again,
+// an interrupted retry by `run --retry` again.
+func TestRevertAndRetryRunsAreNotResumedByRun(t *testing.T) {
+	t.Parallel()
+	ctx := ctxT(t)
+	s := storetest.New(t)
+	t0 := time.Date(2026, 11, 29, 2, 0, 0, 0, time.UTC)
+	var sync massupdate.Run
+	for i, trig := range []massupdate.Trigger{massupdate.Manual, massupdate.Revert, massupdate.Retry} {
+		r := newRun(t, s, massupdate.Run{Trigger: trig, StartedAt: t0.Add(time.Duration(i) * time.Hour)})
+		r.Status, r.Checkpoint = massupdate.Interrupted, "001A"
+		if err := s.FinishRun(ctx, &r); err != nil {
+			t.Fatal(err)
+		}
+		if trig == massupdate.Manual {
+			sync = r
+		}
+	}
+	latest, err := s.LatestInterrupted(ctx)
+	if err != nil || latest == nil || latest.ID != sync.ID {
+		t.Fatalf("LatestInterrupted: %+v, %v; want the interrupted sync run %s", latest, err, sync.ID)
+	}
+}
+
 // `run --limit N` takes any N a Go int holds; a limit beyond what the column holds means no limit in
 // practice, and must not make the run fail to start.
 func TestCreateRunWithAHugeLimit(t *testing.T) {

@@ -94,10 +94,14 @@ const lockHoldersSQL = `SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pi
 // only the continuing run's resumed_from.
 const notContinuedSQL = `NOT EXISTS (SELECT 1 FROM runs c WHERE c.resumed_from = r.id AND c.id <> $1)`
 
-// LatestInterrupted returns the newest interrupted run that may be resumed: not a dry run, not resumed yet.
+// LatestInterrupted returns the newest interrupted run that may be resumed: not a dry run, not resumed yet,
+// and a sync run. An interrupted revert is continued by `revert RUN_ID` again (InterruptedRevert), and an
+// interrupted retry by `run --retry` again: resumed as a sync, the one would write a revert's checkpoint
+// into an ordinary run and the other would go on over every selected record, not the failed ones.
 func (s *Store) LatestInterrupted(ctx context.Context) (*massupdate.Run, error) {
 	rows, err := s.pool.Query(ctx, `SELECT `+runColumns+` FROM runs r
-		WHERE status = 'interrupted' AND resumed_by IS NULL AND NOT dry_run AND `+notContinuedSQL+`
+		WHERE status = 'interrupted' AND resumed_by IS NULL AND NOT dry_run AND trigger NOT IN ('revert', 'retry')
+		AND `+notContinuedSQL+`
 		ORDER BY started_at DESC, id DESC LIMIT 1`, "")
 	if err != nil {
 		return nil, fmt.Errorf("find interrupted run: %w", s.scrub(err))
