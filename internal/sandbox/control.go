@@ -13,12 +13,14 @@ import (
 // The control endpoint lets a process outside the sandbox's (the benchmarks, a person trying incremental
 // sync by hand) move the simulated register on by a day between two `proffsync run`s:
 //
-//	POST /_sandbox/day?changes=0.01&noise=10000&advance=24h
+//	POST /_sandbox/day?changes=0.01&noise=10000&advance=24h&ago=12h
 //
 // changes is a share of the seeded companies when it has a decimal point (0.01: one in a hundred), else a
 // count; noise is the number of feed entries for companies no account holds; advance, when given, first
 // ages the emulator's change feed by that long, for a caller that ages proffsync's stored times by the same
-// (a simulated night without waiting one). The answer says what changed, per country.
+// (a simulated night without waiting one); ago dates the day's changes that long before now (default: now),
+// as a real day's changes come in the hours before a nightly run, not in the second before it. The answer
+// says what changed, per country.
 //
 // It listens on loopback only, on a port of its own: the emulators' addresses stay exactly the APIs they
 // emulate, so nothing proffsync sends can reach it by mistake.
@@ -76,6 +78,14 @@ func (s *Sandbox) serveControl(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	ago := time.Duration(0)
+	if v := q.Get("ago"); v != "" {
+		if ago, err = time.ParseDuration(v); err != nil || ago < 0 || ago > 29*24*time.Hour {
+			http.Error(w, "ago must be a duration from 0 to 696h (inside the feed's 30 days)", http.StatusBadRequest)
+			return
+		}
+	}
+	// Everything is read before anything changes: a refused request leaves the register as it was.
 	if v := q.Get("advance"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 {
@@ -89,7 +99,7 @@ func (s *Sandbox) serveControl(w http.ResponseWriter, r *http.Request) {
 		}
 		sh.ShiftFeed(d)
 	}
-	changed := s.ChangeDay(time.Now(), n, noise)
+	changed := s.ChangeDay(time.Now().Add(-ago), n, noise)
 	day := Day{Changed: map[string]int{}, Total: len(changed), Noise: noise, FeedNO: s.Proff.FeedLen("NO"),
 		Exhausted: len(changed) < n, Companies: s.seededBy}
 	for _, c := range changed {

@@ -31,12 +31,17 @@ func postDay(t *testing.T, s *Sandbox, method, query string) (int, Day) {
 // feedCount is how many Norwegian feed entries a read from yesterday lists, any path.
 func feedCount(t *testing.T, s *Sandbox) int {
 	t.Helper()
+	return feedCountSince(t, s, time.Now().Add(-24*time.Hour))
+}
+
+func feedCountSince(t *testing.T, s *Sandbox, since time.Time) int {
+	t.Helper()
 	c, err := proff.New(proff.Options{BaseURL: s.Proff.URL(), Token: s.proffToken,
 		Points: []proff.DataPoint{{Name: "name", Kind: mapping.Text}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := c.Changes(context.Background(), "NO", time.Now().Add(-24*time.Hour), proff.FeedOptions{},
+	res, err := c.Changes(context.Background(), "NO", since, proff.FeedOptions{},
 		func(proff.Change) error { return nil })
 	if err != nil {
 		t.Fatal(err)
@@ -100,6 +105,8 @@ func TestDayEndpointRefusesWhatItCannotDo(t *testing.T) {
 		{http.MethodPost, "?noise=-3", http.StatusBadRequest},
 		{http.MethodPost, "?advance=-1h", http.StatusBadRequest},
 		{http.MethodPost, "?advance=tomorrow", http.StatusBadRequest},
+		{http.MethodPost, "?changes=1&ago=-1h", http.StatusBadRequest},
+		{http.MethodPost, "?changes=1&ago=800h", http.StatusBadRequest},
 	} {
 		if code, _ := postDay(t, s, c.method, c.query); code != c.want {
 			t.Errorf("%s %s: status %d, want %d", c.method, c.query, code, c.want)
@@ -140,5 +147,23 @@ func TestDayEndpointAdvanceAgesTheFeed(t *testing.T) {
 	}
 	if got := feedCount(t, s); got != 5 {
 		t.Errorf("after three days a read from yesterday lists %d, want only the 5 new entries", got)
+	}
+}
+
+// ago dates the day's changes before now: entries two days old are not in a read from yesterday, and are
+// in a read from three days back.
+func TestDayEndpointDatesTheChangesAgo(t *testing.T) {
+	t.Parallel()
+	s := Start(Options{})
+	defer s.Close()
+	code, d := postDay(t, s, http.MethodPost, "?changes=4&noise=10&ago=48h")
+	if code != http.StatusOK || d.Total != 4 {
+		t.Fatalf("status %d, %+v", code, d)
+	}
+	if got := feedCount(t, s); got != 0 {
+		t.Errorf("a read from yesterday lists %d entries dated two days ago", got)
+	}
+	if got, want := feedCountSince(t, s, time.Now().Add(-72*time.Hour)), d.Changed["NO"]+10; got != want {
+		t.Errorf("a read from three days back lists %d, want %d", got, want)
 	}
 }
