@@ -69,7 +69,12 @@ func (c *pruneCmd) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("prune: %w", err)
 	}
-	fmt.Fprintf(c.stdout, "pruned rows older than %d days (before %s): %d technical log rows, %d runs, %d record outcomes, %d field changes\n",
-		retention, before.UTC().Format(time.RFC3339), res.Calls, res.Runs, res.Records, res.Changes)
+	// Stored company values no record points at any more would never be served again.
+	companies, err := st.PruneSyncCompanies(ctx)
+	if err != nil {
+		return fmt.Errorf("prune: %w", err)
+	}
+	fmt.Fprintf(c.stdout, "pruned rows older than %d days (before %s): %d technical log rows, %d runs, %d record outcomes, %d field changes; %d stored companies no record points at\n",
+		retention, before.UTC().Format(time.RFC3339), res.Calls, res.Runs, res.Records, res.Changes, companies)
 	return nil
 }

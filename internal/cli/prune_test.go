@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/proffconnect/proffsync/internal/store"
 	"github.com/proffconnect/proffsync/internal/store/storetest"
 )
@@ -60,5 +62,37 @@ func TestPruneKeepsTheConfiguredRetention(t *testing.T) {
 	}
 	if got := storetest.Count(t, st); got != (storetest.Rows{}) {
 		t.Fatalf("after prune --retention-days 5: %+v left", got)
+	}
+}
+
+// prune also drops the stored company values no record points at any more (records moved to another
+// company): they would never be served again.
+func TestPruneDropsUnreferencedStoredCompanies(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := storetest.URL(t)
+	st := storetest.Open(t, dsn, store.Options{})
+	if err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, `INSERT INTO sync_companies (country, org_number, mapping_key, looked_up_at, status) VALUES
+		('NO', '923609016', 'k', now(), 'found'), ('NO', '984851006', 'k', now(), 'found');
+		INSERT INTO sync_records (record_id, country, org_number) VALUES ('001A', 'NO', '923609016')`); err != nil {
+		t.Fatal(err)
+	}
+	r := proffsync(t, map[string]string{"DATABASE_URL": dsn, "PROFFSYNC_CONFIG": writeFile(t, "p.yaml", goodConfig)}, "prune")
+	if r.code != 0 || !strings.Contains(r.stdout, "; 1 stored companies no record points at") {
+		t.Fatalf("prune: %+v", r)
+	}
+	var left []string
+	rows, _ := conn.Query(ctx, `SELECT org_number FROM sync_companies`)
+	left, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(left) != 1 || left[0] != "923609016" {
+		t.Errorf("left %v, %v", left, err)
 	}
 }

@@ -25,6 +25,7 @@ starts with "# ready": a script can wait for it (--dir is created when it does n
 			fs.DurationVar(&c.proffLatency, "proff-latency", 0, "latency the Proff emulator adds to every answer")
 			fs.DurationVar(&c.sfLatency, "sf-latency", 0, "latency the Salesforce emulator adds to every answer")
 			fs.StringVar(&c.dir, "dir", "", "where to write the sandbox's proffsync.yaml (default: a temporary folder)")
+			fs.StringVar(&c.countries, "countries", "", "the countries' shares in percent, e.g. NO=40,SE=20,DK=20,FI=20 (default: a quarter each)")
 			return c
 		}}
 }
@@ -34,18 +35,27 @@ type sandboxCmd struct {
 	companies               int
 	proffLatency, sfLatency time.Duration
 	dir                     string
+	countries               string
+	shares                  map[string]int
 }
 
 func (c *sandboxCmd) Validate() error {
 	if c.companies < 1 || c.companies > 1_000_000 {
 		return usageError("sandbox: --companies must be between 1 and 1000000")
 	}
+	if c.countries != "" {
+		shares, err := sandbox.ParseShares(c.countries)
+		if err != nil {
+			return usageError("sandbox: --countries: %v", err)
+		}
+		c.shares = shares
+	}
 	return nil
 }
 
 func (c *sandboxCmd) Run(ctx context.Context) error {
 	start := time.Now()
-	sb := sandbox.Start(sandbox.Options{Companies: c.companies})
+	sb := sandbox.Start(sandbox.Options{Companies: c.companies, Shares: c.shares})
 	defer sb.Close()
 	sb.Proff.SetLatency(c.proffLatency)
 	sb.SF.SetLatency(c.sfLatency)
@@ -76,6 +86,9 @@ func (c *sandboxCmd) Run(ctx context.Context) error {
 	}
 	fmt.Fprintf(c.stdout, "# %d opted-in accounts, %d opted out; seeded in %s.\n",
 		sb.Expect.Selected, sb.Expect.OptedOut, time.Since(start).Round(time.Millisecond))
+	if u := env[sandbox.ControlEnv]; u != "" {
+		fmt.Fprintf(c.stdout, "# control: POST %s%s?changes=0.01 moves the register on by a simulated day\n", u, sandbox.DayPath)
+	}
 	// The ready line comes last, once both emulators answer: what a script waits for before it goes on.
 	fmt.Fprintf(c.stdout, "# ready: Salesforce at %s, Proff at %s, config %s. Stop with Ctrl-C.\n",
 		env["SF_LOGIN_URL"], env["PROFF_API_URL"], cfgPath)

@@ -123,9 +123,14 @@ func (a *app) serve(ctx context.Context, cfg *config.Config, res resolved, clock
 		if err != nil {
 			return err
 		}
+		companies, err := st.PruneSyncCompanies(ctx)
+		if err != nil {
+			return err
+		}
 		a.log.InfoContext(ctx, "pruned old logs and run details", slog.Int("retention_days", cfg.Logs.RetentionDays),
 			slog.Int64("technical_log_rows", res.Calls), slog.Int64("runs", res.Runs),
-			slog.Int64("record_outcomes", res.Records), slog.Int64("field_changes", res.Changes))
+			slog.Int64("record_outcomes", res.Records), slog.Int64("field_changes", res.Changes),
+			slog.Int64("stored_companies", companies))
 		return nil
 	}
 	srv, err := serve.New(serve.Options{

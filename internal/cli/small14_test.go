@@ -48,6 +48,17 @@ func TestSandboxCreatesItsDirAndSaysReady(t *testing.T) {
 	if last := lines[len(lines)-1]; !strings.HasPrefix(last, "# ready: Salesforce at http://127.0.0.1:") || !strings.Contains(last, filepath.Join(dir, "proffsync.yaml")) {
 		t.Errorf("the last line is not the ready line: %q", last)
 	}
+	if !strings.Contains(r.stdout, "# control: POST http://127.0.0.1:") {
+		t.Errorf("no control line:\n%s", r.stdout)
+	}
+
+	// --countries sets the country mix; a share that is not one is a usage error.
+	if r := proffsyncCtx(t, ctx, nil, "sandbox", "--companies", "3", "--countries", "NO=50,SE=50"); r.code != 0 {
+		t.Errorf("--countries NO=50,SE=50: %+v", r)
+	}
+	if r := proffsyncCtx(t, ctx, nil, "sandbox", "--countries", "DE=100"); r.code != ExitUsage || !strings.Contains(r.stderr, "--countries") {
+		t.Errorf("--countries DE=100: %+v", r)
+	}
 }
 
 // Log lines are in UTC whatever the host's zone, with floats and durations rounded, in both formats.
