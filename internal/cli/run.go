@@ -198,6 +198,10 @@ func (a *app) executeRun(ctx context.Context, cfg *config.Config, res resolved, 
 		}
 	} else {
 		printSummary(a.stdout, run.Summary())
+		if len(run.NeverValued) > 0 {
+			printNeverValued(a.stdout, run.NeverValued)
+			fmt.Fprintln(a.stdout)
+		}
 		fmt.Fprintf(a.stdout, "  details   proffsync history show %s\n", run.ID)
 		printResumeHint(a.stdout, *run) // the last line: how to go on
 	}

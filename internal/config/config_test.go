@@ -70,6 +70,12 @@ schedule:
   enabled: false
   cron: "0 2 * * *"
   timezone: Europe/Oslo
+sync:
+  change_feed: true
+  refresh_days: 0
+  max_lookups: 0
+notify:
+  on: [failed, interrupted]
 logs:
   retention_days: 90
 serve:
