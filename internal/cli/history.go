@@ -44,6 +44,7 @@ with ' so that a spreadsheet does not run them as formulas.`,
 			fs.StringVar(&c.statusArg, "status", "", "list only runs with these statuses, comma-separated (succeeded, partial, failed, interrupted, running)")
 			fs.StringVar(&c.sinceArg, "since", "", "list only runs started since: a duration back (24h, 7d) or a date (2026-11-28, or RFC 3339)")
 			fs.Var(&c.csv, "csv", "with show: print the records (or, --csv=changes, the field changes) as CSV for Data Loader")
+			fs.StringVar(&c.format, "format", "", "text, json or csv (csv: with show, as --csv)")
 			return c
 		}}
 }
@@ -75,6 +76,7 @@ type historyCmd struct {
 	statusArg string
 	sinceArg  string
 	csv       csvPart
+	format    string
 	pos       []string
 	showRef   string
 	filter    store.RunFilter
@@ -94,6 +96,17 @@ func (c *historyCmd) Validate() error {
 		return usageError("history show: RUN_ID is required (an id, a unique prefix of it, or latest)")
 	default:
 		return usageError("history: unknown argument %q (did you mean 'history show %s'?)", pos[0], pos[0])
+	}
+	switch strings.ToLower(c.format) {
+	case "", "text":
+	case "json":
+		c.json = true
+	case "csv":
+		if c.csv == "" {
+			c.csv = "records"
+		}
+	default:
+		return usageError("history: --format %q is not text, json or csv", c.format)
 	}
 	if c.csv != "" && c.showRef == "" {
 		return usageError("history: --csv goes with 'history show RUN_ID'")

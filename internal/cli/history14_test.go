@@ -126,7 +126,7 @@ func TestHistoryListFitsAndSaysWhy(t *testing.T) {
 		t.Errorf("no match: %+v", r)
 	}
 	for _, args := range [][]string{{"history", "--status", "done"}, {"history", "--since", "yesterday"},
-		{"history", "--csv"}, {"history", "show", "latest", "--csv", "--json"}, {"history", "show", "latest", "--csv=all"}} {
+		{"history", "--csv"}, {"history", "show", "latest", "--csv", "--json"}, {"history", "show", "latest", "--csv=all"}, {"history", "--format", "xml"}, {"history", "--format", "csv"}} {
 		if r := proffsync(t, env, args...); r.code != ExitUsage || r.stdout != "" {
 			t.Errorf("%v: %+v", args, r)
 		}
@@ -203,6 +203,9 @@ func TestHistoryShowCSV(t *testing.T) {
 	}
 	if !equalRows(recs, want) {
 		t.Errorf("records CSV:\n got %q\nwant %q", recs, want)
+	}
+	if f := proffsync(t, env, "history", "show", runs[2].ID[:10], "--format", "csv"); f.stdout != r.stdout {
+		t.Errorf("--format csv differs from --csv:\n%s", f.stdout)
 	}
 	r = proffsync(t, env, "history", "show", runs[2].ID, "--csv=changes")
 	recs, err = csv.NewReader(strings.NewReader(r.stdout)).ReadAll()
