@@ -1,4 +1,4 @@
--- Runs, their per-record outcomes and field changes, and the technical log of HTTP calls (privacy.md P8).
+-- Runs, their per-record outcomes and field changes, and the technical log of HTTP calls (README: Privacy P8).
 
 -- One row per run. Counts are the running totals the engine records with every batch, so an interrupted
 -- run shows how far it got. settings is the config the run used (object, fields, filter, mapping): never a

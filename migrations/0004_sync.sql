@@ -3,7 +3,7 @@
 
 -- One row per company (country, canonical org number) that a CRM record holds and that a real run looked
 -- up: never a company only the change feed named, never one only a dry run looked up. vals holds only the
--- admin-selected data points, packed by the engine in rule order (privacy.md P10: never whole documents);
+-- admin-selected data points, packed by the engine in rule order (README: Privacy P10: never whole documents);
 -- mapping_key names the points and their order, so a changed mapping makes every company due once.
 -- feed_changed_at is the newest change-feed entry seen for the company.
 CREATE TABLE sync_companies (

@@ -1,5 +1,5 @@
 // Package safetext makes text that comes from outside (Salesforce records, Proff answers, error bodies) safe
-// to print on an operator's terminal (contract.md, "Text output"): a value must never move the cursor,
+// to print on an operator's terminal (README: Contract, "Text output"): a value must never move the cursor,
 // clear the screen, set the window title or write the clipboard (OSC 52).
 //
 // What must never happen here: a control character reaching the output raw, or a change to text that holds

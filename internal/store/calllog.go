@@ -16,7 +16,7 @@ import (
 // callLogBatch is the most rows one COPY writes.
 const callLogBatch = 1000
 
-// CallLog is the technical log (privacy.md P8): it receives one transport.Call per HTTP request and writes
+// CallLog is the technical log (README: Privacy P8): it receives one transport.Call per HTTP request and writes
 // them in the background with COPY, so the request path never waits for PostgreSQL. It stores exactly the
 // fields of a Call, which by construction hold no header and no body of a successful call.
 //
@@ -201,7 +201,7 @@ func (l *CallLog) write(ctx context.Context, rows []transport.Call) ([]transport
 var callLogColumns = []string{"run_id", "correlation_id", "service", "method", "endpoint", "status", "duration_ms",
 	"attempt", "error_class", "error_excerpt", "api_used", "api_max", "at"}
 
-// excerptOf is what the technical log keeps of a call's error excerpt (privacy.md P8, P1): nothing for a
+// excerptOf is what the technical log keeps of a call's error excerpt (README: Privacy P8, P1): nothing for a
 // call that got an answer below 400, whose body is never logged whatever the caller put in the Call;
 // otherwise the excerpt scrubbed of every secret the Store knows and bounded.
 func (s *Store) excerptOf(c transport.Call) string {

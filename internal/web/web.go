@@ -57,7 +57,7 @@ type Options struct {
 	RunsPerPage int
 }
 
-// user is the one basic-auth user (contract.md).
+// user is the one basic-auth user (README: Contract).
 const user = "admin"
 
 // chartRuns is how many of the newest runs the chart of `/` shows.

@@ -241,7 +241,7 @@ func (p *Proxy) serve(client net.Conn) {
 }
 
 // Dump returns every row of every table of the Store's database as text, one row a line, prefixed by its
-// table: what a test searches for secrets that must never be stored (privacy.md P1).
+// table: what a test searches for secrets that must never be stored (README: Privacy P1).
 func Dump(t testing.TB, s *store.Store) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -275,7 +275,7 @@ func Dump(t testing.TB, s *store.Store) string {
 	return b.String()
 }
 
-// Rows counts the rows that retention prunes (privacy.md P9): runs, record outcomes, field changes and
+// Rows counts the rows that retention prunes (README: Privacy P9): runs, record outcomes, field changes and
 // technical-log rows.
 type Rows struct {
 	Runs, Records, Changes, Calls int64
