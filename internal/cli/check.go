@@ -81,9 +81,9 @@ type checkResult struct {
 
 func printCatalogue(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "DATA POINT\tTYPE\tDESCRIPTION")
+	fmt.Fprintln(tw, "DATA POINT\tTYPE\tUNIT\tDESCRIPTION")
 	for _, p := range proff.Catalogue() {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", p.Name, p.Kind, p.Description)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", p.Name, p.Kind, p.Unit, p.Description)
 	}
 	tw.Flush()
 	fmt.Fprintln(w, `

@@ -293,7 +293,8 @@ func TestCatalogueListsTypedPointsAndNoPersonData(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("%+v", r)
 	}
-	for _, w := range []string{"DATA POINT", "name", "nace.code", "employees", "integer", "date", "visitorAddress.zipCode"} {
+	// Each point states its unit: money in full units of the company's currency, not Proff's thousands.
+	for _, w := range []string{"DATA POINT", "UNIT", "name", "nace.code", "employees", "integer", "date", "visitorAddress.zipCode", "full units"} {
 		if !strings.Contains(r.stdout, w) {
 			t.Errorf("catalogue lacks %q", w)
 		}

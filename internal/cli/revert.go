@@ -76,6 +76,9 @@ func (c *revertCmd) Run(ctx context.Context) error {
 		return err
 	}
 	run, runErr := eng.Run(ctx, revert.Request{RunID: id, DryRun: c.dryRun})
+	if run != nil {
+		c.notify(ctx, cfg, tally, *run) // a revert is a run: notify.on applies to it as to any other
+	}
 	flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	if err := st.CallLog().Flush(flushCtx); err != nil {
 		c.log.WarnContext(ctx, "technical log not fully written", "error", err.Error())

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/proffconnect/proffsync/internal/massupdate"
@@ -69,5 +71,29 @@ func TestRunRetryTakesOnlyTheFailedRecords(t *testing.T) {
 	if retry.Trigger != massupdate.Retry || retry.Counts.Selected != first.Counts.Failed || r.code != ExitPartial {
 		t.Errorf("retry: code %d, trigger %s, counts %+v; want the %d failed records only", r.code, retry.Trigger,
 			retry.Counts, first.Counts.Failed)
+	}
+}
+
+// A revert is a run: it notifies as any run does when its status is in notify.on.
+func TestRevertNotifiesTheWebhook(t *testing.T) {
+	t.Parallel()
+	hook := &receiver{status: http.StatusOK}
+	srv := httptest.NewServer(hook)
+	defer srv.Close()
+	_, env, _ := sandboxRun(t, sandbox.Options{Companies: 16})
+	env["PROFFSYNC_CONFIG"] = writeFile(t, "proffsync.yaml", sandbox.DemoConfig+"notify:\n  on: [succeeded, partial, failed]\n")
+	env["NOTIFY_WEBHOOK_URL"] = srv.URL + "/hook"
+	first, _ := runSummary(t, env, "run", "--json", "--log-level", "warn")
+	rev, _ := runSummary(t, env, "revert", first.RunID, "--json", "--log-level", "warn")
+	bodies, _ := hook.got()
+	if len(bodies) != 2 {
+		t.Fatalf("%d notifications, want one for the run and one for its revert", len(bodies))
+	}
+	var p struct {
+		Run massupdate.Summary `json:"run"`
+	}
+	if err := json.Unmarshal(bodies[1], &p); err != nil || p.Run.RunID != rev.RunID || p.Run.Trigger != massupdate.Revert ||
+		p.Run.Reverts == nil || *p.Run.Reverts != first.RunID {
+		t.Errorf("revert's notification %s (%v), want run %s reverting %s", bodies[1], err, rev.RunID, first.RunID)
 	}
 }
