@@ -142,7 +142,7 @@ func IsError(err error) bool {
 func Defaults() Config {
 	return Config{
 		Salesforce: Salesforce{Object: "Account", APIReservePercent: 10},
-		Proff:      Proff{RateLimitPerSecond: 5, Concurrency: 8},
+		Proff:      Proff{RateLimitPerSecond: massupdate.DefaultRatePerSecond, Concurrency: massupdate.DefaultConcurrency},
 		Schedule:   Schedule{Cron: "0 2 * * *", Timezone: "Europe/Oslo"},
 		Sync:       Sync{ChangeFeed: true},
 		Notify:     Notify{On: slices.Clone(notify.DefaultOn)},

@@ -44,7 +44,8 @@ type Options struct {
 	// LastSyncedEveryCheck also writes it on records checked and found unchanged.
 	LastSyncedEveryCheck bool
 
-	// Concurrency is the number of lookups in flight (default 1); the Lookup itself keeps the rate.
+	// Concurrency is the number of lookups in flight (default DefaultConcurrency); the Lookup itself keeps
+	// the rate.
 	Concurrency int
 	// RatePerSecond is the Proff rate, for the preview's estimate and the progress log.
 	RatePerSecond float64
@@ -102,6 +103,14 @@ type Options struct {
 	Scrub func(string) string
 }
 
+// DefaultConcurrency is the number of Proff lookups in flight when the admin sets none (proff.concurrency).
+// It is the one home of that default: the config, the Proff client and the engine all apply this one.
+const DefaultConcurrency = 8
+
+// DefaultRatePerSecond is the Proff rate when the admin sets none (proff.rate_limit_per_second): the one home
+// of that default, which the config and the Proff client both apply.
+const DefaultRatePerSecond = 5.0
+
 // Engine runs Mass Updates. One Engine may serve many runs, one at a time per database (the run lock).
 type Engine struct {
 	o        Options
@@ -135,7 +144,7 @@ func New(o Options) (*Engine, error) {
 		return nil, fmt.Errorf("massupdate: default country %q is not NO, SE, DK or FI", o.DefaultCountry)
 	}
 	if o.Concurrency < 1 {
-		o.Concurrency = 1
+		o.Concurrency = DefaultConcurrency
 	}
 	o.Clock = clock.Or(o.Clock)
 	if o.Now == nil {

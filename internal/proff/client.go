@@ -47,8 +47,8 @@ const (
 // Defaults.
 const (
 	DefaultBaseURL      = "https://api.proff.no"
-	DefaultRate         = 5.0
-	DefaultConcurrency  = 4
+	DefaultRate         = massupdate.DefaultRatePerSecond
+	DefaultConcurrency  = massupdate.DefaultConcurrency
 	DefaultMaxAttempts  = 5
 	DefaultMaxRetryWait = 30 * time.Second
 	DefaultQuotaWait    = 10 * time.Minute
