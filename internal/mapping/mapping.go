@@ -51,3 +51,17 @@ type Rule struct {
 
 // DateValue builds the Go value of a Date-kind data point.
 func DateValue(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
+
+// LastSyncedProblems says why f cannot be the last-synced field (none: it can): a datetime or date the
+// integration user may update. It is the one home of that rule, which the Salesforce adapter's field check
+// and the engine's both apply.
+func LastSyncedProblems(f Field) []string {
+	var problems []string
+	if f.Type != "datetime" && f.Type != "date" {
+		problems = append(problems, "is a "+f.Type+", not a datetime or date")
+	}
+	if !f.Updateable {
+		problems = append(problems, "is not updateable for the integration user (field-level security)")
+	}
+	return problems
+}

@@ -255,13 +255,10 @@ func (r *runner) lastSyncedProblem(fields map[string]mapping.Field) string {
 	name := r.e.o.LastSyncedField
 	f, ok := fields[name]
 	var problem string
-	switch {
-	case !ok:
+	if !ok {
 		problem = "no such field, or the integration user cannot see it"
-	case !f.Updateable:
-		problem = "not updateable by the integration user"
-	case f.Type != "datetime" && f.Type != "date":
-		problem = "a " + f.Type + " field, not a datetime"
+	} else if p := mapping.LastSyncedProblems(f); len(p) > 0 {
+		problem = strings.Join(p, "; ")
 	}
 	for _, rule := range r.e.rules {
 		if strings.EqualFold(rule.Field, name) {

@@ -456,11 +456,8 @@ func (c *Client) ValidateFields(describe map[string]mapping.Field) error {
 	}
 	if c.o.LastSyncedField != "" {
 		if f, ok := v.lookup("last-synced field", c.o.LastSyncedField, false); ok {
-			if f.Type != "datetime" && f.Type != "date" {
-				v.add("last-synced field %s is a %s, not a datetime or date", c.o.LastSyncedField, f.Type)
-			}
-			if !f.Updateable {
-				v.add("last-synced field %s is not updateable for the integration user (field-level security)", c.o.LastSyncedField)
+			for _, p := range mapping.LastSyncedProblems(f) {
+				v.add("last-synced field %s %s", c.o.LastSyncedField, p)
 			}
 		}
 	}
