@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/proffconnect/proffsync/internal/massupdate"
+	"github.com/proffconnect/proffsync/internal/orgnr"
 	"github.com/proffconnect/proffsync/internal/transport"
 )
 
@@ -264,7 +265,7 @@ func (m *Metrics) observeLast(r *massupdate.Run) {
 // numberFormCountries and numberForms bound the labels of proffsync_proff_number_form_calls_total: the
 // countries proffsync looks up and the forms of a number it tries. Anything else is counted as "other".
 var (
-	numberFormCountries = []string{"NO", "SE", "DK", "FI"}
+	numberFormCountries = countryCodes()
 	numberFormNames     = []string{"digits", "hyphenated"}
 )
 
@@ -320,3 +321,12 @@ func (m *Metrics) SetSchedule(enabled bool, next time.Time) {
 }
 
 func unixSeconds(t time.Time) float64 { return float64(t.UnixNano()) / 1e9 }
+
+// countryCodes are orgnr's countries, the one list of them, as label values.
+func countryCodes() []string {
+	out := make([]string, 0, len(orgnr.Countries))
+	for _, c := range orgnr.Countries {
+		out = append(out, string(c))
+	}
+	return out
+}
