@@ -5,11 +5,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/proffconnect/proffsync/internal/config"
 	"github.com/proffconnect/proffsync/internal/massupdate"
+	"github.com/proffconnect/proffsync/internal/runctx"
 	"github.com/proffconnect/proffsync/internal/store"
 	"github.com/proffconnect/proffsync/internal/transport"
 )
@@ -177,6 +179,7 @@ func (a *app) executeRun(ctx context.Context, cfg *config.Config, res resolved, 
 	}
 	run, runErr := eng.Run(ctx, o.request())
 	if run != nil {
+		a.logNumberForms(runctx.WithRunID(ctx, run.ID), s)
 		a.notify(ctx, cfg, calllog, *run)
 	}
 	flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -250,4 +253,18 @@ func (a *app) preflight(ctx context.Context, st *store.Store, s *session, o runO
 		}
 	}
 	return a.checkMapping(ctx, s.sf, s.res)
+}
+
+// logNumberForms says, once a run has ended, how many lookups each form of the organisation number took per
+// country (digits, and the hyphenated fallback for Swedish and Finnish numbers): what the fallback cost.
+func (a *app) logNumberForms(ctx context.Context, s *session) {
+	counts := s.proff.NumberFormCalls()
+	if len(counts) == 0 {
+		return
+	}
+	attrs := make([]any, 0, len(counts))
+	for _, fc := range counts {
+		attrs = append(attrs, slog.Int64(fc.Country+"_"+fc.Form, fc.Calls))
+	}
+	a.log.InfoContext(ctx, "Proff lookups by form of the organisation number", attrs...)
 }

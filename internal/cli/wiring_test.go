@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/proffconnect/proffsync/internal/massupdate"
@@ -95,5 +96,24 @@ func TestRevertNotifiesTheWebhook(t *testing.T) {
 	if err := json.Unmarshal(bodies[1], &p); err != nil || p.Run.RunID != rev.RunID || p.Run.Trigger != massupdate.Revert ||
 		p.Run.Reverts == nil || *p.Run.Reverts != first.RunID {
 		t.Errorf("revert's notification %s (%v), want run %s reverting %s", bodies[1], err, rev.RunID, first.RunID)
+	}
+}
+
+// A run logs what each form of the organisation number cost per country (issue 13: both forms are counted
+// and logged), with the run's id.
+func TestRunLogsTheNumberFormCalls(t *testing.T) {
+	t.Parallel()
+	_, env, _ := sandboxRun(t, sandbox.Options{Companies: 24})
+	r := proffsync(t, env, "run", "--log-level", "info", "--log-format", "json")
+	var line map[string]any
+	for _, l := range strings.Split(r.stderr, "\n") {
+		if strings.Contains(l, "Proff lookups by form of the organisation number") {
+			if err := json.Unmarshal([]byte(l), &line); err != nil {
+				t.Fatalf("log line %q: %v", l, err)
+			}
+		}
+	}
+	if line == nil || line["run_id"] == nil || line["SE_digits"] == nil || line["NO_digits"] == nil {
+		t.Errorf("no number-form line with run_id and per-country counts in:\n%s", r.stderr)
 	}
 }
