@@ -3,9 +3,12 @@ package proff
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
+	"math"
 	"net/url"
 	"slices"
 	"strconv"
@@ -128,30 +131,34 @@ func (c *Client) Changes(ctx context.Context, country string, since time.Time, o
 		path += "?" + q.Encode()
 	}
 	ctx = context.WithValue(ctx, feedStatusKey{}, true)
-	seen := map[string]bool{}
+	// A loop is a page whose entities were all read before. Not a next link seen before: Proff's scrollId
+	// is an Elasticsearch scroll, whose id often stays the same from page to page while the pages differ.
+	seen := map[[sha256.Size]byte]bool{}
+	defer func() {
+		if res.Skipped > 0 {
+			// Counted, never the ids themselves: the log holds no payload.
+			c.log.LogAttrs(ctx, slog.LevelWarn, "change feed entries without a valid organisation number were skipped",
+				slog.String("country", string(cc)), slog.Int("skipped", res.Skipped), slog.Int("pages", res.Pages))
+		}
+	}()
 	for path != "" {
 		if res.Pages >= maxPages {
 			return res, fmt.Errorf("proff change feed %s: more than %d pages: %w", cc, maxPages, ErrFeedFailed)
 		}
-		seen[path] = true
 		res.Pages++
 		body, err := c.get(ctx, path, EndpointFeed, "")
 		if err != nil {
 			return res, feedError(cc, res.Pages, err)
 		}
-		next, n, err := c.feedPage(body, cc, &res, fn)
+		next, entities, err := c.feedPage(body, cc, &res, seen, fn)
 		if err != nil {
 			return res, err
 		}
-		if n == 0 || next == "" {
+		if entities == 0 || next == "" {
 			return res, nil
 		}
-		if path, err = c.feedNext(path, next); err != nil {
+		if path, err = c.feedNext(cc, path, next); err != nil {
 			return res, fmt.Errorf("proff change feed %s page %d: %w: %w", cc, res.Pages, ErrFeedFailed, err)
-		}
-		if seen[path] {
-			return res, fmt.Errorf("proff change feed %s page %d: the next link leads back to a page already read: %w",
-				cc, res.Pages, ErrFeedFailed)
 		}
 	}
 	return res, nil
@@ -162,6 +169,10 @@ func (c *Client) Changes(ctx context.Context, country string, since time.Time, o
 func feedError(cc orgnr.Country, page int, err error) error {
 	var st *feedStatusError
 	switch {
+	case errors.As(err, &st) && page > 1:
+		// The first page was answered, so the country has a feed: a 4xx later (an expired or refused scroll)
+		// is a failed read, not "no feed", which would leave the country unread for days.
+		return fmt.Errorf("proff change feed %s page %d: Proff answered %d: %w", cc, page, st.status, ErrFeedFailed)
 	case errors.As(err, &st):
 		return fmt.Errorf("proff change feed %s: Proff answered %d: %w", cc, st.status, ErrFeedUnsupported)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded),
@@ -172,8 +183,10 @@ func feedError(cc orgnr.Country, page int, err error) error {
 }
 
 // feedPage decodes one page, passes its entries to fn and returns the next link and the number of
-// entities. Unknown keys are ignored; keys match case-insensitively, as encoding/json does.
-func (c *Client) feedPage(body []byte, cc orgnr.Country, res *FeedResult, fn func(Change) error) (string, int, error) {
+// entities. Unknown keys are ignored; keys match case-insensitively, as encoding/json does. seen holds the
+// digests of the pages read so far (entities and next link): a page that repeats one is a loop.
+func (c *Client) feedPage(body []byte, cc orgnr.Country, res *FeedResult, seen map[[sha256.Size]byte]bool,
+	fn func(Change) error) (string, int, error) {
 	strange := func(why string) error {
 		return fmt.Errorf("proff change feed %s page %d: %s: %w", cc, res.Pages, why, ErrFeedFailed)
 	}
@@ -182,7 +195,9 @@ func (c *Client) feedPage(body []byte, cc orgnr.Country, res *FeedResult, fn fun
 		Entities     json.RawMessage `json:"entities"`
 		Next         json.RawMessage `json:"next"`
 	}
-	if err := json.Unmarshal(body, &page); err != nil {
+	// JSON null decodes into a struct without complaint, as an empty last page: a proxy's "null" would end
+	// the read as complete, and the feed state would move past changes never read.
+	if t := bytes.TrimSpace(body); len(t) == 0 || t[0] != '{' || json.Unmarshal(t, &page) != nil {
 		return "", 0, strange("the answer is not a JSON object")
 	}
 	if hits, ok := jsonText(page.NumberOfHits); ok && res.Pages == 1 {
@@ -196,6 +211,18 @@ func (c *Client) feedPage(body []byte, cc orgnr.Country, res *FeedResult, fn fun
 		if t[0] != '[' || json.Unmarshal(t, &entities) != nil {
 			return "", 0, strange("entities is not a list")
 		}
+	}
+	next, ok := nextHref(page.Next)
+	if !ok {
+		return "", 0, strange("next is not a link")
+	}
+	if len(entities) > 0 && next != "" {
+		// The same entities with the same next link: the server hands out this page again and again.
+		sum := sha256.Sum256(append(append([]byte(next), 0), bytes.TrimSpace(page.Entities)...))
+		if seen[sum] {
+			return "", 0, strange("the page repeats one already read (the next link loops)")
+		}
+		seen[sum] = true
 	}
 	for _, raw := range entities {
 		var e struct {
@@ -220,19 +247,35 @@ func (c *Client) feedPage(body []byte, cc orgnr.Country, res *FeedResult, fn fun
 		}
 		res.Changes++
 	}
-	var next string
-	if t := bytes.TrimSpace(page.Next); len(t) > 0 && !bytes.Equal(t, []byte("null")) {
+	return next, len(entities), nil
+}
+
+// nextHref reads the page's next link: {"href","rel"} as documented, or a bare href, as some link writers
+// give it. "" when there is none (absent, null, no href); false when next is something else.
+func nextHref(raw json.RawMessage) (string, bool) {
+	t := bytes.TrimSpace(raw)
+	if len(t) == 0 || bytes.Equal(t, []byte("null")) {
+		return "", true
+	}
+	var href *string
+	if t[0] == '"' {
+		href = new(string)
+		if json.Unmarshal(t, href) != nil {
+			return "", false
+		}
+	} else {
 		var link struct {
 			Href *string `json:"href"`
 		}
-		if json.Unmarshal(t, &link) != nil {
-			return "", 0, strange("next is not a link")
+		if t[0] != '{' || json.Unmarshal(t, &link) != nil {
+			return "", false
 		}
-		if link.Href != nil {
-			next = strings.TrimSpace(*link.Href)
-		}
+		href = link.Href
 	}
-	return next, len(entities), nil
+	if href == nil {
+		return "", true
+	}
+	return strings.TrimSpace(*href), true
 }
 
 // jsonText reads a JSON string or number as text.
@@ -252,17 +295,33 @@ func jsonText(raw json.RawMessage) (string, bool) {
 	return "", false
 }
 
-// epochMillis reads createdDate: milliseconds since 1970 as a number or a numeric string (an RFC 3339
-// text is taken too); zero when it is none of these.
+// Bounds of a believable createdDate number. Below epochSecondsMax it can only be seconds: as milliseconds
+// it would be before March 1973, long before any feed; as seconds it reaches the year 5138. From
+// epochMillisMax on (the year 5138 as milliseconds) it is no date at all (microseconds, say).
+const (
+	epochSecondsMax = 1e11
+	epochMillisMax  = 1e14
+)
+
+// epochMillis reads createdDate: milliseconds since 1970 as a number or a numeric string, seconds (a number
+// too small to be milliseconds of any feed's time), or an RFC 3339 text; zero when it is none of these, or
+// not after 1970. A date misread as 1970 would look older than every lookup and hide the change: zero
+// makes the caller take "now", which makes the company due.
 func epochMillis(raw json.RawMessage) time.Time {
 	s, ok := jsonText(raw)
 	if !ok {
 		return time.Time{}
 	}
-	if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return time.UnixMilli(ms).UTC()
-	}
-	if f, err := strconv.ParseFloat(s, 64); err == nil && f >= 0 && f < 1e15 {
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		switch {
+		case f <= 0 || f >= epochMillisMax || math.IsNaN(f):
+			return time.Time{}
+		case f < epochSecondsMax:
+			return time.UnixMilli(int64(f * 1000)).UTC()
+		}
+		if ms, err := strconv.ParseInt(s, 10, 64); err == nil {
+			return time.UnixMilli(ms).UTC()
+		}
 		return time.UnixMilli(int64(f)).UTC()
 	}
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
@@ -274,7 +333,7 @@ func epochMillis(raw json.RawMessage) time.Time {
 // feedNext resolves next.href, absolute, relative to the host, or a bare query ("?scrollId=…") relative to
 // the page it came with, and returns it as a path below the base URL. A link to any other scheme, host or
 // path is refused: the token goes to the configured host's feed only.
-func (c *Client) feedNext(cur, href string) (string, error) {
+func (c *Client) feedNext(cc orgnr.Country, cur, href string) (string, error) {
 	page, err := url.Parse(c.base.String() + cur)
 	if err != nil {
 		return "", fmt.Errorf("the page's own URL: %w", err)
@@ -289,8 +348,9 @@ func (c *Client) feedNext(cur, href string) (string, error) {
 			u.Scheme, u.Hostname())
 	}
 	rel, ok := strings.CutPrefix(u.EscapedPath(), c.base.EscapedPath())
-	if !ok || !strings.HasPrefix(rel, "/api/changes/register/") {
-		return "", errors.New("the next link leads out of the change feed")
+	// Only this country's feed: another country's entries would be read as this country's numbers.
+	if !ok || !strings.EqualFold(strings.TrimSuffix(rel, "/"), "/api/changes/register/"+string(cc)) {
+		return "", errors.New("the next link leads out of the country's change feed")
 	}
 	if u.RawQuery != "" {
 		rel += "?" + u.RawQuery
