@@ -8,6 +8,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/proffconnect/proffsync/internal/clock"
 	"github.com/proffconnect/proffsync/internal/config"
 	"github.com/proffconnect/proffsync/internal/massupdate"
 	"github.com/proffconnect/proffsync/internal/metrics"
@@ -64,11 +65,12 @@ func (c *serveCmd) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.serve(ctx, cfg, res, serve.SystemClock{}, c.shutdown, nil)
+	return c.serve(ctx, cfg, res, c.clock(), c.shutdown, nil)
 }
 
-// serve runs the worker. listening, when set, is told the HTTP address once it is bound (tests).
-func (a *app) serve(ctx context.Context, cfg *config.Config, res resolved, clock serve.Clock,
+// serve runs the worker on the schedule clock given (the app's; tests move a virtual one). listening, when
+// set, is told the HTTP address once it is bound (tests).
+func (a *app) serve(ctx context.Context, cfg *config.Config, res resolved, schedule clock.Clock,
 	shutdown time.Duration, listening func(net.Addr)) error {
 	st, err := a.openStore(ctx, cfg.Env, true)
 	if err != nil {
@@ -136,7 +138,7 @@ func (a *app) serve(ctx context.Context, cfg *config.Config, res resolved, clock
 	srv, err := serve.New(serve.Options{
 		Enabled: cfg.Schedule.Enabled, Cron: cfg.Schedule.Cron, Timezone: cfg.Schedule.Timezone,
 		Addr: cfg.Serve.HTTPAddr, Run: runScheduled, Prune: prune, Ready: st.Ready, Metrics: met,
-		Clock: clock, Logger: a.log, ShutdownTimeout: shutdown,
+		Clock: schedule, Logger: a.log, ShutdownTimeout: shutdown,
 		Pages: web.New(web.Options{Store: st, Password: cfg.Env.UIPassword, Loopback: loopbackAddr(cfg.Serve.HTTPAddr),
 			Logger: a.log, Now: a.now}),
 	})

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/proffconnect/proffsync/internal/clock/clocktest"
 	"github.com/proffconnect/proffsync/internal/massupdate"
 	"github.com/proffconnect/proffsync/internal/sandbox"
 	"github.com/proffconnect/proffsync/internal/store"
@@ -52,7 +53,7 @@ func TestServeRestoresMetricsAndNotifies(t *testing.T) {
 	defer sb.Close()
 	env := sb.Env(dsn)
 	env["NOTIFY_WEBHOOK_URL"] = hookSrv.URL + "/hook/key-serve-5d9c"
-	clock := newManualClock(time.Date(2026, 3, 2, 10, 0, 30, 0, time.UTC))
+	clock := clocktest.At(time.Date(2026, 3, 2, 10, 0, 30, 0, time.UTC))
 	yaml := sandbox.DemoConfig + "schedule:\n  enabled: true\n  cron: \"* * * * *\"\n  timezone: UTC\nnotify:\n  on: [partial]\n"
 	base, stop := startServeClock(t, testApp(&syncBuffer{}), yaml, env, clock)
 
@@ -67,9 +68,9 @@ func TestServeRestoresMetricsAndNotifies(t *testing.T) {
 		}
 	}
 
-	clock.waitIdle(t)
-	clock.advance(time.Hour)
-	clock.waitIdle(t) // the scheduled run has returned
+	clock.WaitIdle(t)
+	clock.Advance(time.Hour)
+	clock.WaitIdle(t) // the scheduled run has returned
 	if err := stop(); err != nil {
 		t.Fatalf("serve: %v", err)
 	}

@@ -13,9 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/proffconnect/proffsync/internal/clock"
+	"github.com/proffconnect/proffsync/internal/clock/clocktest"
 	"github.com/proffconnect/proffsync/internal/massupdate"
 	"github.com/proffconnect/proffsync/internal/sandbox"
-	"github.com/proffconnect/proffsync/internal/serve"
 	"github.com/proffconnect/proffsync/internal/store"
 	"github.com/proffconnect/proffsync/internal/store/storetest"
 )
@@ -45,17 +46,17 @@ func testApp(logs io.Writer) *app {
 // startServe runs the real serve wiring until the returned stop is called; it returns the HTTP base URL.
 func startServe(t *testing.T, a *app, yaml string, env map[string]string) (base string, stop func() error) {
 	t.Helper()
-	return startServeClock(t, a, yaml, env, serve.SystemClock{})
+	return startServeClock(t, a, yaml, env, clock.System)
 }
 
 // startServeClock is startServe on the schedule clock given.
-func startServeClock(t *testing.T, a *app, yaml string, env map[string]string, clock serve.Clock) (base string, stop func() error) {
+func startServeClock(t *testing.T, a *app, yaml string, env map[string]string, schedule clock.Clock) (base string, stop func() error) {
 	t.Helper()
-	return startServeAt(t, a, yaml, env, clock, "127.0.0.1:0")
+	return startServeAt(t, a, yaml, env, schedule, "127.0.0.1:0")
 }
 
 // startServeAt is startServeClock listening on addr; the base URL always dials 127.0.0.1.
-func startServeAt(t *testing.T, a *app, yaml string, env map[string]string, clock serve.Clock, addr string) (base string, stop func() error) {
+func startServeAt(t *testing.T, a *app, yaml string, env map[string]string, schedule clock.Clock, addr string) (base string, stop func() error) {
 	t.Helper()
 	path := writeFile(t, "proffsync.yaml", yaml)
 	env["PROFFSYNC_CONFIG"] = path
@@ -73,7 +74,7 @@ func startServeAt(t *testing.T, a *app, yaml string, env map[string]string, cloc
 	addrc := make(chan net.Addr, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- a.serve(ctx, cfg, res, clock, 20*time.Second, func(ad net.Addr) { addrc <- ad })
+		done <- a.serve(ctx, cfg, res, schedule, 20*time.Second, func(ad net.Addr) { addrc <- ad })
 	}()
 	select {
 	case ad := <-addrc:
@@ -110,82 +111,6 @@ func get(t *testing.T, url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// manualClock is serve's schedule clock moved by the test. serve's loop sleeps on one After at a time, so a
-// pending timer means the loop is idle: every prune and run it started has returned.
-type manualClock struct {
-	mu      sync.Mutex
-	now     time.Time
-	waiters []manualWaiter
-	poke    chan struct{}
-}
-
-type manualWaiter struct {
-	at time.Time
-	ch chan time.Time
-}
-
-func newManualClock(now time.Time) *manualClock {
-	return &manualClock{now: now, poke: make(chan struct{}, 1)}
-}
-
-func (c *manualClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *manualClock) After(d time.Duration) <-chan time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ch := make(chan time.Time, 1)
-	if d <= 0 {
-		ch <- c.now
-		return ch
-	}
-	c.waiters = append(c.waiters, manualWaiter{at: c.now.Add(d), ch: ch})
-	select {
-	case c.poke <- struct{}{}:
-	default:
-	}
-	return ch
-}
-
-// advance moves the clock by d and fires the timers that fell due.
-func (c *manualClock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	kept := c.waiters[:0]
-	for _, w := range c.waiters {
-		if w.at.After(c.now) {
-			kept = append(kept, w)
-		} else {
-			w.ch <- c.now
-		}
-	}
-	c.waiters = kept
-}
-
-// waitIdle blocks until serve's loop sleeps. The real-time guard only turns a hang into a failure.
-func (c *manualClock) waitIdle(t *testing.T) {
-	t.Helper()
-	guard := time.NewTimer(60 * time.Second)
-	defer guard.Stop()
-	for {
-		c.mu.Lock()
-		n := len(c.waiters)
-		c.mu.Unlock()
-		if n > 0 {
-			return
-		}
-		select {
-		case <-c.poke:
-		case <-guard.C:
-			t.Fatal("serve's loop never went to sleep")
-		}
-	}
-}
-
 // P5 at the process level, with everything a run needs in place (the Proff token, a working sandbox): while
 // the schedule is disabled, an hour of due times of "* * * * *" passes and serve runs nothing, and neither
 // emulator sees a request; the same with the schedule enabled runs exactly once (the due times that passed
@@ -200,7 +125,7 @@ func TestServeDisabledRunsNothing(t *testing.T) {
 			sb := sandbox.Start(sandbox.Options{Companies: 8})
 			defer sb.Close()
 			logs := &syncBuffer{}
-			clock := newManualClock(time.Date(2026, 3, 2, 10, 0, 30, 0, time.UTC))
+			clock := clocktest.At(time.Date(2026, 3, 2, 10, 0, 30, 0, time.UTC))
 			yaml := sandbox.DemoConfig + fmt.Sprintf("schedule:\n  enabled: %v\n  cron: \"* * * * *\"\n  timezone: UTC\n", enabled)
 			base, stop := startServeClock(t, testApp(logs), yaml, sb.Env(dsn), clock)
 			if code, body := get(t, base+"/healthz"); code != 200 {
@@ -209,9 +134,9 @@ func TestServeDisabledRunsNothing(t *testing.T) {
 			if code, body := get(t, base+"/readyz"); code != 200 {
 				t.Errorf("/readyz %d %s", code, body)
 			}
-			clock.waitIdle(t) // the prune at start is done
-			clock.advance(time.Hour)
-			clock.waitIdle(t) // the loop sleeps again: a run it started has returned
+			clock.WaitIdle(t) // the prune at start is done
+			clock.Advance(time.Hour)
+			clock.WaitIdle(t) // the loop sleeps again: a run it started has returned
 			if err := stop(); err != nil {
 				t.Fatalf("serve: %v", err)
 			}
@@ -276,10 +201,10 @@ func TestServePrunesByTheConfiguredRetention(t *testing.T) {
 	now := time.Now()
 	storetest.Seed(t, st, now.AddDate(0, 0, -40)) // older than 30 days, younger than the default 90
 	recent := storetest.Seed(t, st, now.AddDate(0, 0, -20))
-	clock := newManualClock(now)
+	clock := clocktest.At(now)
 	yaml := sandbox.DemoConfig + "logs:\n  retention_days: 30\nschedule:\n  enabled: false\n"
 	_, stop := startServeClock(t, testApp(io.Discard), yaml, sb.Env(dsn), clock)
-	clock.waitIdle(t) // the prune at start is done
+	clock.WaitIdle(t) // the prune at start is done
 	if err := stop(); err != nil {
 		t.Fatalf("serve: %v", err)
 	}
@@ -392,12 +317,12 @@ func TestServeMountsTheHistoryPages(t *testing.T) {
 		return resp.StatusCode, string(b)
 	}
 
-	base, _ := startServeAt(t, testApp(io.Discard), yaml, sb.Env(dsn), serve.SystemClock{}, "127.0.0.1:0")
+	base, _ := startServeAt(t, testApp(io.Discard), yaml, sb.Env(dsn), clock.System, "127.0.0.1:0")
 	if code, body := page(base, ""); code != 200 || !strings.Contains(body, "<html") {
 		t.Errorf("loopback: / answered %d, want the runs page:\n%.300s", code, body)
 	}
 
-	base, _ = startServeAt(t, testApp(io.Discard), yaml, sb.Env(dsn), serve.SystemClock{}, "0.0.0.0:0")
+	base, _ = startServeAt(t, testApp(io.Discard), yaml, sb.Env(dsn), clock.System, "0.0.0.0:0")
 	if code, _ := page(base, ""); code != 404 {
 		t.Errorf("all addresses, no password: / answered %d, want 404 (pages off)", code)
 	}
@@ -407,7 +332,7 @@ func TestServeMountsTheHistoryPages(t *testing.T) {
 
 	env := sb.Env(dsn)
 	env["PROFFSYNC_UI_PASSWORD"] = "correct-horse-battery"
-	base, _ = startServeAt(t, testApp(io.Discard), yaml, env, serve.SystemClock{}, "0.0.0.0:0")
+	base, _ = startServeAt(t, testApp(io.Discard), yaml, env, clock.System, "0.0.0.0:0")
 	if code, _ := page(base, ""); code != 401 {
 		t.Errorf("all addresses with a password, no credentials: / answered %d, want 401", code)
 	}

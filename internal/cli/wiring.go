@@ -79,14 +79,14 @@ func (r resolved) pointNames() []string {
 }
 
 // clock is the command's one clock: its time is the app's (tests set it), its waits are the system's.
-func (a *app) clock() clock.Clock { return appClock{now: a.now} }
+func (a *app) clock() clock.Clock { return appClock{Clock: clock.System, now: a.now} }
 
-type appClock struct{ now func() time.Time }
+type appClock struct {
+	clock.Clock // Sleep and After
+	now         func() time.Time
+}
 
 func (c appClock) Now() time.Time { return c.now() }
-func (c appClock) Sleep(ctx context.Context, d time.Duration) error {
-	return clock.System.Sleep(ctx, d)
-}
 
 func (s *session) calls() massupdate.APICalls {
 	p, sf := s.tally.Counts()

@@ -1,6 +1,6 @@
 // Package clock is how every proffsync package reads the time and waits: one small interface, the system
 // clock behind it in production, and a virtual one (package clocktest) in tests, so that backoff, quota
-// waits and retry budgets are tested without sleeping for real.
+// waits, retry budgets and serve's schedule are tested without sleeping for real.
 //
 // What must never happen here: a wait that outlives its context (a stopping run must not sit out a
 // backoff), or any state: the system clock is a value every goroutine may share.
@@ -17,6 +17,10 @@ type Clock interface {
 	// Sleep waits d, or until ctx ends, and then returns ctx's error. A d of zero or less only reports
 	// whether ctx has ended, so a caller may sleep a computed wait without checking its sign.
 	Sleep(ctx context.Context, d time.Duration) error
+	// After returns a channel that receives the time once d has passed (at once when d is zero or less),
+	// for a loop that also selects on other events. The channel is never closed; a caller that stops
+	// waiting simply drops it.
+	After(d time.Duration) <-chan time.Time
 }
 
 // System is the wall clock.
@@ -39,6 +43,8 @@ func (system) Sleep(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	}
 }
+
+func (system) After(d time.Duration) <-chan time.Time { return time.After(d) }
 
 // Or returns c, or System when c is nil: the default every package's options apply.
 func Or(c Clock) Clock {

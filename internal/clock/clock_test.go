@@ -70,3 +70,73 @@ func TestVirtualClock(t *testing.T) {
 		t.Errorf("a wait on an ended context must not be recorded: %v", c.Sleeps())
 	}
 }
+
+// After fires when the virtual clock passes its time, whether the test advances it or a Sleep does, and
+// never before; a wait of zero or less fires at once and is never pending.
+func TestVirtualAfter(t *testing.T) {
+	t.Parallel()
+	c := clocktest.New()
+	if got := <-c.After(0); !got.Equal(clocktest.Start) {
+		t.Fatalf("After(0) = %v, want %v", got, clocktest.Start)
+	}
+	a, b := c.After(time.Minute), c.After(time.Hour)
+	if c.Pending() != 2 {
+		t.Fatalf("Pending = %d, want 2", c.Pending())
+	}
+	c.Advance(59 * time.Second)
+	select {
+	case <-a:
+		t.Fatal("After(1m) fired after 59s")
+	default:
+	}
+	c.Advance(time.Second)
+	if got := <-a; !got.Equal(clocktest.Start.Add(time.Minute)) {
+		t.Fatalf("After(1m) received %v", got)
+	}
+	if err := c.Sleep(context.Background(), time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	if got := <-b; !got.Equal(clocktest.Start.Add(time.Hour + time.Minute)) {
+		t.Fatalf("After(1h) received %v: a Sleep that passes it fires it", got)
+	}
+	if c.Pending() != 0 {
+		t.Fatalf("Pending = %d after both fired", c.Pending())
+	}
+}
+
+// WaitIdle returns once a goroutine waits on After, and RunUntil moves the clock from wake-up to wake-up:
+// a loop that waits ten minutes at a time wakes six times in an hour and is left waiting for the seventh.
+func TestVirtualRunUntil(t *testing.T) {
+	t.Parallel()
+	c := clocktest.New()
+	ctx, cancel := context.WithCancel(context.Background())
+	wakes := make(chan time.Time, 100)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-c.After(10 * time.Minute):
+				wakes <- now
+			}
+		}
+	}()
+	c.WaitIdle(t)
+	end := clocktest.Start.Add(time.Hour)
+	c.RunUntil(t, end)
+	cancel()
+	<-done
+	close(wakes)
+	var got []time.Time
+	for w := range wakes {
+		got = append(got, w)
+	}
+	if len(got) != 6 || !got[5].Equal(end) || !c.Now().Equal(end) {
+		t.Fatalf("wake-ups %v, clock at %v; want six, the last at %v", got, c.Now(), end)
+	}
+	if moved, err := c.Step(end); err != nil || moved {
+		t.Fatalf("Step past the end = %v, %v; want no move", moved, err)
+	}
+}

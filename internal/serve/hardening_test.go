@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/proffconnect/proffsync/internal/clock/clocktest"
 	"github.com/proffconnect/proffsync/internal/massupdate"
 	"github.com/proffconnect/proffsync/internal/serve"
 )
@@ -23,7 +24,7 @@ import (
 func TestPanicInRunOrPruneKeepsServing(t *testing.T) {
 	t.Parallel()
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	clock := newFakeClock(t0)
+	clock := clocktest.At(t0)
 	const boom = "boom at postgres://proff:hunter2secret@db:5432/proffsync\ngoroutine 9 [running]:"
 	rec := &recorder{clock: clock, result: func(n int, _ context.Context, _ time.Time) (*massupdate.Run, error) {
 		if n == 0 {
@@ -44,7 +45,7 @@ func TestPanicInRunOrPruneKeepsServing(t *testing.T) {
 			}
 			return nil
 		}})
-	clock.runUntil(t, t0.Add(3*24*time.Hour))
+	clock.RunUntil(t, t0.Add(3*24*time.Hour))
 	if err := h.shutdown(t); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -219,7 +220,7 @@ func TestHealthAnswersWhenIdleClientsHoldTheLimit(t *testing.T) {
 // state; and requests within the cache window share one check.
 func TestReadinessIsStatusOnlyCachedAndLoggedOnChange(t *testing.T) {
 	t.Parallel()
-	clock := newFakeClock(time.Date(2026, 2, 1, 1, 0, 0, 0, time.UTC))
+	clock := clocktest.At(time.Date(2026, 2, 1, 1, 0, 0, 0, time.UTC))
 	var mu sync.Mutex
 	calls := 0
 	readyErr := errors.New("ping postgres://proff:hunter2secret@10.0.0.5:5432/proffsync: dial tcp 10.0.0.5:5432: connection refused")

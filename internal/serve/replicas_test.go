@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/proffconnect/proffsync/internal/clock/clocktest"
 	"github.com/proffconnect/proffsync/internal/massupdate"
 	"github.com/proffconnect/proffsync/internal/metrics"
 	"github.com/proffconnect/proffsync/internal/serve"
@@ -21,7 +22,7 @@ import (
 type replica struct {
 	name    string
 	st      *store.Store
-	clock   *fakeClock
+	clock   *clocktest.Clock
 	metrics *metrics.Metrics
 	h       *harness
 	// hold, when set, is called while the run holds the lock and its row exists (a test signal).
@@ -59,7 +60,7 @@ func newReplicas(t *testing.T, start time.Time, skew time.Duration) (a, b *repli
 		t.Fatal(err)
 	}
 	mk := func(name string, now time.Time) *replica {
-		r := &replica{name: name, st: storetest.Open(t, url, store.Options{}), clock: newFakeClock(now), metrics: metrics.New()}
+		r := &replica{name: name, st: storetest.Open(t, url, store.Options{}), clock: clocktest.At(now), metrics: metrics.New()}
 		r.h = start0(t, r)
 		return r
 	}
@@ -146,20 +147,20 @@ func TestTwoReplicasServeEachDueTimeOnce(t *testing.T) {
 		if hold {
 			// a is in the middle of its run when b's clock reaches the due time: the lock turns b away.
 			errc := make(chan error, 1)
-			go func() { errc <- a.clock.runUntilErr(due) }()
+			go func() { errc <- a.clock.RunUntilErr(due) }()
 			h := <-holding
 			if !h.due.Equal(due) {
 				t.Fatalf("a serves %v, want %v", h.due, due)
 			}
-			b.clock.runUntil(t, due)
+			b.clock.RunUntil(t, due)
 			close(h.release)
 			if err := <-errc; err != nil {
 				t.Fatal(err)
 			}
 		} else {
 			// a has finished when b, seconds late, reaches the due time: the lock is free, the record is not.
-			a.clock.runUntil(t, due)
-			b.clock.runUntil(t, due)
+			a.clock.RunUntil(t, due)
+			b.clock.RunUntil(t, due)
 		}
 	}
 
@@ -193,8 +194,8 @@ func TestTwoReplicasRacingServeEachDueTimeOnce(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if moved[i], errs[i] = r.clock.step(end); errs[i] == nil {
-					errs[i] = r.clock.idle()
+				if moved[i], errs[i] = r.clock.Step(end); errs[i] == nil {
+					errs[i] = r.clock.Idle()
 				}
 			}()
 		}

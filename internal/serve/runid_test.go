@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/proffconnect/proffsync/internal/clock/clocktest"
 	"github.com/proffconnect/proffsync/internal/massupdate"
 	"github.com/proffconnect/proffsync/internal/runctx"
 	"github.com/proffconnect/proffsync/internal/serve"
@@ -20,7 +21,7 @@ import (
 func TestScheduledRunLinesCarryTheRunIDOnce(t *testing.T) {
 	t.Parallel()
 	t0 := time.Date(2026, 1, 10, 0, 0, 0, 0, oslo)
-	clock := newFakeClock(t0)
+	clock := clocktest.At(t0)
 	buf := &syncBuffer{}
 	ctxIDs := &ctxRunIDs{next: slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}), notes: &notes{ids: map[string]string{}}}
 	log := slog.New(runctx.NewHandler(ctxIDs))
@@ -30,7 +31,7 @@ func TestScheduledRunLinesCarryTheRunIDOnce(t *testing.T) {
 			return &massupdate.Run{ID: "run-0042", Trigger: massupdate.Schedule, Status: massupdate.Partial,
 				StartedAt: due, FinishedAt: &end}, nil
 		}})
-	clock.runUntil(t, t0.Add(3*time.Hour))
+	clock.RunUntil(t, t0.Add(3*time.Hour))
 	if err := h.shutdown(t); err != nil {
 		t.Fatalf("Run: %v", err)
 	}

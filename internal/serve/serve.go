@@ -21,28 +21,18 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/proffconnect/proffsync/internal/clock"
 	"github.com/proffconnect/proffsync/internal/massupdate"
 	"github.com/proffconnect/proffsync/internal/metrics"
 	"github.com/proffconnect/proffsync/internal/runctx"
 	"github.com/proffconnect/proffsync/internal/secret"
 )
 
-// Clock is the time the schedule runs on; tests inject a fake one.
-type Clock interface {
-	Now() time.Time
-	// After returns a channel that receives once d has passed. The server treats every wake-up only as a
-	// reason to look at Now again, so an implementation may wake early (the system clock does, to notice
-	// wall-clock jumps).
-	After(d time.Duration) <-chan time.Time
-}
-
-// SystemClock is the real clock. It wakes at least once a minute, so that a wall clock that jumps (NTP,
-// a suspended VM) moves the schedule with it instead of a long timer on the monotonic clock firing late.
-type SystemClock struct{}
-
-func (SystemClock) Now() time.Time { return time.Now() }
-
-func (SystemClock) After(d time.Duration) <-chan time.Time { return time.After(min(d, time.Minute)) }
+// wakeEvery bounds each wait of the schedule loop. The loop waits on a timer, which runs on the monotonic
+// clock: were it set for hours ahead, a wall clock that jumps meanwhile (NTP, a suspended VM) would have
+// the due time fire late. Waking at least once a minute moves the schedule with the wall clock; every
+// wake-up is only a reason to look at Now again.
+const wakeEvery = time.Minute
 
 // PruneEvery is how often Prune runs (and once at start).
 const PruneEvery = 24 * time.Hour
@@ -67,8 +57,8 @@ type Options struct {
 	Ready func(ctx context.Context) error
 	// Metrics is served on /metrics; nil creates a fresh one.
 	Metrics *metrics.Metrics
-	// Clock drives the schedule; nil is SystemClock.
-	Clock Clock
+	// Clock drives the schedule and /readyz's cache; nil is clock.System.
+	Clock clock.Clock
 	// Logger; nil discards.
 	Logger *slog.Logger
 	// ShutdownTimeout bounds the shutdown: the run in progress ending and HTTP closing. Default 30s.
@@ -137,7 +127,7 @@ type Server struct {
 	opts     Options
 	tt       timetable // nil when the schedule is disabled and no cron is given
 	loc      *time.Location
-	clock    Clock
+	clock    clock.Clock
 	log      *slog.Logger
 	metrics  *metrics.Metrics
 	handler  http.Handler
@@ -166,10 +156,7 @@ type readiness struct {
 // New checks the options and parses the schedule. A malformed cron or an unknown timezone is an error,
 // also while the schedule is disabled, so that enabling it later cannot reveal a broken config.
 func New(o Options) (*Server, error) {
-	s := &Server{opts: o, clock: o.Clock, log: o.Logger, metrics: o.Metrics}
-	if s.clock == nil {
-		s.clock = SystemClock{}
-	}
+	s := &Server{opts: o, clock: clock.Or(o.Clock), log: o.Logger, metrics: o.Metrics}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -379,7 +366,7 @@ func (s *Server) loop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-s.clock.After(wake.Sub(now)):
+		case <-s.clock.After(min(wake.Sub(now), wakeEvery)):
 		}
 	}
 }

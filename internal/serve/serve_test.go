@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/proffconnect/proffsync/internal/clock/clocktest"
 	"github.com/proffconnect/proffsync/internal/massupdate"
 	"github.com/proffconnect/proffsync/internal/metrics"
 	"github.com/proffconnect/proffsync/internal/serve"
@@ -39,7 +40,7 @@ type call struct{ due, now time.Time }
 
 // recorder is a Run func that notes every call and answers with result(n) for the n-th (0-based).
 type recorder struct {
-	clock  *fakeClock
+	clock  *clocktest.Clock
 	mu     sync.Mutex
 	calls  []call
 	result func(n int, ctx context.Context, due time.Time) (*massupdate.Run, error)
@@ -106,7 +107,7 @@ func (h *harness) shutdown(t *testing.T) error {
 func TestDisabledScheduleNeverRuns(t *testing.T) {
 	t.Parallel()
 	t0 := time.Date(2026, 1, 5, 12, 0, 0, 0, oslo)
-	clock := newFakeClock(t0)
+	clock := clocktest.At(t0)
 	var prunes []time.Time
 	var mu sync.Mutex
 	h := start(t, serve.Options{
@@ -122,7 +123,7 @@ func TestDisabledScheduleNeverRuns(t *testing.T) {
 			return nil
 		},
 	})
-	clock.runUntil(t, t0.Add(30*24*time.Hour))
+	clock.RunUntil(t, t0.Add(30*24*time.Hour))
 	if err := h.shutdown(t); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -147,7 +148,7 @@ func TestDisabledScheduleNeverRuns(t *testing.T) {
 
 func TestDisabledWithoutPruneIdlesUntilShutdown(t *testing.T) {
 	t.Parallel()
-	clock := newFakeClock(time.Date(2026, 1, 5, 1, 59, 0, 0, oslo))
+	clock := clocktest.At(time.Date(2026, 1, 5, 1, 59, 0, 0, oslo))
 	calls := 0
 	h := start(t, serve.Options{Cron: "0 2 * * *", Timezone: "Europe/Oslo", Clock: clock,
 		Run: func(context.Context, time.Time) (*massupdate.Run, error) { calls++; return nil, nil }})
@@ -163,10 +164,10 @@ func TestDisabledWithoutPruneIdlesUntilShutdown(t *testing.T) {
 func TestEnabledRunsOncePerDueTime(t *testing.T) {
 	t.Parallel()
 	t0 := time.Date(2026, 1, 10, 0, 0, 0, 0, oslo)
-	clock := newFakeClock(t0)
+	clock := clocktest.At(t0)
 	rec := &recorder{clock: clock}
 	h := start(t, serve.Options{Enabled: true, Cron: "0 2 * * *", Timezone: "Europe/Oslo", Clock: clock, Run: rec.Run})
-	clock.runUntil(t, t0.Add(20*24*time.Hour))
+	clock.RunUntil(t, t0.Add(20*24*time.Hour))
 	if err := h.shutdown(t); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -290,10 +291,10 @@ func TestDaylightSavingOslo2026(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			clock := newFakeClock(tc.from)
+			clock := clocktest.At(tc.from)
 			rec := &recorder{clock: clock}
 			h := start(t, serve.Options{Enabled: true, Cron: tc.cron, Timezone: "Europe/Oslo", Clock: clock, Run: rec.Run})
-			clock.runUntil(t, tc.to)
+			clock.RunUntil(t, tc.to)
 			if err := h.shutdown(t); err != nil {
 				t.Fatalf("Run: %v", err)
 			}
@@ -315,7 +316,7 @@ func TestDaylightSavingOslo2026(t *testing.T) {
 func TestACronThatNeverFallsDueRunsNothing(t *testing.T) {
 	t.Parallel()
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	clock := newFakeClock(t0)
+	clock := clocktest.At(t0)
 	pruned := 0
 	var mu sync.Mutex
 	h := start(t, serve.Options{Enabled: true, Cron: "0 0 30 2 *", Timezone: "UTC", Clock: clock,
@@ -324,7 +325,7 @@ func TestACronThatNeverFallsDueRunsNothing(t *testing.T) {
 			return nil, nil
 		},
 		Prune: func(context.Context) error { mu.Lock(); pruned++; mu.Unlock(); return nil }})
-	clock.runUntil(t, t0.Add(3*24*time.Hour))
+	clock.RunUntil(t, t0.Add(3*24*time.Hour))
 	if err := h.shutdown(t); err != nil {
 		t.Fatal(err)
 	}
@@ -341,7 +342,7 @@ func TestACronThatNeverFallsDueRunsNothing(t *testing.T) {
 func TestLockedAndServedDueTimesAreSkippedAndCounted(t *testing.T) {
 	t.Parallel()
 	t0 := time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)
-	clock := newFakeClock(t0)
+	clock := clocktest.At(t0)
 	m := metrics.New()
 	rec := &recorder{clock: clock, result: func(n int, _ context.Context, due time.Time) (*massupdate.Run, error) {
 		switch n {
@@ -355,7 +356,7 @@ func TestLockedAndServedDueTimesAreSkippedAndCounted(t *testing.T) {
 		return nil, nil
 	}}
 	h := start(t, serve.Options{Enabled: true, Cron: "0 * * * *", Timezone: "UTC", Clock: clock, Run: rec.Run, Metrics: m})
-	clock.runUntil(t, t0.Add(4*time.Hour))
+	clock.RunUntil(t, t0.Add(4*time.Hour))
 	if err := h.shutdown(t); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -380,7 +381,7 @@ func TestLockedAndServedDueTimesAreSkippedAndCounted(t *testing.T) {
 func TestDueTimesPassedDuringALongRunAreCoalesced(t *testing.T) {
 	t.Parallel()
 	t0 := time.Date(2026, 2, 1, 0, 30, 0, 0, time.UTC)
-	clock := newFakeClock(t0)
+	clock := clocktest.At(t0)
 	rec := &recorder{clock: clock, result: func(n int, _ context.Context, _ time.Time) (*massupdate.Run, error) {
 		if n == 0 {
 			clock.Advance(150 * time.Minute) // the 02:00 and 03:00 due times pass meanwhile
@@ -388,7 +389,7 @@ func TestDueTimesPassedDuringALongRunAreCoalesced(t *testing.T) {
 		return nil, nil
 	}}
 	h := start(t, serve.Options{Enabled: true, Cron: "0 * * * *", Timezone: "UTC", Clock: clock, Run: rec.Run})
-	clock.runUntil(t, utc("2026-02-01T05:00:00Z"))
+	clock.RunUntil(t, utc("2026-02-01T05:00:00Z"))
 	if err := h.shutdown(t); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -412,7 +413,7 @@ func TestDueTimesPassedDuringALongRunAreCoalesced(t *testing.T) {
 func TestPruneFailureIsLoggedAndRetriedNextDay(t *testing.T) {
 	t.Parallel()
 	t0 := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
-	clock := newFakeClock(t0)
+	clock := clocktest.At(t0)
 	var n int
 	var mu sync.Mutex
 	h := start(t, serve.Options{Enabled: true, Cron: "0 2 * * *", Timezone: "UTC", Clock: clock,
@@ -426,7 +427,7 @@ func TestPruneFailureIsLoggedAndRetriedNextDay(t *testing.T) {
 			}
 			return nil
 		}})
-	clock.runUntil(t, t0.Add(2*24*time.Hour))
+	clock.RunUntil(t, t0.Add(2*24*time.Hour))
 	if err := h.shutdown(t); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -475,7 +476,7 @@ func TestHealthAndReadiness(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
 	readyErr := error(nil)
-	clock := newFakeClock(time.Date(2026, 2, 1, 1, 0, 0, 0, time.UTC))
+	clock := clocktest.At(time.Date(2026, 2, 1, 1, 0, 0, 0, time.UTC))
 	srv, err := serve.New(serve.Options{Clock: clock, Ready: func(ctx context.Context) error {
 		mu.Lock()
 		defer mu.Unlock()
@@ -526,7 +527,7 @@ func TestHealthAndReadiness(t *testing.T) {
 func TestMetricsAfterAScheduledRun(t *testing.T) {
 	t.Parallel()
 	t0 := time.Date(2026, 2, 1, 1, 0, 0, 0, time.UTC)
-	clock := newFakeClock(t0)
+	clock := clocktest.At(t0)
 	m := metrics.New()
 	rec := &recorder{clock: clock, result: func(_ int, _ context.Context, due time.Time) (*massupdate.Run, error) {
 		// The run's HTTP calls reach the metrics through the transport's Recorder.
@@ -541,7 +542,7 @@ func TestMetricsAfterAScheduledRun(t *testing.T) {
 			Counts: massupdate.Counts{Selected: 7, Updated: 3, Unchanged: 2, NotFound: 1, Failed: 0, MissingOrgNumber: 1}}, nil
 	}}
 	h := start(t, serve.Options{Enabled: true, Cron: "0 2 * * *", Timezone: "UTC", Clock: clock, Run: rec.Run, Metrics: m})
-	clock.runUntil(t, t0.Add(90*time.Minute))
+	clock.RunUntil(t, t0.Add(90*time.Minute))
 	if len(rec.Calls()) != 1 {
 		t.Fatalf("calls: %v", rec.Calls())
 	}
@@ -566,7 +567,7 @@ func TestMetricsAfterAScheduledRun(t *testing.T) {
 func TestGracefulShutdownInterruptsTheRun(t *testing.T) {
 	t.Parallel()
 	t0 := time.Date(2026, 2, 1, 1, 59, 0, 0, time.UTC)
-	clock := newFakeClock(t0)
+	clock := clocktest.At(t0)
 	m := metrics.New()
 	entered := make(chan struct{})
 	var runCtxErr error
@@ -600,7 +601,7 @@ func TestGracefulShutdownInterruptsTheRun(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
 
-	clock.waitIdle(t)
+	clock.WaitIdle(t)
 	clock.Advance(time.Minute)
 	<-entered
 
@@ -639,7 +640,7 @@ func TestGracefulShutdownInterruptsTheRun(t *testing.T) {
 func TestShutdownIsBoundedWhenARunDoesNotStop(t *testing.T) {
 	t.Parallel()
 	t0 := time.Date(2026, 2, 1, 1, 59, 0, 0, time.UTC)
-	clock := newFakeClock(t0)
+	clock := clocktest.At(t0)
 	entered, release := make(chan struct{}), make(chan struct{})
 	defer close(release)
 	rec := &recorder{clock: clock, result: func(int, context.Context, time.Time) (*massupdate.Run, error) {
@@ -655,7 +656,7 @@ func TestShutdownIsBoundedWhenARunDoesNotStop(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
-	clock.waitIdle(t)
+	clock.WaitIdle(t)
 	clock.Advance(time.Minute)
 	<-entered
 	cancel()
@@ -729,4 +730,29 @@ next:
 		return
 	}
 	t.Errorf("%s%v: series missing", name, labels)
+}
+
+// The loop waits at most a minute at a time, however far off the next due time is: a timer runs on the
+// monotonic clock, so a wall clock that jumps (NTP, a suspended VM) while the loop waited hours would have
+// the due time run late. Each wake-up only looks at the clock again: the run still happens once, on time.
+func TestLoopWakesAtLeastOnceAMinute(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 1, 10, 0, 0, 0, 0, oslo)
+	clock := clocktest.At(t0)
+	rec := &recorder{clock: clock}
+	h := start(t, serve.Options{Enabled: true, Cron: "0 2 * * *", Timezone: "Europe/Oslo", Clock: clock, Run: rec.Run})
+	if moved, err := clock.Step(t0.Add(24 * time.Hour)); err != nil || !moved {
+		t.Fatalf("Step = %v, %v", moved, err)
+	}
+	if got := clock.Now().Sub(t0); got != time.Minute {
+		t.Fatalf("the loop's first wait ended after %v, want a minute (the due time is two hours off)", got)
+	}
+	clock.RunUntil(t, t0.Add(3*time.Hour))
+	if err := h.shutdown(t); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	calls := rec.Calls()
+	if want := t0.Add(2 * time.Hour); len(calls) != 1 || !calls[0].due.Equal(want) || !calls[0].now.Equal(want) {
+		t.Fatalf("runs %+v, want one at %v, started on time", calls, want)
+	}
 }
