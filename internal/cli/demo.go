@@ -148,10 +148,10 @@ func (c *demoCmd) nextDay(ctx context.Context, sb *sandbox.Sandbox, cfg *config.
 	}
 	l := out.run.Lookups
 	fmt.Fprintf(c.stdout, "\nThe second run looked up %d companies in Proff and served %d from the values stored at their last\n"+
-		"lookup: %d Proff calls, where the first run made %d. It looked up the Norwegian companies the feed\n"+
-		"listed and those that found nothing or failed last time; Swedish, Danish and Finnish companies have no\n"+
-		"feed and are looked up again once their last lookup is %d days old (sync.refresh_days). Every record\n"+
-		"was still compared and written by the usual rules.\n",
+		"lookup: %d Proff calls (the change feed's included), where the first run made %d. It looked up the\n"+
+		"Norwegian companies the feed listed and those that found nothing or failed last time; Swedish, Danish\n"+
+		"and Finnish companies have no feed and are looked up again once their last lookup is %d days old\n"+
+		"(sync.refresh_days). Every record was still compared and written by the usual rules.\n",
 		l.Fresh, l.Cached, out.run.APICalls.Proff, first.APICalls.Proff, demoRefreshDays)
 	return nil
 }
