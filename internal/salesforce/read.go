@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"net/http"
 	"net/url"
@@ -226,6 +227,12 @@ func (c *Client) Records(ctx context.Context, afterID string, page func([]massup
 			if id := recs[len(recs)-1].ID; recordID.MatchString(id) {
 				last, progressed = id, true
 			}
+		}
+		if !qr.done && qr.next == "" {
+			// Not done, yet no way on: the read ends here (as a page without a next link always has), but an
+			// operator must be able to see why a run selected fewer records than the org holds.
+			c.log.LogAttrs(ctx, slogWarn, "salesforce query page says not done but gives no nextRecordsUrl: the read ends here, possibly incomplete",
+				attrEndpoint(r.endpoint), slog.Int("page", pageNo))
 		}
 		if qr.done || qr.next == "" {
 			return nil
