@@ -165,7 +165,7 @@ func ReadFeeds(ctx context.Context, feed FeedReader, store FeedStore, countries 
 			continue
 		}
 		cf.Asked = true
-		err := readCountry(ctx, feed, store, st, &cf, now, fields)
+		err := readCountry(ctx, feed, store, st, &cf, now, fields, log)
 		res.Pages += cf.Pages
 		switch {
 		case err == nil:
@@ -193,7 +193,7 @@ func ReadFeeds(ctx context.Context, feed FeedReader, store FeedStore, countries 
 
 // readCountry reads one country's feed, both queries, and advances its state when both succeeded.
 func readCountry(ctx context.Context, feed FeedReader, store FeedStore, st FeedState, cf *CountryFeed,
-	now time.Time, fields []string) error {
+	now time.Time, fields []string, log *slog.Logger) error {
 	var covered time.Time
 	cf.Since, covered = nextRead(st, now)
 	var chunk []FeedChange
@@ -212,18 +212,39 @@ func readCountry(ctx context.Context, feed FeedReader, store FeedStore, st FeedS
 		if !removed {
 			q.Fields = fields
 		}
-		pages, err := feed.Changes(ctx, cf.Country, q, func(c FeedChange) error {
-			if c.At.IsZero() {
-				// An entry without a date was written by the time it was read: a change now, due for every
-				// company looked up before this run.
-				c.At = now
-			}
-			if removed {
-				cf.Removed = append(cf.Removed, c)
-			}
-			return mark(c)
-		})
-		cf.Pages += pages
+		read := func(q FeedQuery) error {
+			pages, err := feed.Changes(ctx, cf.Country, q, func(c FeedChange) error {
+				if c.At.IsZero() || c.At.After(now) {
+					// An entry without a date was written by the time it was read: a change now, due for every
+					// company looked up before this run. So is one dated after the read (a server's clock
+					// ahead, a misread unit): kept as it is, it would make its company due on every run
+					// until that date.
+					c.At = now
+				}
+				if removed {
+					cf.Removed = append(cf.Removed, c)
+				}
+				return mark(c)
+			})
+			cf.Pages += pages
+			return err
+		}
+		err := read(q)
+		if err != nil && !removed && len(q.Fields) > 0 && errors.Is(err, ErrFeedUnsupported) {
+			// A 4xx may refuse a fields filter (a path the server does not know, such as one Proff dropped
+			// from its documents) rather than the country: read it once unfiltered, which costs lookups but
+			// misses nothing, before believing that the country has no feed.
+			log.WarnContext(ctx, "the change feed refused the fields filter; reading it unfiltered",
+				slog.String("country", cf.Country), slog.String("error", err.Error()))
+			q.Fields = nil
+			err = read(q)
+		}
+		if err != nil && removed && errors.Is(err, ErrFeedUnsupported) {
+			// The other read was answered, so the country has a feed: a refused REMOVED read is a failed
+			// read (full lookups this run), not "no feed", which would leave the country unread for a week.
+			return fmt.Errorf("%w: the read of removed companies was refused after the others were answered: %v",
+				ErrFeedFailed, err)
+		}
 		if err != nil {
 			return err
 		}

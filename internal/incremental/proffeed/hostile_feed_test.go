@@ -1,0 +1,290 @@
+package proffeed_test
+
+// The whole feed read (incremental.ReadFeeds through Reader and the Proff client, on a real database)
+// against hand-written servers: what a hostile or merely different feed does to the stored state and to
+// the plan. The feed is a hint: nothing it does may make a changed company look unchanged.
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/proffconnect/proffsync/internal/clock/clocktest"
+	"github.com/proffconnect/proffsync/internal/incremental"
+	"github.com/proffconnect/proffsync/internal/incremental/proffeed"
+	"github.com/proffconnect/proffsync/internal/proff"
+	"github.com/proffconnect/proffsync/internal/store"
+	"github.com/proffconnect/proffsync/internal/store/storetest"
+)
+
+var (
+	hNow = time.Date(2026, 11, 29, 2, 0, 0, 0, time.UTC)
+	hA   = incremental.CompanyKey{Country: "NO", Org: "923609016"}
+	hB   = incremental.CompanyKey{Country: "NO", Org: "984851006"}
+)
+
+// hostileEnv is a hand-written feed server, a Reader of it and a fresh database.
+type hostileEnv struct {
+	st     *store.Store
+	reader proffeed.Reader
+
+	mu   sync.Mutex
+	reqs []url.Values
+}
+
+func newHostileEnv(t *testing.T, serve func(w http.ResponseWriter, q url.Values)) *hostileEnv {
+	t.Helper()
+	e := &hostileEnv{st: storetest.New(t)}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.mu.Lock()
+		e.reqs = append(e.reqs, r.URL.Query())
+		e.mu.Unlock()
+		serve(w, r.URL.Query())
+	}))
+	t.Cleanup(srv.Close)
+	c, err := proff.New(proff.Options{BaseURL: srv.URL, Token: "test-token", RatePerSecond: 1000, MaxAttempts: 2,
+		Clock: clocktest.At(hNow)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.reader = proffeed.Reader{Client: c}
+	return e
+}
+
+// stored saves companies as looked up at `at`.
+func (e *hostileEnv) stored(t *testing.T, at time.Time, keys ...incremental.CompanyKey) {
+	t.Helper()
+	var s incremental.Save
+	for _, k := range keys {
+		s.Companies = append(s.Companies, incremental.SavedCompany{Key: k, MappingKey: "m1", Vals: []byte("v"),
+			Status: incremental.Found, LookedUpAt: at})
+		s.Records = append(s.Records, incremental.RecordKey{RecordID: k.Org, Key: k})
+	}
+	if err := e.st.SaveSync(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readAt marks a successful earlier read of NO at `at`, as a run then would have.
+func (e *hostileEnv) readAt(t *testing.T, at time.Time) {
+	t.Helper()
+	if err := e.st.MarkFeedChanges(context.Background(), "NO", nil,
+		&incremental.FeedAdvance{ReadUntil: at, CoveredSince: at.Add(-29 * 24 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (e *hostileEnv) read(t *testing.T, fields []string) incremental.CountryFeed {
+	t.Helper()
+	res, err := incremental.ReadFeeds(context.Background(), e.reader, e.st, []string{"NO"}, hNow, fields, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Countries[0]
+}
+
+func (e *hostileEnv) plan(t *testing.T, cf incremental.CountryFeed, keys ...incremental.CompanyKey) map[incremental.CompanyKey]incremental.Reason {
+	t.Helper()
+	var recs []incremental.Record
+	var ids []string
+	for _, k := range keys {
+		recs, ids = append(recs, incremental.Record{ID: k.Org, Key: k}), append(ids, k.Org)
+	}
+	st, err := e.st.LoadSyncState(context.Background(), ids, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := incremental.FeedsResult{Countries: []incremental.CountryFeed{cf}}
+	out := map[incremental.CompanyKey]incremental.Reason{}
+	for _, d := range incremental.Plan(recs, st, incremental.Options{MappingKey: "m1", Feeds: res.Coverage()}, hNow) {
+		out[d.Key] = d.Reason
+	}
+	return out
+}
+
+func (e *hostileEnv) state(t *testing.T) incremental.FeedState {
+	t.Helper()
+	sts, err := e.st.FeedStates(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sts["NO"]
+}
+
+func (e *hostileEnv) queries() []url.Values {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]url.Values(nil), e.reqs...)
+}
+
+func entry(k incremental.CompanyKey, created string) string {
+	return fmt.Sprintf(`{"id":%q,"createdDate":%s}`, k.Org, created)
+}
+
+// A 5xx on page 2 (after the retries): the country falls back to full lookups for the run, and its feed
+// state stays where it was, so that the next run reads the same days again.
+func TestHostileReadFeeds5xxMidway(t *testing.T) {
+	t.Parallel()
+	e := newHostileEnv(t, func(w http.ResponseWriter, q url.Values) {
+		if q.Get("scrollId") != "" {
+			w.WriteHeader(http.StatusBadGateway)
+			fmt.Fprint(w, "<html>bad gateway</html>")
+			return
+		}
+		fmt.Fprint(w, `{"entities":[`+entry(hA, fmt.Sprint(hNow.Add(-time.Hour).UnixMilli()))+`],"next":{"href":"?scrollId=2"}}`)
+	})
+	before := hNow.Add(-24 * time.Hour)
+	e.readAt(t, before)
+	e.stored(t, hNow.Add(-12*time.Hour), hA, hB)
+	cf := e.read(t, nil)
+	if cf.Outcome != incremental.FeedFailed {
+		t.Fatalf("outcome %s (%v), want failed", cf.Outcome, cf.Err)
+	}
+	if st := e.state(t); !st.ReadUntil.Equal(before) || !st.UnsupportedAt.IsZero() {
+		t.Errorf("feed state %+v moved on after a failed read", st)
+	}
+	if got := e.plan(t, cf, hA, hB); got[hA] == "" || got[hB] == "" {
+		t.Errorf("plan %v, want every company due", got)
+	}
+}
+
+// A 4xx after the first page was answered (an expired scroll), or on the REMOVED read after the other was
+// answered: the country has a feed, so the read failed; it is not marked as having none (which would leave
+// it unread for a week).
+func TestHostileReadFeeds4xxAfterAnAnswer(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		refuse func(q url.Values) bool
+	}{
+		{"scroll expired", func(q url.Values) bool { return q.Get("scrollId") != "" }},
+		{"REMOVED refused", func(q url.Values) bool { return q.Get("types") == "REMOVED" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newHostileEnv(t, func(w http.ResponseWriter, q url.Values) {
+				if tc.refuse(q) {
+					w.WriteHeader(http.StatusBadRequest)
+					return
+				}
+				if q.Get("scrollId") == "" && q.Get("types") != "REMOVED" {
+					fmt.Fprint(w, `{"entities":[`+entry(hA, "null")+`],"next":{"href":"?scrollId=2"}}`)
+					return
+				}
+				fmt.Fprint(w, `{"entities":[]}`)
+			})
+			e.stored(t, hNow.Add(-12*time.Hour), hA, hB)
+			cf := e.read(t, nil)
+			if cf.Outcome != incremental.FeedFailed {
+				t.Errorf("outcome %s (%v), want failed", cf.Outcome, cf.Err)
+			}
+			if st := e.state(t); !st.UnsupportedAt.IsZero() || !st.ReadUntil.IsZero() {
+				t.Errorf("feed state %+v", st)
+			}
+			if got := e.plan(t, cf, hA, hB); got[hA] == "" || got[hB] == "" {
+				t.Errorf("plan %v, want every company due", got)
+			}
+		})
+	}
+}
+
+// A server that refuses the fields filter with a 4xx (a path it does not know) is read once unfiltered
+// rather than taken as having no feed.
+func TestHostileReadFeedsFieldsRefused(t *testing.T) {
+	t.Parallel()
+	e := newHostileEnv(t, func(w http.ResponseWriter, q url.Values) {
+		if len(q["fields"]) > 0 {
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprint(w, `{"error":"unknown field /yearsInOperation"}`)
+			return
+		}
+		if q.Get("types") == "REMOVED" {
+			fmt.Fprint(w, `{"entities":[]}`)
+			return
+		}
+		fmt.Fprint(w, `{"entities":[`+entry(hA, fmt.Sprint(hNow.Add(-time.Hour).UnixMilli()))+`]}`)
+	})
+	e.stored(t, hNow.Add(-12*time.Hour), hA, hB)
+	e.readAt(t, hNow.Add(-24*time.Hour))
+	cf := e.read(t, []string{"/name", "/yearsInOperation"})
+	if cf.Outcome != incremental.FeedRead {
+		t.Fatalf("outcome %s (%v), want read", cf.Outcome, cf.Err)
+	}
+	if got := e.plan(t, cf, hA, hB); got[hA] != incremental.ReasonInFeed || got[hB] != "" {
+		t.Errorf("plan %v, want A due from the unfiltered read, B cached", got)
+	}
+	if qs := e.queries(); len(qs) != 3 || len(qs[0]["fields"]) != 2 || len(qs[1]["fields"]) != 0 {
+		t.Errorf("queries %v, want filtered, unfiltered, removed", qs)
+	}
+	// A country that refuses the unfiltered read too has no feed.
+	f := newHostileEnv(t, func(w http.ResponseWriter, _ url.Values) { w.WriteHeader(http.StatusNotFound) })
+	if cf := f.read(t, []string{"/name"}); cf.Outcome != incremental.FeedUnsupported {
+		t.Errorf("outcome %s (%v), want unsupported", cf.Outcome, cf.Err)
+	}
+}
+
+// createdDate in any form ends with the company due when it changed after its lookup: seconds are not read
+// as 1970, and a date after the read (a clock ahead, a misread unit) is the time of the read, not a mark
+// that keeps the company due for ever.
+func TestHostileReadFeedsCreatedDates(t *testing.T) {
+	t.Parallel()
+	changed := hNow.Add(-2 * time.Hour)
+	for _, tc := range []struct{ name, created string }{
+		{"milliseconds", fmt.Sprint(changed.UnixMilli())},
+		{"seconds", fmt.Sprint(changed.Unix())},
+		{"seconds as a string", fmt.Sprintf("%q", fmt.Sprint(changed.Unix()))},
+		{"RFC 3339", fmt.Sprintf("%q", changed.Format(time.RFC3339))},
+		{"null", "null"},
+		{"garbage", `"gestern"`},
+		{"far future", fmt.Sprint(time.Date(4000, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli())},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newHostileEnv(t, func(w http.ResponseWriter, q url.Values) {
+				if q.Get("types") == "REMOVED" {
+					fmt.Fprint(w, `{"entities":[]}`)
+					return
+				}
+				fmt.Fprint(w, `{"entities":[`+entry(hA, tc.created)+`]}`)
+			})
+			e.stored(t, hNow.Add(-12*time.Hour), hA, hB)
+			e.readAt(t, hNow.Add(-24*time.Hour))
+			cf := e.read(t, nil)
+			if cf.Outcome != incremental.FeedRead {
+				t.Fatalf("outcome %s (%v)", cf.Outcome, cf.Err)
+			}
+			if got := e.plan(t, cf, hA, hB); got[hA] != incremental.ReasonInFeed || got[hB] != "" {
+				t.Fatalf("plan %v, want A due, B cached", got)
+			}
+			st, err := e.st.LoadSyncState(context.Background(), nil, []incremental.CompanyKey{hA})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if at := st.Companies[hA].FeedChangedAt; at.After(hNow) {
+				t.Errorf("feed mark %v is after the read", at)
+			}
+		})
+	}
+}
+
+// A feed whose pages never end, or that loops, fails the country's read within the bound; the state stays.
+func TestHostileReadFeedsLoop(t *testing.T) {
+	t.Parallel()
+	e := newHostileEnv(t, func(w http.ResponseWriter, _ url.Values) {
+		fmt.Fprint(w, `{"entities":[`+entry(hA, "null")+`],"next":{"href":"?scrollId=same"}}`)
+	})
+	e.reader.MaxPages = 10
+	e.stored(t, hNow.Add(-12*time.Hour), hA)
+	cf := e.read(t, nil)
+	if cf.Outcome != incremental.FeedFailed || cf.Pages > 2 {
+		t.Errorf("%+v, want failed within two pages", cf)
+	}
+	if st := e.state(t); !st.ReadUntil.IsZero() {
+		t.Errorf("feed state %+v", st)
+	}
+}
