@@ -6,6 +6,7 @@ package proffeed_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +18,7 @@ import (
 	"github.com/proffconnect/proffsync/internal/clock/clocktest"
 	"github.com/proffconnect/proffsync/internal/incremental"
 	"github.com/proffconnect/proffsync/internal/incremental/proffeed"
+	"github.com/proffconnect/proffsync/internal/massupdate"
 	"github.com/proffconnect/proffsync/internal/proff"
 	"github.com/proffconnect/proffsync/internal/store"
 	"github.com/proffconnect/proffsync/internal/store/storetest"
@@ -285,6 +287,29 @@ func TestHostileReadFeedsLoop(t *testing.T) {
 		t.Errorf("%+v, want failed within two pages", cf)
 	}
 	if st := e.state(t); !st.ReadUntil.IsZero() {
+		t.Errorf("feed state %+v", st)
+	}
+}
+
+// A 401 on any page stops the run (every further call would fail too): ReadFeeds returns the error, which
+// the engine reads as a refused token, and the feed state stays where it was.
+func TestHostileReadFeedsUnauthorizedStopsTheRun(t *testing.T) {
+	t.Parallel()
+	e := newHostileEnv(t, func(w http.ResponseWriter, q url.Values) {
+		if q.Get("scrollId") != "" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		fmt.Fprint(w, `{"entities":[`+entry(hA, "null")+`],"next":{"href":"?scrollId=2"}}`)
+	})
+	before := hNow.Add(-24 * time.Hour)
+	e.readAt(t, before)
+	_, err := incremental.ReadFeeds(context.Background(), e.reader, e.st, []string{"NO"}, hNow, nil, nil)
+	if !errors.Is(err, massupdate.ErrUnauthorized) || errors.Is(err, incremental.ErrFeedFailed) ||
+		errors.Is(err, incremental.ErrFeedUnsupported) {
+		t.Fatalf("ReadFeeds: %v, want the refused token", err)
+	}
+	if st := e.state(t); !st.ReadUntil.Equal(before) || !st.UnsupportedAt.IsZero() {
 		t.Errorf("feed state %+v", st)
 	}
 }
