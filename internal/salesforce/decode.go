@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 
 	"github.com/proffconnect/proffsync/internal/mapping"
@@ -21,10 +22,12 @@ const maxPageRecords = 2000
 
 // queryPage is one page of a query: the records turned into the engine's Records.
 type queryPage struct {
-	totalSize int64
-	done      bool
-	next      string
-	records   []massupdate.Record
+	totalSize int64 // 0 when the answer gave none that reads as a count (totalKnown false)
+	// totalKnown says totalSize was given as a whole number of records.
+	totalKnown bool
+	done       bool
+	next       string
+	records    []massupdate.Record
 }
 
 // pageLimit is the longest a query page can legitimately be: 2000 records of the selected fields, each
@@ -78,12 +81,13 @@ func (c *Client) decodePage(body []byte) (*queryPage, error) {
 		}
 		switch key {
 		case "totalSize":
-			if err := dec.Decode(&p.totalSize); err != nil {
+			// Only the counts report it; a read goes by done and nextRecordsUrl. A value that is not a whole
+			// number of records is noted as unknown, never a reason to refuse the page's records.
+			var raw json.RawMessage
+			if err := dec.Decode(&raw); err != nil {
 				return nil, fmt.Errorf("totalSize: %w", err)
 			}
-			if p.totalSize < 0 {
-				return nil, fmt.Errorf("totalSize %d is negative", p.totalSize)
-			}
+			p.totalSize, p.totalKnown = wholeCount(raw)
 		case "done":
 			if err := dec.Decode(&p.done); err != nil {
 				return nil, fmt.Errorf("done: %w", err)
@@ -542,4 +546,21 @@ func rawKind(raw []byte) string {
 		return "a boolean"
 	}
 	return "a number"
+}
+
+// wholeCount reads a count written as a JSON number: 3 or 3.0; false for anything else (a fraction, a
+// negative, a value beyond int64, a string, null).
+func wholeCount(raw json.RawMessage) (int64, bool) {
+	if rawKind(raw) != "a number" {
+		return 0, false
+	}
+	n := json.Number(bytes.TrimSpace(raw))
+	if i, err := n.Int64(); err == nil {
+		return max(i, 0), i >= 0
+	}
+	f, err := n.Float64()
+	if err != nil || f < 0 || f != math.Trunc(f) || f > math.MaxInt64/2 {
+		return 0, false
+	}
+	return int64(f), true
 }

@@ -276,3 +276,35 @@ func TestHostileReadHTMLFromAProxy(t *testing.T) {
 		t.Errorf("an HTML page read as a refused login: %v", err)
 	}
 }
+
+// totalSize is not what the read goes by: in any form (a fraction, a string, null, negative, absent) the
+// records are read. Count, which reports it, takes a whole number written as a number (3 or 3.0) and
+// refuses the rest rather than report 0.
+func TestHostileReadTotalSizeForms(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		total string
+		count int // -1: Count fails
+	}{
+		{`"totalSize":3,`, 3}, {`"totalSize":3.0,`, 3}, {`"totalSize":"3",`, -1}, {`"totalSize":null,`, -1},
+		{`"totalSize":-1,`, -1}, {`"totalSize":1.5,`, -1}, {``, -1}, {`"totalSize":1e400,`, -1},
+	} {
+		t.Run(tc.total, func(t *testing.T) {
+			t.Parallel()
+			h := newHandSF(t)
+			h.page("", `{`+tc.total+`"done":true,"records":[`+hostileRec("001000000000001AAA", "923609016")+`]}`)
+			c := h.client(t, "Account", "Org_Number__c")
+			got, err := hostileReadAll(c)
+			if err != nil || len(got) != 1 {
+				t.Errorf("Records: %q %v; want the record read", recIDs(got), err)
+			}
+			n, err := c.Count(context.Background())
+			if tc.count >= 0 && (err != nil || n != tc.count) {
+				t.Errorf("Count = %d, %v; want %d", n, err, tc.count)
+			}
+			if tc.count < 0 && err == nil {
+				t.Errorf("Count = %d; want an error", n)
+			}
+		})
+	}
+}

@@ -134,6 +134,10 @@ func (c *Client) Count(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("count %s: decoding the answer: %w", c.o.Object, err)
 	}
+	if !p.totalKnown {
+		// Reporting 0 would tell preview that nothing is selected.
+		return 0, fmt.Errorf("count %s: the answer gives no totalSize that reads as a number of records", c.o.Object)
+	}
 	if p.totalSize > math.MaxInt32 {
 		return 0, fmt.Errorf("count %s: totalSize %d is beyond any org", c.o.Object, p.totalSize)
 	}
