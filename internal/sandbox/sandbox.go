@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/proffconnect/proffsync/internal/config"
+	"github.com/proffconnect/proffsync/internal/mapping"
 	"github.com/proffconnect/proffsync/internal/orgnr"
 	"github.com/proffconnect/proffsync/internal/proffemu"
 	"github.com/proffconnect/proffsync/internal/sfemu"
@@ -149,6 +150,7 @@ salesforce:
 mapping:
   - proff: name
     field: Name
+    format: title
   - proff: visitorAddress.addressLine
     field: BillingStreet
   - proff: visitorAddress.zipCode
@@ -305,10 +307,11 @@ func (s *Sandbox) company(r *rand.Rand, cc string, i int, used map[string]bool) 
 	return c
 }
 
-// current is how Salesforce would hold the company's mapped values once synced.
+// current is how Salesforce would hold the company's mapped values once synced: the name as DemoConfig's
+// `format: title` writes it.
 func current(c proffemu.Company) map[string]any {
 	v := map[string]any{
-		"Name": c.Name, "BillingStreet": c.AddressLine, "BillingPostalCode": c.ZipCode, "BillingCity": c.PostPlace,
+		"Name": mapping.TitleCase(c.Name), "BillingStreet": c.AddressLine, "BillingPostalCode": c.ZipCode, "BillingCity": c.PostPlace,
 		"Phone": c.Phone, "Sic": strings.SplitN(c.NaceCategories[0], " ", 2)[0],
 	}
 	if n, err := strconv.Atoi(c.NumberOfEmployees); err == nil {
