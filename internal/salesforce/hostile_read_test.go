@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -304,6 +305,71 @@ func TestHostileReadTotalSizeForms(t *testing.T) {
 			}
 			if tc.count < 0 && err == nil {
 				t.Errorf("Count = %d; want an error", n)
+			}
+		})
+	}
+}
+
+// An absolute nextRecordsUrl on the instance is followed however the same host is spelled (scheme and host
+// in capitals, the default port written out), and only on it.
+func TestHostileReadNextRecordsURLSpellings(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		next string
+		ok   bool
+	}{
+		{"https://acme.my.salesforce.com/services/data/v62.0/query/L-2", true},
+		{"HTTPS://ACME.my.salesforce.com/services/data/v62.0/query/L-2", true},
+		{"https://acme.my.salesforce.com:443/services/data/v62.0/query/L-2", true},
+		{"https://acme.my.salesforce.com:8443/services/data/v62.0/query/L-2", false},
+		{"http://acme.my.salesforce.com:443/services/data/v62.0/query/L-2", false},
+		{"https://other.my.salesforce.com/services/data/v62.0/query/L-2", false},
+	} {
+		t.Run(tc.next, func(t *testing.T) {
+			t.Parallel()
+			login := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				fmt.Fprintf(w, `{"access_token":%q,"instance_url":"https://acme.my.salesforce.com","token_type":"Bearer"}`, hostileToken)
+			}))
+			t.Cleanup(login.Close)
+			var mu sync.Mutex
+			var asked []string
+			c, err := salesforce.New(salesforce.Options{LoginURL: login.URL, ClientID: clientID, ClientSecret: clientSecret, APIVersion: "62.0",
+				Object: "Account", OrgNumberField: "Org_Number__c", OptInField: "Proff_Mass_Update__c", Clock: clocktest.New(),
+				Base: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+					if strings.HasPrefix(login.URL, "http://"+r.URL.Host) {
+						return http.DefaultTransport.RoundTrip(r)
+					}
+					mu.Lock()
+					asked = append(asked, r.URL.Host+r.URL.Path)
+					mu.Unlock()
+					body := `{"totalSize":2,"done":true,"records":[` + hostileRec("001000000000002AAA", "984851006") + `]}`
+					switch {
+					case strings.HasSuffix(r.URL.Path, "/describe"):
+						body = accountDescribe
+					case strings.HasSuffix(r.URL.Path, "/query"):
+						body = fmt.Sprintf(`{"totalSize":2,"done":false,"nextRecordsUrl":%q,"records":[%s]}`,
+							tc.next, hostileRec("001000000000001AAA", "923609016"))
+					}
+					return &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"application/json"}}, Request: r,
+						Body: io.NopCloser(strings.NewReader(body))}, nil
+				})})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := hostileReadAll(c)
+			if tc.ok && (err != nil || len(got) != 2) {
+				t.Errorf("%q %v; want both pages", recIDs(got), err)
+			}
+			if !tc.ok && (err == nil || len(got) != 1) {
+				t.Errorf("%q %v; want the link refused", recIDs(got), err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, a := range asked {
+				if !strings.HasPrefix(a, "acme.my.salesforce.com/") {
+					t.Errorf("asked %s", a)
+				}
 			}
 		})
 	}

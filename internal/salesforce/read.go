@@ -261,10 +261,24 @@ func (c *Client) samePath(next string) string {
 	c.mu.Lock()
 	inst := c.sess.instance
 	c.mu.Unlock()
-	if inst == "" || !strings.EqualFold(u.Scheme+"://"+u.Host, inst) {
+	if inst == "" {
+		return next
+	}
+	iu, err := url.Parse(inst)
+	if err != nil || !strings.EqualFold(u.Scheme, iu.Scheme) || originPort(u) != originPort(iu) {
 		return next
 	}
 	return u.EscapedPath()
+}
+
+// originPort is the URL's host and port, the scheme's default port written out: acme.my.salesforce.com and
+// acme.my.salesforce.com:443 are the same instance for https.
+func originPort(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[strings.ToLower(u.Scheme)]
+	}
+	return strings.ToLower(u.Hostname()) + ":" + port
 }
 
 // lower avoids an allocation for names that are lower-case already; most are not, so it mostly allocates.
