@@ -19,8 +19,8 @@ import (
 // The same argument makes a dry run's feed read safe: what it stores makes no later run skip a lookup.
 
 // UnsupportedRetry is how long a country whose feed answered a 4xx is not asked again: Proff publishes the
-// feed for NO only, and a probe a week costs one call a week per country, while a country that gains a
-// feed is used within a week.
+// feed for NO only, and a probe a week costs a call or two a week per country (two when a fields filter is
+// refused first, see readCountry), while a country that gains a feed is used within a week.
 const UnsupportedRetry = 7 * 24 * time.Hour
 
 // markChunk bounds the entries held before they are marked: a 30-day read of a big country lists hundreds
