@@ -41,7 +41,7 @@ const DefaultFeedMaxPages = 1000
 var ErrFeedUnsupported = errors.New("Proff has no change feed for that country")
 
 // ErrFeedFailed is wrapped when a feed read failed or answered strangely (not JSON, entities not a list, a
-// next link to another host or back to a page already read, too many pages, a failure after the retries).
+// next link to another host, a page read before, too many pages, a failure after the retries).
 // The caller falls back to full lookups for that country in this run.
 var ErrFeedFailed = errors.New("the Proff change feed could not be read")
 
@@ -131,8 +131,9 @@ func (c *Client) Changes(ctx context.Context, country string, since time.Time, o
 		path += "?" + q.Encode()
 	}
 	ctx = context.WithValue(ctx, feedStatusKey{}, true)
-	// A loop is a page whose entities were all read before. Not a next link seen before: Proff's scrollId
-	// is an Elasticsearch scroll, whose id often stays the same from page to page while the pages differ.
+	// A loop is a page read before: the same entities with the same next link. Not a next link seen before:
+	// Proff's scrollId is an Elasticsearch scroll, whose id often stays the same from page to page while the
+	// pages differ. Pages that differ but never end stop at maxPages.
 	seen := map[[sha256.Size]byte]bool{}
 	defer func() {
 		if res.Skipped > 0 {
