@@ -14,7 +14,7 @@ import (
 func (a *app) openStore(ctx context.Context, env config.Env, migrate bool) (*store.Store, error) {
 	// The store scrubs what it keeps with the same secrets as the final error line (README: Privacy guarantees, P1), and
 	// tells the time with the same clock as the command (a prune's cut-off must be in the past by both).
-	return a.openStoreWith(ctx, env.DatabaseURL, migrate, store.Options{Secrets: a.secrets, Now: a.now})
+	return a.openStoreWith(ctx, env.DatabaseURL, migrate, store.Options{Secrets: a.secrets, Clock: a.clock()})
 }
 
 func (a *app) openStoreWith(ctx context.Context, dsn string, migrate bool, opts store.Options) (*store.Store, error) {

@@ -79,14 +79,7 @@ func (r resolved) pointNames() []string {
 }
 
 // clock is the command's one clock: its time is the app's (tests set it), its waits are the system's.
-func (a *app) clock() clock.Clock { return appClock{Clock: clock.System, now: a.now} }
-
-type appClock struct {
-	clock.Clock // Sleep and After
-	now         func() time.Time
-}
-
-func (c appClock) Now() time.Time { return c.now() }
+func (a *app) clock() clock.Clock { return clock.WithNow(clock.System, a.now) }
 
 func (s *session) calls() massupdate.APICalls {
 	p, sf := s.tally.Counts()
@@ -145,7 +138,7 @@ func (a *app) engine(s *session, progress massupdate.Progress) (*massupdate.Engi
 		DefaultCountry: cfg.Salesforce.DefaultCountry, LastSyncedField: cfg.Salesforce.LastSyncedField,
 		LastSyncedEveryCheck: cfg.Salesforce.LastSyncedEveryCheck,
 		Concurrency:          cfg.Proff.Concurrency, RatePerSecond: cfg.Proff.RateLimitPerSecond,
-		Calls: s.calls, Now: a.now, Logger: a.log, Progress: progress, Settings: cfg.Settings(),
+		Calls: s.calls, Logger: a.log, Progress: progress, Settings: cfg.Settings(),
 		Scrub: a.scrub, // a panic's line becomes the run's error: it must not carry a configured secret
 	})
 }

@@ -53,3 +53,15 @@ func Or(c Clock) Clock {
 	}
 	return c
 }
+
+// WithNow is c with its time read from now instead: c's waits, another time. The command line's clock is
+// one (the app's time, which its tests fix, with the system's waits), and so is an engine test's clock whose
+// run stamps are fixed while the grace after a cancel is waited for real.
+func WithNow(c Clock, now func() time.Time) Clock { return withNow{Clock: Or(c), now: now} }
+
+type withNow struct {
+	Clock // Sleep and After
+	now   func() time.Time
+}
+
+func (w withNow) Now() time.Time { return w.now() }

@@ -140,3 +140,22 @@ func TestVirtualRunUntil(t *testing.T) {
 		t.Fatalf("Step past the end = %v, %v; want no move", moved, err)
 	}
 }
+
+// WithNow reads the time given and waits on the clock given.
+func TestWithNow(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
+	v := clocktest.New()
+	c := clock.WithNow(v, func() time.Time { return at })
+	if !c.Now().Equal(at) {
+		t.Fatalf("Now = %v, want %v", c.Now(), at)
+	}
+	if err := c.Sleep(context.Background(), time.Minute); err != nil || !slices.Equal(v.Sleeps(), []time.Duration{time.Minute}) {
+		t.Fatalf("Sleep = %v; the clock given recorded %v, want the one wait", err, v.Sleeps())
+	}
+	ch := c.After(time.Second)
+	v.Advance(time.Second)
+	if got := <-ch; !got.Equal(clocktest.Start.Add(time.Minute + time.Second)) {
+		t.Fatalf("After fired with %v, the given clock's time", got)
+	}
+}

@@ -8,11 +8,11 @@ import (
 	"net/url"
 	"reflect"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/proffconnect/proffsync/internal/clock/clocktest"
 	"github.com/proffconnect/proffsync/internal/incremental"
 	"github.com/proffconnect/proffsync/internal/incremental/proffeed"
 	"github.com/proffconnect/proffsync/internal/proff"
@@ -27,9 +27,7 @@ type feedEnv struct {
 	emu    *proffemu.Server
 	st     *store.Store
 	reader proffeed.Reader
-
-	mu  sync.Mutex
-	now time.Time
+	ck     *clocktest.Clock
 }
 
 var (
@@ -41,8 +39,8 @@ var (
 
 func newFeedEnv(t *testing.T) *feedEnv {
 	t.Helper()
-	e := &feedEnv{now: t0}
-	e.emu = proffemu.New(proffemu.Options{Empty: true, Now: e.clock})
+	e := &feedEnv{ck: clocktest.At(t0)}
+	e.emu = proffemu.New(proffemu.Options{Empty: true, Now: e.ck.Now})
 	t.Cleanup(e.emu.Close)
 	for _, k := range []incremental.CompanyKey{coA, coB, coC, coS} {
 		e.emu.SetDocument(k.Country, k.Org, proffemu.Document(proffemu.Company{Country: k.Country, OrgNumber: k.Org,
@@ -53,24 +51,18 @@ func newFeedEnv(t *testing.T) *feedEnv {
 	return e
 }
 
-func (e *feedEnv) clock() time.Time {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.now
-}
+func (e *feedEnv) clock() time.Time { return e.ck.Now() }
 
 func (e *feedEnv) advance(d time.Duration) time.Time {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.now = e.now.Add(d)
-	return e.now
+	e.ck.Advance(d)
+	return e.ck.Now()
 }
 
 // client is a Proff client of baseURL that never waits for real and tries each request once.
 func (e *feedEnv) client(t *testing.T, baseURL string) *proff.Client {
 	t.Helper()
 	c, err := proff.New(proff.Options{BaseURL: baseURL, Token: "test-token", RatePerSecond: 1000, MaxAttempts: 1,
-		Now: e.clock, Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }})
+		Clock: e.ck})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -252,7 +252,7 @@ func (r *runner) progressed(b *batch) {
 			}
 		}
 	}
-	if now := r.e.o.Now(); now.Sub(r.lastLog) >= r.e.o.ProgressEvery {
+	if now := r.e.o.Clock.Now(); now.Sub(r.lastLog) >= r.e.o.ProgressEvery {
 		r.lastLog = now
 		r.logProgress("run progress", now)
 	}

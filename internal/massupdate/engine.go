@@ -75,14 +75,12 @@ type Options struct {
 	// under another version are never served.
 	MappingVersion string
 
-	// Clock tells the time and waits (default clock.System); Now, when set, overrides its Now.
+	// Clock tells the time and waits (default clock.System).
 	Clock clock.Clock
 
 	// Calls returns the HTTP requests sent so far by this process (a transport.Tally); the run counts the
 	// difference from its start. Nil: the run records zero calls.
 	Calls func() APICalls
-	// Now is the time (default Clock.Now).
-	Now func() time.Time
 	// Logger receives the run's log lines (default: discard).
 	Logger *slog.Logger
 	// Progress, when set, is told how the run advances.
@@ -147,9 +145,6 @@ func New(o Options) (*Engine, error) {
 		o.Concurrency = DefaultConcurrency
 	}
 	o.Clock = clock.Or(o.Clock)
-	if o.Now == nil {
-		o.Now = o.Clock.Now
-	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}

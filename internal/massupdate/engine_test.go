@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/proffconnect/proffsync/internal/clock"
 	"github.com/proffconnect/proffsync/internal/clock/clocktest"
 	"github.com/proffconnect/proffsync/internal/incremental"
 	"github.com/proffconnect/proffsync/internal/mapping"
@@ -20,6 +21,10 @@ import (
 )
 
 var testNow = time.Date(2026, 11, 29, 2, 0, 0, 0, time.UTC)
+
+// stampedClock reads testNow, so that a run's stamps are fixed, and waits for real: the grace after a cancel
+// must give a lookup in flight the time to finish. A test of the waits themselves passes clocktest.
+var stampedClock = clock.WithNow(clock.System, func() time.Time { return testNow })
 
 const syncedAt = "2026-11-29T02:00:00.000Z"
 
@@ -77,7 +82,7 @@ func newHarness(t *testing.T, records []Record, answers map[string]lookupAnswer,
 	}
 	o := Options{Source: h.src, Lookup: h.look, Writer: h.w, Store: h.st, Rules: testRules, Kinds: testKinds,
 		DefaultCountry: "NO", LastSyncedField: "Proff_Last_Synced__c", Concurrency: 4, RatePerSecond: 5,
-		Calls: h.calls.get, Now: func() time.Time { return testNow },
+		Calls: h.calls.get, Clock: stampedClock,
 		Logger: slog.New(runctx.NewHandler(slog.NewJSONHandler(&syncWriter{b: h.logs}, nil))), Settings: json.RawMessage(`{"object":"Account"}`)}
 	if mod != nil {
 		mod(&o)

@@ -111,7 +111,7 @@ func (r *runner) compare(it *item, d *done) (fields map[string]any, notes []stri
 
 // stampLastSynced adds the last-synced field, now, to a record's write, and returns the value written.
 func (r *runner) stampLastSynced(fields map[string]any) string {
-	now := r.e.o.Now().UTC()
+	now := r.e.o.Clock.Now().UTC()
 	v := now.Format("2006-01-02T15:04:05.000Z")
 	if r.lastSynced.Type == "date" {
 		v = now.Format("2006-01-02")

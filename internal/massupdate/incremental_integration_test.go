@@ -30,8 +30,7 @@ func TestIntegrationSecondNightLooksUpTheFeedsChanges(t *testing.T) {
 			Source: w.sf, Lookup: w, Writer: w.sf, Store: w.st, Rules: w.rules, Kinds: w.kinds,
 			DefaultCountry: w.cfg.Salesforce.DefaultCountry, LastSyncedField: w.cfg.Salesforce.LastSyncedField,
 			Concurrency: 8, Settings: w.cfg.Settings(),
-			// The emulator dates its feed by the wall clock: so does this run.
-			Now: time.Now,
+			// The emulator dates its feed by the wall clock: so does this run (Clock nil: the system's).
 			Calls: func() massupdate.APICalls {
 				p, s := w.tally.Counts()
 				return massupdate.APICalls{Proff: p, Salesforce: s}

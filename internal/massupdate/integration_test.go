@@ -6,11 +6,12 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/proffconnect/proffsync/internal/clock"
+	"github.com/proffconnect/proffsync/internal/clock/clocktest"
 	"github.com/proffconnect/proffsync/internal/config"
 	"github.com/proffconnect/proffsync/internal/mapping"
 	"github.com/proffconnect/proffsync/internal/massupdate"
@@ -25,20 +26,6 @@ import (
 // The integration tests wire the real adapters (salesforce, proff, store) to the emulators of the sandbox
 // and a real PostgreSQL database per test. Retries wait on a virtual clock: nothing here sleeps for real.
 
-// vclock is a virtual clock: Sleep advances it at once.
-type vclock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *vclock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *vclock) Sleep(ctx context.Context, d time.Duration) error {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-	return ctx.Err()
-}
-
 // world is one sandbox, one database and the adapters wired to them as `proffsync run` wires them.
 type world struct {
 	sb    *sandbox.Sandbox
@@ -49,7 +36,7 @@ type world struct {
 	tally *transport.Tally
 	rules []mapping.Rule
 	kinds map[string]mapping.Kind
-	clock *vclock
+	clock *clocktest.Clock
 	// hook, when set, is called before each lookup with its 1-based number.
 	hook func(n int64)
 	n    atomic.Int64
@@ -68,7 +55,7 @@ func newWorld(t testing.TB, st *store.Store, sb *sandbox.Sandbox) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &world{sb: sb, cfg: cfg, st: st, clock: &vclock{t: time.Date(2026, 11, 29, 2, 0, 0, 0, time.UTC)},
+	w := &world{sb: sb, cfg: cfg, st: st, clock: clocktest.New(),
 		kinds: map[string]mapping.Kind{}}
 	var points []proff.DataPoint
 	for _, m := range cfg.Mapping {
@@ -89,13 +76,13 @@ func newWorld(t testing.TB, st *store.Store, sb *sandbox.Sandbox) *world {
 		Object: cfg.Salesforce.Object, OrgNumberField: cfg.Salesforce.OrgNumberField,
 		CountryField: cfg.Salesforce.CountryField, OptInField: cfg.Salesforce.OptInField,
 		Fields: cfg.Fields(), LastSyncedField: cfg.Salesforce.LastSyncedField,
-		Recorder: w.tally, Sleep: w.clock.Sleep, Logger: slog.New(slog.DiscardHandler),
+		Recorder: w.tally, Clock: w.clock, Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	w.pc, err = proff.New(proff.Options{BaseURL: e.ProffAPIURL, Token: e.ProffAPIToken, RatePerSecond: 1000,
-		Concurrency: 8, Points: points, Recorder: w.tally, Sleep: w.clock.Sleep, Now: w.clock.Now,
+		Concurrency: 8, Points: points, Recorder: w.tally, Clock: w.clock,
 		Rand: func() float64 { return 0.5 }, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -117,7 +104,9 @@ func (w *world) engine(t testing.TB) *massupdate.Engine {
 	e, err := massupdate.New(massupdate.Options{
 		Source: w.sf, Lookup: w, Writer: w.sf, Store: w.st, Rules: w.rules, Kinds: w.kinds,
 		DefaultCountry: w.cfg.Salesforce.DefaultCountry, LastSyncedField: w.cfg.Salesforce.LastSyncedField,
-		Concurrency: 8, RatePerSecond: 100, Now: w.clock.Now, Settings: w.cfg.Settings(),
+		// The run's stamps are on the virtual clock; the engine's one wait, the grace after a cancel, stays
+		// real: the lookups in flight it waits for run in real time.
+		Concurrency: 8, RatePerSecond: 100, Clock: clock.WithNow(clock.System, w.clock.Now), Settings: w.cfg.Settings(),
 		Calls: func() massupdate.APICalls {
 			p, s := w.tally.Counts()
 			return massupdate.APICalls{Proff: p, Salesforce: s}

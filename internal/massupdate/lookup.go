@@ -47,7 +47,7 @@ var errAbandoned = errors.New("lookup abandoned")
 func (r *runner) work(ctx context.Context, jobs <-chan job) {
 	for j := range jobs {
 		co := j.co
-		co.lookedUpAt = r.e.o.Now().UnixNano()
+		co.lookedUpAt = r.e.o.Clock.Now().UnixNano()
 		vals, err := r.e.o.Lookup.Lookup(ctx, j.country, j.org)
 		switch {
 		case err != nil && ctx.Err() != nil:

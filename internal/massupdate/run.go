@@ -36,7 +36,7 @@ func (e *Engine) Run(ctx context.Context, req RunRequest) (out *Run, err error) 
 			e.log.WarnContext(ctx, "release the run lock", slog.String("error", err.Error()))
 		}
 	}()
-	if n, err := st.MarkAbandoned(ctx, e.o.Now()); err != nil {
+	if n, err := st.MarkAbandoned(ctx, e.o.Clock.Now()); err != nil {
 		return nil, fmt.Errorf("mark abandoned runs: %w", err)
 	} else if n > 0 {
 		e.log.InfoContext(ctx, "marked abandoned runs interrupted", slog.Int("runs", n))
@@ -81,7 +81,7 @@ func (e *Engine) Run(ctx context.Context, req RunRequest) (out *Run, err error) 
 // newRunner prepares a run, not yet recorded; prev is the run it resumes, if any.
 func (e *Engine) newRunner(req RunRequest, prev *Run) *runner {
 	r := &runner{e: e, req: req, log: e.log, stop: newStopper(), lookedUp: make(chan struct{}, 1),
-		baseline: e.calls(), start: e.o.Now(), valued: make([]bool, len(e.rules))}
+		baseline: e.calls(), start: e.o.Clock.Now(), valued: make([]bool, len(e.rules))}
 	r.lastLog = r.start // the first progress line comes one interval into the run, not at its first batch
 	r.run = &Run{Trigger: req.Trigger, Status: Running, DryRun: req.DryRun, Limit: req.Limit, StartedAt: r.start,
 		Settings: e.o.Settings, ScheduledFor: req.ScheduledFor}
@@ -386,7 +386,7 @@ func (r *runner) finish(ctx context.Context) (*Run, error) {
 	default:
 		r.run.Status = Succeeded
 	}
-	now := r.e.o.Now()
+	now := r.e.o.Clock.Now()
 	r.run.FinishedAt = &now
 	r.run.APICalls = r.calls()
 	r.run.NeverValued = r.neverValued()

@@ -76,7 +76,7 @@ func (p *planning) plan(ctx context.Context, items []item, companies *companyInd
 	if len(recs) == 0 {
 		return decisions{}, nil
 	}
-	ds, err := incremental.PlanPage(ctx, p.r.e.o.SyncStore, recs, p.opt, p.r.e.o.Now())
+	ds, err := incremental.PlanPage(ctx, p.r.e.o.SyncStore, recs, p.opt, p.r.e.o.Clock.Now())
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +93,7 @@ func (p *planning) plan(ctx context.Context, items []item, companies *companyInd
 func (p *planning) readFeed(ctx context.Context, country string) error {
 	p.asked[country] = true
 	o := p.r.e.o
-	res, err := incremental.ReadFeeds(ctx, o.Feed, o.SyncStore, []string{country}, o.Now(), o.FeedFields, p.r.log)
+	res, err := incremental.ReadFeeds(ctx, o.Feed, o.SyncStore, []string{country}, o.Clock.Now(), o.FeedFields, p.r.log)
 	if err != nil {
 		return err
 	}

@@ -86,10 +86,6 @@ type Options struct {
 	// Clock reads the time and waits: backoff, Retry-After pauses and the limiter all run on it, so tests
 	// run them on a virtual clock (clocktest). clock.System when nil.
 	Clock clock.Clock
-	// Sleep and Now, when set, replace the Clock's own (kept so that callers written before Clock work
-	// unchanged).
-	Sleep func(ctx context.Context, d time.Duration) error
-	Now   func() time.Time
 	// Rand returns a number in [0, 1) for jitter.
 	Rand func() float64
 	// Base replaces the network transport (tests).
@@ -200,12 +196,6 @@ func withZeroDefaults(o Options) Options {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	o.Clock = clock.Or(o.Clock)
-	if o.Sleep == nil {
-		o.Sleep = o.Clock.Sleep
-	}
-	if o.Now == nil {
-		o.Now = o.Clock.Now
-	}
 	if o.Rand == nil {
 		o.Rand = rand.Float64
 	}
@@ -295,7 +285,7 @@ func (c *Client) Lookup(ctx context.Context, country, orgNumber string) (map[str
 		return nil, fmt.Errorf("proff lookup: %w", err)
 	}
 	// The document must be the company asked for, in the catalogue's shape (identity.go, shape.go).
-	vals, err := extractLookedUp(body, cc, nr, c.points, c.o.Now())
+	vals, err := extractLookedUp(body, cc, nr, c.points, c.o.Clock.Now())
 	if err != nil {
 		return nil, fmt.Errorf("proff lookup: %w", err)
 	}
@@ -372,8 +362,8 @@ func (c *Client) FitRateToToken(ctx context.Context) error {
 	}
 	perSecond := float64(ti.CallLimit.PerMinute) / 60
 	if cur := c.Rate(); perSecond < cur {
-		c.limiter.SetLimitAt(c.o.Now(), rate.Limit(perSecond))
-		c.limiter.SetBurstAt(c.o.Now(), burstFor(perSecond))
+		c.limiter.SetLimitAt(c.o.Clock.Now(), rate.Limit(perSecond))
+		c.limiter.SetBurstAt(c.o.Clock.Now(), burstFor(perSecond))
 		c.log.LogAttrs(ctx, slog.LevelInfo, "lowered the Proff rate to the token's limit",
 			slog.Float64("configured_per_second", cur), slog.Float64("per_second", perSecond),
 			slog.Int64("token_per_minute", ti.CallLimit.PerMinute))
@@ -404,7 +394,7 @@ func (c *Client) get(ctx context.Context, path, endpoint, country string) ([]byt
 	}
 	ctx = transport.WithEndpoint(ctx, endpoint)
 	var last failure
-	start, only429 := c.o.Now(), true
+	start, only429 := c.o.Clock.Now(), true
 	for attempt := 1; !c.retry.Spent(attempt - 1); attempt++ {
 		if attempt > 1 {
 			if err := c.backoff(ctx, attempt, last); err != nil {
@@ -439,7 +429,7 @@ func (c *Client) get(ctx context.Context, path, endpoint, country string) ([]byt
 				f.retryAfter.Round(time.Second), why, massupdate.ErrQuotaExhausted)
 		}
 	}
-	if only429 && c.o.Now().Sub(start) >= time.Minute {
+	if only429 && c.o.Clock.Now().Sub(start) >= time.Minute {
 		// Refused for over a minute, though the per-minute window has turned: an hourly, daily or monthly
 		// quota is spent. Every further record would spend its minute the same way: stop (resumable).
 		return nil, fmt.Errorf("Proff answered 429 for over a minute, %s: the token's quota is spent: %w",
@@ -482,12 +472,12 @@ func (c *Client) backoff(ctx context.Context, attempt int, last failure) error {
 	d := p.Wait(attempt-1, last.retryAfter, last.hasAfter)
 	if last.hasAfter || rateLimited {
 		c.mu.Lock()
-		if until := c.o.Now().Add(d); until.After(c.pauseUntil) {
+		if until := c.o.Clock.Now().Add(d); until.After(c.pauseUntil) {
 			c.pauseUntil = until
 		}
 		c.mu.Unlock()
 	}
-	if err := c.o.Sleep(ctx, d); err != nil {
+	if err := c.o.Clock.Sleep(ctx, d); err != nil {
 		return err
 	}
 	return nil
@@ -588,7 +578,7 @@ func (c *Client) statusFailure(ctx context.Context, resp *http.Response, path, c
 		return c.forbiddenFailure(ctx, country)
 	case code == http.StatusTooManyRequests || code == http.StatusRequestTimeout || code >= 500:
 		f := &failure{status: code, retry: true}
-		f.retryAfter, f.hasAfter = retry.ParseRetryAfter(resp.Header.Get("Retry-After"), c.o.Now())
+		f.retryAfter, f.hasAfter = retry.ParseRetryAfter(resp.Header.Get("Retry-After"), c.o.Clock.Now())
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
 		return f
 	}
@@ -615,28 +605,28 @@ func (c *Client) forbiddenFailure(ctx context.Context, country string) *failure 
 // waitTurn waits for the shared limiter (and for a pause a Retry-After set). Retries pass here too, so
 // the rate holds for every request sent.
 func (c *Client) waitTurn(ctx context.Context) error {
-	start := c.o.Now()
+	start := c.o.Clock.Now()
 	c.mu.Lock()
 	pause := c.pauseUntil.Sub(start)
 	c.mu.Unlock()
 	if pause > 0 {
-		if err := c.o.Sleep(ctx, pause); err != nil {
+		if err := c.o.Clock.Sleep(ctx, pause); err != nil {
 			return err
 		}
 	}
-	now := c.o.Now()
+	now := c.o.Clock.Now()
 	r := c.limiter.ReserveN(now, 1)
 	if !r.OK() {
 		return errors.New("the Proff rate limiter refused the request")
 	}
 	d := r.DelayFrom(now)
 	if d > 0 {
-		if err := c.o.Sleep(ctx, d); err != nil {
-			r.CancelAt(c.o.Now())
+		if err := c.o.Clock.Sleep(ctx, d); err != nil {
+			r.CancelAt(c.o.Clock.Now())
 			return err
 		}
 	}
-	c.waited.Add(int64(c.o.Now().Sub(start)))
+	c.waited.Add(int64(c.o.Clock.Now().Sub(start)))
 	return nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/proffconnect/proffsync/internal/clock/clocktest"
 	"github.com/proffconnect/proffsync/internal/mapping"
 	"github.com/proffconnect/proffsync/internal/massupdate"
 	"github.com/proffconnect/proffsync/internal/proff"
@@ -179,7 +180,7 @@ func TestTransportPolicy(t *testing.T) { // P6
 	hits.Store(0)
 	rec := &calls{}
 	c, err := proff.New(proff.Options{BaseURL: old.URL, Token: secret, RootCAs: pool, Recorder: rec,
-		Sleep: newClock().Sleep, Points: points(t, "name")})
+		Clock: clocktest.New(), Points: points(t, "name")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -348,7 +349,7 @@ func TestServerErrorsAreRetriedWithBackoff(t *testing.T) {
 	}
 	// Equal jitter with Rand = 0.5: 0.75 × 1s, 2s, 4s.
 	want := []time.Duration{750 * time.Millisecond, 1500 * time.Millisecond, 3 * time.Second}
-	if got := f.clock.waits(); fmt.Sprint(got) != fmt.Sprint(want) {
+	if got := f.clock.Sleeps(); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("waits %v, want %v", got, want)
 	}
 }
@@ -369,7 +370,7 @@ func TestRetriesEndWithAReason(t *testing.T) {
 	if n := len(f.emu.Requests()); n != 5 {
 		t.Errorf("%d requests, want 5 (MaxAttempts)", n)
 	}
-	for _, w := range f.clock.waits() {
+	for _, w := range f.clock.Sleeps() {
 		if w > proff.DefaultMaxRetryWait {
 			t.Errorf("waited %v, beyond the cap", w)
 		}
@@ -393,7 +394,7 @@ func TestRetryAfterSecondsAndDate(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []time.Duration{7 * time.Second, 12 * time.Second, 30 * time.Second}
-	if got := f.clock.waits(); fmt.Sprint(got) != fmt.Sprint(want) {
+	if got := f.clock.Sleeps(); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("waits %v, want %v", got, want)
 	}
 }
@@ -406,8 +407,8 @@ func TestQuotaSpent(t *testing.T) {
 	if !errors.Is(err, massupdate.ErrQuotaExhausted) {
 		t.Fatalf("err %v, want ErrQuotaExhausted", err)
 	}
-	if n := len(f.emu.Requests()); n != 1 || len(f.clock.waits()) != 0 {
-		t.Errorf("%d requests, waits %v; a spent quota is not waited for", n, f.clock.waits())
+	if n := len(f.emu.Requests()); n != 1 || len(f.clock.Sleeps()) != 0 {
+		t.Errorf("%d requests, waits %v; a spent quota is not waited for", n, f.clock.Sleeps())
 	}
 	// A long Retry-After on a 503 is maintenance, not quota: the run stops resumable all the same, and
 	// the reason says what happened.
@@ -579,9 +580,9 @@ func TestCancelStopsRetrying(t *testing.T) {
 	f := setup(t, proffemu.Options{}, nil)
 	f.emu.FailNext(5, http.StatusServiceUnavailable, "")
 	ctx, cancel := context.WithCancel(context.Background())
-	calls := 0
-	c, err := proff.New(proff.Options{BaseURL: f.emu.URL(), Token: secret, Points: points(t, "name"),
-		Sleep: func(ctx context.Context, d time.Duration) error { calls++; cancel(); return ctx.Err() }})
+	calls, ck := 0, clocktest.New()
+	ck.OnSleep(func(context.Context, time.Duration) { calls++; cancel() })
+	c, err := proff.New(proff.Options{BaseURL: f.emu.URL(), Token: secret, Points: points(t, "name"), Clock: ck})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -595,13 +596,13 @@ func TestCancelStopsRetrying(t *testing.T) {
 }
 
 // fixed starts a server that answers every request with h, and a client for it on a virtual clock.
-func fixed(t *testing.T, h http.HandlerFunc, names ...string) (*proff.Client, *clock) {
+func fixed(t *testing.T, h http.HandlerFunc, names ...string) (*proff.Client, *clocktest.Clock) {
 	t.Helper()
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	ck := newClock()
+	ck := clocktest.New()
 	c, err := proff.New(proff.Options{BaseURL: srv.URL, Token: secret, RatePerSecond: 1000, Points: points(t, names...),
-		Sleep: ck.Sleep, Now: ck.Now, Rand: func() float64 { return 0.5 }})
+		Clock: ck, Rand: func() float64 { return 0.5 }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -663,7 +664,7 @@ func TestTokenInfoNotFoundSaysWhy(t *testing.T) {
 // so a full minute window costs time, not the record.
 func TestRateLimitedWithoutRetryAfterWaitsOutTheMinute(t *testing.T) {
 	t.Parallel()
-	ck := newClock()
+	ck := clocktest.New()
 	start := ck.Now()
 	var mu sync.Mutex
 	n := 0
@@ -679,7 +680,7 @@ func TestRateLimitedWithoutRetryAfterWaitsOutTheMinute(t *testing.T) {
 	}))
 	defer srv.Close()
 	c, err := proff.New(proff.Options{BaseURL: srv.URL, Token: secret, RatePerSecond: 1000, Points: points(t, "name"),
-		Sleep: ck.Sleep, Now: ck.Now, Rand: func() float64 { return 0 }})
+		Clock: ck, Rand: func() float64 { return 0 }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -688,7 +689,7 @@ func TestRateLimitedWithoutRetryAfterWaitsOutTheMinute(t *testing.T) {
 		t.Fatalf("lookup after a full minute: %v, %v", got, err)
 	}
 	want := []time.Duration{5 * time.Second, 10 * time.Second, 20 * time.Second, 30 * time.Second}
-	if got := ck.waits(); fmt.Sprint(got) != fmt.Sprint(want) {
+	if got := ck.Sleeps(); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("waits %v, want %v", got, want)
 	}
 	mu.Lock()
@@ -703,8 +704,6 @@ func TestRateLimitedWithoutRetryAfterWaitsOutTheMinute(t *testing.T) {
 func TestRateLimitedHoldsEveryWorkerBack(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
-	now := time.Date(2026, 11, 29, 2, 0, 0, 0, time.UTC)
-	var waits []time.Duration
 	answered := 0
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
@@ -720,33 +719,27 @@ func TestRateLimitedHoldsEveryWorkerBack(t *testing.T) {
 	defer srv.Close()
 	var c *proff.Client
 	var other error
-	sleep := func(ctx context.Context, d time.Duration) error {
+	ck, sleeps := clocktest.New(), 0
+	ck.OnSleep(func(ctx context.Context, _ time.Duration) {
 		mu.Lock()
-		waits = append(waits, d)
-		second := len(waits) == 1
+		sleeps++
+		first := sleeps == 1
 		mu.Unlock()
-		if second {
+		if first {
 			// While the first worker waits after its 429, a second one asks.
 			_, other = c.Lookup(ctx, "NO", "984851006")
 		}
-		mu.Lock()
-		now = now.Add(d)
-		mu.Unlock()
-		return nil
-	}
-	clockNow := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	})
 	var err error
 	c, err = proff.New(proff.Options{BaseURL: srv.URL, Token: secret, RatePerSecond: 1000, Points: points(t, "name"),
-		Sleep: sleep, Now: clockNow, Rand: func() float64 { return 0 }})
+		Clock: ck, Rand: func() float64 { return 0 }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.Lookup(context.Background(), "NO", "923609016"); err != nil || other != nil {
 		t.Fatalf("lookups: %v, %v", err, other)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if len(waits) < 2 || waits[0] != 5*time.Second || waits[1] != 5*time.Second {
+	if waits := ck.Sleeps(); len(waits) < 2 || waits[0] != 5*time.Second || waits[1] != 5*time.Second {
 		t.Errorf("waits %v; want the second worker held back 5s by the first one's 429", waits)
 	}
 }
@@ -768,7 +761,7 @@ func TestRateLimitedForOverAMinuteIsASpentQuota(t *testing.T) {
 		t.Errorf("err %v, want ErrQuotaExhausted", err)
 	}
 	var total time.Duration
-	for _, w := range ck.waits() {
+	for _, w := range ck.Sleeps() {
 		total += w
 	}
 	mu.Lock()
@@ -870,7 +863,7 @@ func TestCompressedAnswers(t *testing.T) {
 // once, where every try would meet the same full second.
 func TestRateLimitedRetryAfterZero(t *testing.T) {
 	t.Parallel()
-	ck := newClock()
+	ck := clocktest.New()
 	start := ck.Now()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if ck.Now().Sub(start) < 900*time.Millisecond {
@@ -882,14 +875,14 @@ func TestRateLimitedRetryAfterZero(t *testing.T) {
 	}))
 	defer srv.Close()
 	c, err := proff.New(proff.Options{BaseURL: srv.URL, Token: secret, RatePerSecond: 1000, Points: points(t, "name"),
-		Sleep: ck.Sleep, Now: ck.Now, Rand: func() float64 { return 0 }})
+		Clock: ck, Rand: func() float64 { return 0 }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := c.Lookup(context.Background(), "NO", "923609016"); err != nil {
-		t.Fatalf("lookup: %v (waits %v)", err, ck.waits())
+		t.Fatalf("lookup: %v (waits %v)", err, ck.Sleeps())
 	}
-	if w := ck.waits(); len(w) != 1 || w[0] != time.Second {
+	if w := ck.Sleeps(); len(w) != 1 || w[0] != time.Second {
 		t.Errorf("waits %v, want one of 1s", w)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/proffconnect/proffsync/internal/clock/clocktest"
 	"github.com/proffconnect/proffsync/internal/massupdate"
 	"github.com/proffconnect/proffsync/internal/proff"
 	"github.com/proffconnect/proffsync/internal/proffemu"
@@ -32,17 +33,12 @@ func (r *feedRecorder) RecordCall(_ context.Context, c transport.Call) {
 	r.cs = append(r.cs, c)
 }
 
-// feedClient is a client of baseURL on a virtual clock: Sleep adds to slept instead of waiting.
-func feedClient(t *testing.T, baseURL, token string, o proff.Options) (*proff.Client, *feedRecorder, *atomic.Int64) {
+// feedClient is a client of baseURL on a virtual clock that starts at feedNow.
+func feedClient(t *testing.T, baseURL, token string, o proff.Options) (*proff.Client, *feedRecorder, *clocktest.Clock) {
 	t.Helper()
 	rec := &feedRecorder{}
-	slept := &atomic.Int64{}
-	o.BaseURL, o.Token, o.Recorder = baseURL, token, rec
-	o.Now = func() time.Time { return feedNow.Add(time.Duration(slept.Load())) }
-	o.Sleep = func(ctx context.Context, d time.Duration) error {
-		slept.Add(int64(d))
-		return ctx.Err()
-	}
+	ck := clocktest.At(feedNow)
+	o.BaseURL, o.Token, o.Recorder, o.Clock = baseURL, token, rec, ck
 	if o.RatePerSecond == 0 {
 		o.RatePerSecond = 1000
 	}
@@ -50,7 +46,7 @@ func feedClient(t *testing.T, baseURL, token string, o proff.Options) (*proff.Cl
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c, rec, slept
+	return c, rec, ck
 }
 
 func collect(t *testing.T, c *proff.Client, cc string, since time.Time, opt proff.FeedOptions) ([]string, proff.FeedResult, error) {
@@ -127,11 +123,11 @@ func TestChangesGoThroughTheRateLimiter(t *testing.T) {
 	defer emu.Close()
 	emu.SetFeedPageSize(1)
 	emu.Noise("NO", 4, feedNow.Add(-time.Hour))
-	c, _, slept := feedClient(t, emu.URL(), "tok", proff.Options{RatePerSecond: 1})
+	c, _, ck := feedClient(t, emu.URL(), "tok", proff.Options{RatePerSecond: 1})
 	if _, res, err := collect(t, c, "NO", time.Time{}, proff.FeedOptions{}); err != nil || res.Pages != 4 {
 		t.Fatal(res, err)
 	}
-	if d := time.Duration(slept.Load()); d < 3*time.Second {
+	if d := ck.Now().Sub(feedNow); d < 3*time.Second {
 		t.Errorf("four pages at one a second waited %s; want at least 3s", d)
 	}
 }

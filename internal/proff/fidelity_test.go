@@ -466,7 +466,7 @@ func TestNumberFormFallbackHyphenatedOnly(t *testing.T) {
 	}
 	// The next run's client reads the memory: one call from the first company on.
 	next, err := proff.New(proff.Options{BaseURL: f.emu.URL(), Token: secret, RatePerSecond: 1000, Forms: mem,
-		Points: points(t, "name"), Sleep: f.clock.Sleep, Now: f.clock.Now})
+		Points: points(t, "name"), Clock: f.clock})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/proffconnect/proffsync/internal/clock/clocktest"
 	"github.com/proffconnect/proffsync/internal/massupdate"
 	"github.com/proffconnect/proffsync/internal/proff"
 	"github.com/proffconnect/proffsync/internal/proffemu"
@@ -41,15 +42,14 @@ func TestUnauthorizedStopsTheRetriesOfOtherWorkers(t *testing.T) {
 	t.Cleanup(srv.Close)
 	var c *proff.Client
 	var other error
-	ck := newClock()
-	sleep := func(ctx context.Context, d time.Duration) error {
+	ck := clocktest.New()
+	ck.OnSleep(func(ctx context.Context, _ time.Duration) {
 		// While the first worker waits to retry its 503, a second worker meets the 401.
 		_, other = c.Lookup(ctx, "NO", "984851006")
-		return ck.Sleep(ctx, d)
-	}
+	})
 	var err error
 	c, err = proff.New(proff.Options{BaseURL: srv.URL, Token: secret, RatePerSecond: 1000, Points: points(t, "name"),
-		Sleep: sleep, Now: ck.Now, Rand: func() float64 { return 0 }})
+		Clock: ck, Rand: func() float64 { return 0 }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +91,7 @@ func TestMalformedRetryAfter(t *testing.T) {
 	if _, err := f.c.Lookup(context.Background(), "NO", fjordlys); err != nil {
 		t.Fatalf("Lookup after negative Retry-After: %v", err)
 	}
-	if w := f.clock.waits(); len(w) != 2 || w[0] != 0 || w[1] != 0 {
+	if w := f.clock.Sleeps(); len(w) != 2 || w[0] != 0 || w[1] != 0 {
 		t.Errorf("waits %v, want two of 0", w)
 	}
 	f.emu.FailNext(1, http.StatusTooManyRequests, "99999999999999999")
@@ -109,7 +109,7 @@ func TestQuotaWaitBoundary(t *testing.T) {
 	if _, err := f.c.Lookup(context.Background(), "NO", fjordlys); err != nil {
 		t.Fatalf("Retry-After equal to QuotaWait: %v", err)
 	}
-	if w := f.clock.waits(); len(w) != 1 || w[0] != proff.DefaultMaxRetryWait {
+	if w := f.clock.Sleeps(); len(w) != 1 || w[0] != proff.DefaultMaxRetryWait {
 		t.Errorf("waits %v, want one of the cap %v", w, proff.DefaultMaxRetryWait)
 	}
 	f.emu.FailNext(1, http.StatusTooManyRequests, "601")
@@ -137,7 +137,7 @@ func TestDefaults(t *testing.T) {
 	if _, err := f.c.Lookup(context.Background(), "NO", fjordlys); err != nil {
 		t.Fatal(err)
 	}
-	if w := f.clock.waits(); len(w) != 1 || w[0] != 375*time.Millisecond {
+	if w := f.clock.Sleeps(); len(w) != 1 || w[0] != 375*time.Millisecond {
 		t.Errorf("waits %v, want one of 375ms", w)
 	}
 
@@ -219,7 +219,7 @@ func TestRateLimitedJitterOnlyAddsAQuarter(t *testing.T) {
 	if _, err := f.c.Lookup(context.Background(), "NO", fjordlys); err != nil {
 		t.Fatal(err)
 	}
-	if w := f.clock.waits(); len(w) != 1 || w[0] != 5625*time.Millisecond {
+	if w := f.clock.Sleeps(); len(w) != 1 || w[0] != 5625*time.Millisecond {
 		t.Errorf("waits %v, want one of 5.625s", w)
 	}
 }
@@ -233,7 +233,7 @@ func TestPastRetryAfterDate(t *testing.T) {
 	if _, err := f.c.Lookup(context.Background(), "NO", fjordlys); err != nil {
 		t.Fatal(err)
 	}
-	if w := f.clock.waits(); len(w) != 1 || w[0] != 0 {
+	if w := f.clock.Sleeps(); len(w) != 1 || w[0] != 0 {
 		t.Errorf("waits %v, want one of 0", w)
 	}
 	f.emu.FailNext(1, http.StatusTooManyRequests, "9223372036854775807")
@@ -291,11 +291,10 @@ func TestForbiddenCountryIsLoggedOnce(t *testing.T) {
 func TestPauseStillWaitsForTheLimiter(t *testing.T) {
 	t.Parallel()
 	var mu sync.Mutex
-	now := time.Date(2026, 11, 29, 2, 0, 0, 0, time.UTC)
-	clockNow := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	ck := clocktest.New()
 	var at []time.Time
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		when := clockNow()
+		when := ck.Now()
 		mu.Lock()
 		at = append(at, when)
 		first := len(at) == 1
@@ -310,7 +309,7 @@ func TestPauseStillWaitsForTheLimiter(t *testing.T) {
 	var c *proff.Client
 	var other error
 	sleeps := 0
-	sleep := func(ctx context.Context, d time.Duration) error {
+	ck.OnSleep(func(ctx context.Context, _ time.Duration) {
 		mu.Lock()
 		sleeps++
 		first := sleeps == 1
@@ -319,15 +318,11 @@ func TestPauseStillWaitsForTheLimiter(t *testing.T) {
 			// While the first worker waits after its 429, a second one asks.
 			_, other = c.Lookup(ctx, "NO", "984851006")
 		}
-		mu.Lock()
-		now = now.Add(d)
-		mu.Unlock()
-		return nil
-	}
+	})
 	var err error
 	// One request per 10 s: the 429's 5 s pause ends before the limiter's next turn.
 	c, err = proff.New(proff.Options{BaseURL: srv.URL, Token: secret, RatePerSecond: 0.1, Points: points(t, "name"),
-		Sleep: sleep, Now: clockNow, Rand: func() float64 { return 0 }})
+		Clock: ck, Rand: func() float64 { return 0 }})
 	if err != nil {
 		t.Fatal(err)
 	}

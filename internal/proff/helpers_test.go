@@ -4,8 +4,8 @@ import (
 	"context"
 	"sync"
 	"testing"
-	"time"
 
+	"github.com/proffconnect/proffsync/internal/clock/clocktest"
 	"github.com/proffconnect/proffsync/internal/proff"
 	"github.com/proffconnect/proffsync/internal/proffemu"
 	"github.com/proffconnect/proffsync/internal/transport"
@@ -31,43 +31,11 @@ func (c *calls) all() []transport.Call {
 	return append([]transport.Call(nil), c.cs...)
 }
 
-// clock is a virtual clock: Sleep advances it instead of waiting, and remembers each wait.
-type clock struct {
-	mu     sync.Mutex
-	now    time.Time
-	sleeps []time.Duration
-}
-
-func newClock() *clock { return &clock{now: time.Date(2026, 11, 29, 2, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Sleep(ctx context.Context, d time.Duration) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.sleeps = append(c.sleeps, d)
-	c.now = c.now.Add(d)
-	return nil
-}
-
-func (c *clock) waits() []time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]time.Duration(nil), c.sleeps...)
-}
-
 type fixture struct {
 	emu   *proffemu.Server
 	c     *proff.Client
 	calls *calls
-	clock *clock
+	clock *clocktest.Clock
 }
 
 // setup starts an emulator and a client on a virtual clock with a generous rate.
@@ -78,11 +46,11 @@ func setup(t *testing.T, eo proffemu.Options, mutate func(*proff.Options)) *fixt
 	}
 	emu := proffemu.New(eo)
 	t.Cleanup(emu.Close)
-	f := &fixture{emu: emu, calls: &calls{}, clock: newClock()}
+	f := &fixture{emu: emu, calls: &calls{}, clock: clocktest.New()}
 	o := proff.Options{
 		BaseURL: emu.URL(), Token: secret, RatePerSecond: 1000, Concurrency: 8, Recorder: f.calls,
 		Points: points(t, "name", "revenue", "employees", "nace.code", "establishedDate", "registeredForVat"),
-		Sleep:  f.clock.Sleep, Now: f.clock.Now, Rand: func() float64 { return 0.5 },
+		Clock:  f.clock, Rand: func() float64 { return 0.5 },
 	}
 	if eo.TLS {
 		o.RootCAs = emu.CertPool()

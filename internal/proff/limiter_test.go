@@ -14,6 +14,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/proffconnect/proffsync/internal/clock/clocktest"
 	"github.com/proffconnect/proffsync/internal/massupdate"
 	"github.com/proffconnect/proffsync/internal/orgnr"
 	"github.com/proffconnect/proffsync/internal/proff"
@@ -180,12 +181,12 @@ func TestRateLimitStorm(t *testing.T) {
 // 429 no request leaves for 5 s (every worker held back), and the run costs time, not records.
 func TestTokenLimitEnforced(t *testing.T) {
 	t.Parallel()
-	ck := newClock()
+	ck := clocktest.New()
 	emu := proffemu.New(proffemu.Options{Token: secret, Empty: true, CallLimitPerMinute: 30, EnforceLimit: true, Now: ck.Now})
 	defer emu.Close()
 	nrs := companies(emu, 45)
 	c, err := proff.New(proff.Options{BaseURL: emu.URL(), Token: secret, RatePerSecond: 5, Concurrency: 1,
-		Points: points(t, "name"), Sleep: ck.Sleep, Now: ck.Now, Rand: func() float64 { return 0 }})
+		Points: points(t, "name"), Clock: ck, Rand: func() float64 { return 0 }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -205,13 +206,13 @@ func TestTokenLimitEnforced(t *testing.T) {
 		t.Errorf("%d requests for %d lookups, %d pauses: the limit was never hit", len(reqs), len(nrs), limited)
 	}
 	// Once the client reads the limit, it stays under it: no 429 at all.
-	ck2 := newClock()
+	ck2 := clocktest.New()
 	emu2 := proffemu.New(proffemu.Options{Token: secret, Empty: true, CallLimitPerMinute: 30, EnforceLimit: true, Now: ck2.Now})
 	defer emu2.Close()
 	nrs = companies(emu2, 45)
 	rec := &calls{}
 	c2, err := proff.New(proff.Options{BaseURL: emu2.URL(), Token: secret, RatePerSecond: 5, Concurrency: 1,
-		Recorder: rec, Points: points(t, "name"), Sleep: ck2.Sleep, Now: ck2.Now, Rand: func() float64 { return 0 }})
+		Recorder: rec, Points: points(t, "name"), Clock: ck2, Rand: func() float64 { return 0 }})
 	if err != nil {
 		t.Fatal(err)
 	}

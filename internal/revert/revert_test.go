@@ -9,8 +9,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
+	"github.com/proffconnect/proffsync/internal/clock/clocktest"
 	"github.com/proffconnect/proffsync/internal/massupdate"
 	"github.com/proffconnect/proffsync/internal/revert"
 	"github.com/proffconnect/proffsync/internal/salesforce"
@@ -43,7 +43,7 @@ func newEnv(t *testing.T) *env {
 	sf, err := salesforce.New(salesforce.Options{LoginURL: e.emu.URL(), ClientID: clientID, ClientSecret: clientSecret,
 		APIVersion: "62.0", Object: "Account", OrgNumberField: "Org_Number__c", OptInField: "Proff_Mass_Update__c",
 		Fields: []string{"BillingPostalCode", "Name"}, LastSyncedField: lastSynced, Recorder: e.tally,
-		Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }})
+		Clock: clocktest.New()})
 	if err != nil {
 		t.Fatal(err)
 	}

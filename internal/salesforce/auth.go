@@ -88,7 +88,7 @@ func (c *Client) fetchToken(ctx context.Context) (token, instance string, err er
 			return token, instance, err
 		}
 		c.log.LogAttrs(ctx, slogWarn, "salesforce login failed, retrying", attrAttempt(attempt), attrErr(err))
-		if err := c.o.Sleep(ctx, backoff(attempt)); err != nil {
+		if err := c.o.Clock.Sleep(ctx, backoff(attempt)); err != nil {
 			return "", "", fmt.Errorf("salesforce login: %w", err)
 		}
 	}
@@ -271,7 +271,7 @@ func (c *Client) assertion() (string, error) {
 	hdr, _ := json.Marshal(map[string]string{"alg": "RS256", "typ": "JWT"})
 	claims, _ := json.Marshal(map[string]any{
 		"iss": c.o.ClientID, "sub": c.o.Username, "aud": jwtAudience(c.loginURL),
-		"exp": c.o.Now().Add(2 * time.Minute).Unix(),
+		"exp": c.o.Clock.Now().Add(2 * time.Minute).Unix(),
 	})
 	signing := enc.EncodeToString(hdr) + "." + enc.EncodeToString(claims)
 	sum := sha256.Sum256([]byte(signing))

@@ -7,8 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/proffconnect/proffsync/internal/clock/clocktest"
 	"github.com/proffconnect/proffsync/internal/massupdate"
 	"github.com/proffconnect/proffsync/internal/salesforce"
 )
@@ -70,7 +70,7 @@ func TestLoginErrorSaysWhatToFix(t *testing.T) {
 		c, err := salesforce.New(salesforce.Options{LoginURL: "https://acme.my.salesforce.com", Flow: tc.flow,
 			ClientID: "cid", ClientSecret: "csecret", Username: "u@example.com", Password: "pw", JWTKey: key,
 			APIVersion: "62.0", Object: "Account", OrgNumberField: "Org_Number__c", OptInField: "Proff_Mass_Update__c",
-			Sleep: func(context.Context, time.Duration) error { return nil },
+			Clock: clocktest.New(),
 			Base:  oauthRefusal{body: `{"error":"` + tc.code + `","error_description":"` + tc.desc + `"}`}})
 		if err != nil {
 			t.Fatal(err)

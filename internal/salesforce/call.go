@@ -171,7 +171,7 @@ func (c *Client) call(ctx context.Context, r request) (*response, error) {
 			return nil, spent(r, tries, err)
 		}
 		c.log.LogAttrs(ctx, slog.LevelWarn, "salesforce call failed, retrying", attrEndpoint(r.endpoint), attrAttempt(attempt), attrErr(err))
-		if err := c.o.Sleep(ctx, c.retry.Backoff(tries)); err != nil {
+		if err := c.o.Clock.Sleep(ctx, c.retry.Backoff(tries)); err != nil {
 			return nil, fmt.Errorf("salesforce %s: %w", r.endpoint, err)
 		}
 	}

@@ -13,8 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
+	"github.com/proffconnect/proffsync/internal/clock/clocktest"
 	"github.com/proffconnect/proffsync/internal/mapping"
 	"github.com/proffconnect/proffsync/internal/massupdate"
 	"github.com/proffconnect/proffsync/internal/salesforce"
@@ -87,7 +87,7 @@ func TestInstanceURLMustBeASalesforceHost(t *testing.T) {
 			var sent []string // what reached the instance host, with the Authorization it carried
 			c, err := salesforce.New(salesforce.Options{LoginURL: login.URL, ClientID: "id", ClientSecret: "secret-1234", APIVersion: "62.0",
 				Object: "Account", OrgNumberField: "Org_Number__c", OptInField: "Proff_Mass_Update__c", AllowedInstanceHosts: tc.allowed,
-				Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() },
+				Clock: clocktest.New(),
 				Base: roundTripFunc(func(r *http.Request) (*http.Response, error) {
 					if strings.HasPrefix(login.URL, "http://"+r.URL.Host) {
 						return http.DefaultTransport.RoundTrip(r)
@@ -202,7 +202,7 @@ func hostileClient(t *testing.T, srv *httptest.Server, fields ...string) *salesf
 	t.Helper()
 	c, err := salesforce.New(salesforce.Options{LoginURL: srv.URL, ClientID: clientID, ClientSecret: clientSecret, APIVersion: "62.0",
 		Object: "Account", OrgNumberField: "Org_Number__c", OptInField: "Proff_Mass_Update__c", Fields: fields,
-		Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }})
+		Clock: clocktest.New()})
 	if err != nil {
 		t.Fatal(err)
 	}

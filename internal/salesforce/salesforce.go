@@ -100,16 +100,11 @@ type Options struct {
 	// Clock reads the time (JWT claims) and waits between retries; clock.System when nil. Tests pass a
 	// virtual one (clocktest).
 	Clock clock.Clock
-	// Sleep, when set, replaces the Clock's wait between retries; it returns early with ctx's error (kept so
-	// that callers written before Clock work unchanged).
-	Sleep func(ctx context.Context, d time.Duration) error
 	Base  http.RoundTripper // replaces the network transport (tests)
 	// Timeout bounds one HTTP request (default 120s: a collection write fires the org's automation).
 	Timeout time.Duration
 	// MaxAttempts bounds the tries of one call on 5xx, timeouts and row locks (default 4).
 	MaxAttempts int
-	// Now, when set, replaces the Clock's time for JWT claims.
-	Now func() time.Time
 }
 
 // Client talks to one Salesforce org. It is safe for concurrent use.
@@ -332,17 +327,11 @@ func withDefaults(o Options) Options {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	o.Clock = clock.Or(o.Clock)
-	if o.Sleep == nil {
-		o.Sleep = o.Clock.Sleep
-	}
 	if o.Timeout == 0 {
 		o.Timeout = 120 * time.Second
 	}
 	if o.MaxAttempts == 0 {
 		o.MaxAttempts = 4
-	}
-	if o.Now == nil {
-		o.Now = o.Clock.Now
 	}
 	return o
 }

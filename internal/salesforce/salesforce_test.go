@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/proffconnect/proffsync/internal/clock/clocktest"
 	"github.com/proffconnect/proffsync/internal/mapping"
 	"github.com/proffconnect/proffsync/internal/massupdate"
 	"github.com/proffconnect/proffsync/internal/runctx"
@@ -37,13 +38,13 @@ const (
 
 // env is an emulator, a client against it, and everything the client emitted: calls, log lines, sleeps.
 type env struct {
-	emu    *sfemu.Server
-	c      *salesforce.Client
-	opts   salesforce.Options
-	mu     sync.Mutex
-	calls  []transport.Call
-	sleeps []time.Duration
-	logs   bytes.Buffer
+	emu   *sfemu.Server
+	c     *salesforce.Client
+	opts  salesforce.Options
+	mu    sync.Mutex
+	calls []transport.Call
+	clock *clocktest.Clock // retries wait on it: they are recorded, never slept
+	logs  bytes.Buffer
 }
 
 func (e *env) Calls() []transport.Call {
@@ -52,11 +53,7 @@ func (e *env) Calls() []transport.Call {
 	return append([]transport.Call(nil), e.calls...)
 }
 
-func (e *env) Sleeps() []time.Duration {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return append([]time.Duration(nil), e.sleeps...)
-}
+func (e *env) Sleeps() []time.Duration { return e.clock.Sleeps() }
 
 type lockedWriter struct {
 	mu *sync.Mutex
@@ -74,7 +71,8 @@ func setup(t *testing.T, emuOpts sfemu.Options, mod func(*salesforce.Options)) *
 	if emuOpts.ClientID == "" {
 		emuOpts.ClientID, emuOpts.ClientSecret, emuOpts.Username, emuOpts.Password = clientID, clientSecret, username, password
 	}
-	e := &env{emu: sfemu.New(emuOpts)}
+	// The clock starts at the wall clock's time: the emulator checks a JWT's expiry on its own (real) clock.
+	e := &env{emu: sfemu.New(emuOpts), clock: clocktest.At(time.Now())}
 	t.Cleanup(e.emu.Close)
 	e.opts = salesforce.Options{
 		LoginURL: e.emu.URL(), ClientID: clientID, ClientSecret: clientSecret, Username: username, Password: password,
@@ -87,12 +85,7 @@ func setup(t *testing.T, emuOpts sfemu.Options, mod func(*salesforce.Options)) *
 			e.mu.Unlock()
 		}),
 		Logger: slog.New(slog.NewTextHandler(lockedWriter{&e.mu, &e.logs}, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Sleep: func(ctx context.Context, d time.Duration) error {
-			e.mu.Lock()
-			e.sleeps = append(e.sleeps, d)
-			e.mu.Unlock()
-			return ctx.Err()
-		},
+		Clock:  e.clock,
 	}
 	if mod != nil {
 		mod(&e.opts)

@@ -119,7 +119,7 @@ func (c *Client) Write(ctx context.Context, updates []massupdate.Update) ([]mass
 			break
 		}
 		c.log.LogAttrs(ctx, slog.LevelInfo, "salesforce rows locked, retrying those records", slog.Int("records", len(locked)), attrAttempt(round))
-		if err := c.o.Sleep(ctx, c.retry.Backoff(round)); err != nil {
+		if err := c.o.Clock.Sleep(ctx, c.retry.Backoff(round)); err != nil {
 			return nil, fmt.Errorf("write %s: %w", c.o.Object, err)
 		}
 		pending = locked

@@ -4,10 +4,10 @@ import (
 	"context"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/proffconnect/proffsync/internal/clock/clocktest"
 	"github.com/proffconnect/proffsync/internal/orgnr"
 	"github.com/proffconnect/proffsync/internal/proff"
 	"github.com/proffconnect/proffsync/internal/proffemu"
@@ -22,18 +22,13 @@ var _ proff.FormMemory = (*store.Store)(nil)
 func TestNumberForms(t *testing.T) {
 	t.Parallel()
 	ctx := ctxT(t)
-	var mu sync.Mutex
-	now := time.Date(2026, 11, 29, 2, 0, 0, 0, time.UTC)
-	s := storetest.NewWith(t, store.Options{Now: func() time.Time {
-		mu.Lock()
-		defer mu.Unlock()
-		now = now.Add(time.Second)
-		return now
-	}})
+	ck := clocktest.New()
+	s := storetest.NewWith(t, store.Options{Clock: ck})
 	if got, err := s.NumberForms(ctx, "SE"); err != nil || len(got) != 0 {
 		t.Fatalf("nothing learnt: %v, %v", got, err)
 	}
 	for _, f := range []string{proff.FormHyphenated, proff.FormHyphenated, proff.FormDigits, proff.FormHyphenated} {
+		ck.Advance(time.Second) // each form learnt a second after the one before
 		if err := s.SetNumberForm(ctx, "SE", f); err != nil {
 			t.Fatalf("SetNumberForm(SE, %s): %v", f, err)
 		}

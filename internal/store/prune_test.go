@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/proffconnect/proffsync/internal/clock/clocktest"
 	"github.com/proffconnect/proffsync/internal/store"
 	"github.com/proffconnect/proffsync/internal/store/storetest"
 )
@@ -46,7 +47,7 @@ func TestPruneRefusesACutoffNotInThePast(t *testing.T) {
 	t.Parallel()
 	ctx := ctxT(t)
 	now := time.Date(2026, 6, 15, 3, 0, 0, 0, time.UTC)
-	s := storetest.NewWith(t, store.Options{Now: func() time.Time { return now }})
+	s := storetest.NewWith(t, store.Options{Clock: clocktest.At(now)})
 	storetest.Seed(t, s, now.AddDate(0, 0, -40))
 	storetest.Seed(t, s, now.Add(-time.Minute))
 	before := storetest.Count(t, s)

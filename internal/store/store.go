@@ -42,12 +42,10 @@ type Options struct {
 	CallLogFlushEvery time.Duration
 	// CallLogBuffer is how many calls may wait to be written before new ones are dropped. Default 10000.
 	CallLogBuffer int
-	// Clock tells the time and waits between retries (RetryFor is measured on it); clock.System when nil.
-	// Tests pass a virtual one (clocktest) so that retries never sleep.
+	// Clock tells the time the Store stamps and prunes by, and waits between retries (RetryFor is measured
+	// on it); clock.System when nil. Tests pass a virtual one (clocktest), whose waits move its time, so that
+	// retries never sleep and a retry budget still ends.
 	Clock clock.Clock
-	// Now, when set, replaces the Clock's time for what the Store stamps and prunes by (not for retries:
-	// it was only ever that, and a fixed Now must not make a retry budget endless).
-	Now func() time.Time
 	// OnRetry, when set, is told of every retry after a connection error (a test signal).
 	OnRetry func(op string, attempt int, err error)
 	// Secrets are the process's secrets (the Proff token, the Salesforce credentials, …). Together with the
@@ -74,9 +72,6 @@ func (o Options) withDefaults() Options {
 		o.CallLogBuffer = 10000
 	}
 	o.Clock = clock.Or(o.Clock)
-	if o.Now == nil {
-		o.Now = o.Clock.Now
-	}
 	return o
 }
 
@@ -172,7 +167,7 @@ func (s *Store) Ready(ctx context.Context) error {
 	return nil
 }
 
-func (s *Store) now() time.Time { return s.opts.Now() }
+func (s *Store) now() time.Time { return s.opts.Clock.Now() }
 
 // scrub hides the password from err's text; errors.Is/As still see the cause.
 func (s *Store) scrub(err error) error { return scrubbed(err, s.secrets) }

@@ -27,6 +27,7 @@ type Clock struct {
 	mu      sync.Mutex
 	now     time.Time
 	sleeps  []time.Duration
+	onSleep func(ctx context.Context, d time.Duration)
 	waiters []waiter
 	// waiting is closed (and replaced) each time After registers a waiter, waking every WaitIdle.
 	waiting chan struct{}
@@ -56,6 +57,12 @@ func (c *Clock) Now() time.Time {
 // otherwise it records d and advances the clock by it (a d below zero is recorded, not applied), firing
 // the After channels that fall due.
 func (c *Clock) Sleep(ctx context.Context, d time.Duration) error {
+	c.mu.Lock()
+	hook := c.onSleep
+	c.mu.Unlock()
+	if hook != nil {
+		hook(ctx, d)
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -106,6 +113,15 @@ func (c *Clock) setLocked(t time.Time) {
 	}
 	clear(c.waiters[len(kept):])
 	c.waiters = kept
+}
+
+// OnSleep has f called at the start of every Sleep, before the wait is looked at or recorded, so that a
+// test acts while the code under test waits: another worker's request, a cancel. f runs on the sleeping
+// goroutine, outside the clock's lock (it may use the clock, and sleep on it again).
+func (c *Clock) OnSleep(f func(ctx context.Context, d time.Duration)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.onSleep = f
 }
 
 // Sleeps returns every wait asked of Sleep so far, in order.

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/proffconnect/proffsync/internal/clock/clocktest"
 	"github.com/proffconnect/proffsync/internal/incremental"
 	"github.com/proffconnect/proffsync/internal/incremental/proffeed"
 	"github.com/proffconnect/proffsync/internal/proff"
@@ -15,7 +16,7 @@ import (
 func reader(t *testing.T, emu *proffemu.Server) proffeed.Reader {
 	t.Helper()
 	c, err := proff.New(proff.Options{BaseURL: emu.URL(), Token: "test-token", RatePerSecond: 1000, MaxAttempts: 1,
-		Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }})
+		Clock: clocktest.New()})
 	if err != nil {
 		t.Fatal(err)
 	}
