@@ -39,7 +39,7 @@ func RetentionCutoff(now time.Time, days int) (time.Time, error) {
 
 // Prune deletes the technical-log rows older than before, and the runs that finished before it together
 // with their record outcomes and field changes (README: Privacy P9). A running run is never pruned, nor is a
-// run without a finish time. A cut-off that is not in the past (by Options.Now) is refused with
+// run without a finish time. A cut-off that is not in the past (by Options.Clock) is refused with
 // ErrCutoffNotInPast and deletes nothing, whatever computed it.
 func (s *Store) Prune(ctx context.Context, before time.Time) (PruneResult, error) {
 	var res PruneResult
