@@ -145,6 +145,8 @@ func runExitCode(run *massupdate.Run, err error) int {
 func (a *app) executeRun(ctx context.Context, cfg *config.Config, res resolved, st *store.Store, o runOptions) (runOutcome, error) {
 	calllog := st.CallLog()
 	s := &session{cfg: cfg, st: st, res: res, tally: &transport.Tally{Next: calllog}}
+	// The run's api_calls count from here: the login and describe of the preflight are the run's calls.
+	before := s.calls()
 	var err error
 	if s.sf, err = a.newSalesforce(cfg, s.tally); err != nil {
 		return runOutcome{}, configErr(err)
@@ -177,7 +179,9 @@ func (a *app) executeRun(ctx context.Context, cfg *config.Config, res resolved, 
 	if err != nil {
 		return runOutcome{}, err
 	}
-	run, runErr := eng.Run(ctx, o.request())
+	req := o.request()
+	req.CallsSince = &before
+	run, runErr := eng.Run(ctx, req)
 	if run != nil {
 		a.logNumberForms(runctx.WithRunID(ctx, run.ID), s)
 		a.notify(ctx, cfg, calllog, *run)

@@ -183,6 +183,10 @@ type RunRequest struct {
 	// Full (`run --full`) looks every selected company up, whatever the change feed, the stored values and
 	// MaxLookups say; what it looks up is stored as usual.
 	Full bool
+	// CallsSince, when set, is the Calls count the run's api_calls are measured from, instead of the count
+	// at the run's start: the CLI checks the mapping against describe before the run is recorded (so that a
+	// rejected mapping records no run), and the login and describe that check made are the run's calls.
+	CallsSince *APICalls
 }
 
 func (e *Engine) calls() APICalls {

@@ -102,7 +102,7 @@ func TestIntegrationSecondNightLooksUpTheFeedsChanges(t *testing.T) {
 	}
 	renamed := false
 	for _, c := range d.Changes {
-		renamed = renamed || c.New == "RENAMED TONIGHT AS"
+		renamed = renamed || c.New == "Renamed Tonight AS" // the demo config writes names with format: title
 	}
 	if !renamed {
 		t.Errorf("the renamed company was not written: %+v", d.Changes)

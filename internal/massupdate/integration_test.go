@@ -63,7 +63,7 @@ func newWorld(t testing.TB, st *store.Store, sb *sandbox.Sandbox) *world {
 		if err != nil {
 			t.Fatal(err)
 		}
-		w.rules = append(w.rules, mapping.Rule{Point: dp.Name, Field: m.Field, Mode: mapping.Mode(m.Mode)})
+		w.rules = append(w.rules, mapping.Rule{Point: dp.Name, Field: m.Field, Mode: mapping.Mode(m.Mode), Format: m.Format})
 		if _, ok := w.kinds[dp.Name]; !ok {
 			points = append(points, dp)
 			w.kinds[dp.Name] = dp.Kind

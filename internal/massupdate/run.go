@@ -82,6 +82,9 @@ func (e *Engine) Run(ctx context.Context, req RunRequest) (out *Run, err error) 
 func (e *Engine) newRunner(req RunRequest, prev *Run) *runner {
 	r := &runner{e: e, req: req, log: e.log, stop: newStopper(), lookedUp: make(chan struct{}, 1),
 		baseline: e.calls(), start: e.o.Clock.Now(), valued: make([]bool, len(e.rules))}
+	if req.CallsSince != nil {
+		r.baseline = *req.CallsSince
+	}
 	r.lastLog = r.start // the first progress line comes one interval into the run, not at its first batch
 	r.run = &Run{Trigger: req.Trigger, Status: Running, DryRun: req.DryRun, Limit: req.Limit, StartedAt: r.start,
 		Settings: e.o.Settings, ScheduledFor: req.ScheduledFor}
