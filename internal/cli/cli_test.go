@@ -246,12 +246,13 @@ func TestHistoryOnStoredRuns(t *testing.T) {
 	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &d) != nil {
 		t.Fatalf("history show --json: %+v", r)
 	}
-	if d.Run.RunID != newer.ID || d.FieldChanges["Name"] != 1 || len(d.Records) != 2 || len(d.Changes) != 1 ||
+	if d.Run.RunID != newer.ID || d.FieldChanges["Name"] != 1 || len(d.Records) != 3 || len(d.Changes) != 1 ||
 		d.Changes[0]["old"] != "Equinor" || d.Changes[0]["new"] != "EQUINOR ASA" {
 		t.Errorf("detail: %+v", d)
 	}
 	for _, rec := range d.Records {
-		if rec.Outcome == massupdate.Updated || rec.Outcome == massupdate.Unchanged || rec.Reason == "" {
+		// Every record but the unchanged ones: the updated ones too, to say where their data came from.
+		if rec.Outcome == massupdate.Unchanged || rec.Outcome != massupdate.Updated && rec.Reason == "" {
 			t.Errorf("record %+v should not be listed or lacks a reason", rec)
 		}
 	}

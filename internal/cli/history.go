@@ -538,13 +538,16 @@ func printDetailCapped(w io.Writer, d massupdate.Detail, max int) {
 			fmt.Fprintf(w, "  %-30s %d\n", safetext.Escape(f), d.FieldChanges[f])
 		}
 	}
-	if len(d.Records) > 0 {
+	if problems(d.Records) > 0 {
 		fmt.Fprintln(w, "\nRecords not updated or unchanged:")
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "  RECORD\tCOUNTRY\tORG NUMBER\tOUTCOME\tDATA\tREASON")
 		shown := map[massupdate.Outcome]int{}
 		hidden := 0
 		for _, r := range d.Records {
+			if r.Outcome == massupdate.Updated {
+				continue // listed with its changes below
+			}
 			// Capped, show a few of each outcome rather than the first few of one.
 			if more(shown[r.Outcome] * 4) {
 				hidden++
@@ -562,16 +565,35 @@ func printDetailCapped(w io.Writer, d massupdate.Detail, max int) {
 		tw.Flush()
 	}
 	if len(d.Changes) > 0 {
-		fmt.Fprintln(w, "\nChanges (old -> new):")
+		// Where each written record's data came from: a lookup in this run, or the values stored at its
+		// company's last lookup.
+		source := map[string]string{}
+		for _, r := range d.Records {
+			if r.Outcome == massupdate.Updated && r.Lookup != "" {
+				source[r.RecordID] = "  [" + r.Lookup + "]"
+			}
+		}
+		fmt.Fprintln(w, "\nChanges (old -> new) [data fresh from Proff or stored]:")
 		for i, c := range d.Changes {
 			if more(i) {
 				fmt.Fprintf(w, "  ... %d more (proffsync history show %s)\n", len(d.Changes)-i, d.Run.RunID)
 				break
 			}
-			fmt.Fprintf(w, "  %s %s: %s -> %s\n", safetext.Escape(c.RecordID), safetext.Escape(c.Field),
-				jsonValue(c.Old), jsonValue(c.New))
+			fmt.Fprintf(w, "  %s %s: %s -> %s%s\n", safetext.Escape(c.RecordID), safetext.Escape(c.Field),
+				jsonValue(c.Old), jsonValue(c.New), source[c.RecordID])
 		}
 	}
+}
+
+// problems counts the records with a reason: every one listed but the updated ones.
+func problems(records []massupdate.RecordResult) int {
+	n := 0
+	for _, r := range records {
+		if r.Outcome != massupdate.Updated {
+			n++
+		}
+	}
+	return n
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -84,7 +84,7 @@ func TestHistoryShowEscapesControlCharacters(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &d); err != nil {
 		t.Fatal(err)
 	}
-	if len(d.Records) != 1 || d.Records[0].OrgNumber != hostile || len(d.Changes) != 1 || d.Changes[0].Old != "Old\u009b2J" {
+	if len(d.Records) != 2 || d.Records[0].OrgNumber != hostile || len(d.Changes) != 1 || d.Changes[0].Old != "Old\u009b2J" {
 		t.Fatalf("the JSON no longer holds the stored values: %+v", d)
 	}
 }

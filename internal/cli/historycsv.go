@@ -43,6 +43,9 @@ func writeRecordsCSV(w io.Writer, records []massupdate.RecordResult, f csvFields
 	cw := csv.NewWriter(w)
 	_ = cw.Write([]string{"Id", csvCell(f.orgNumber), csvCell(f.country), "Outcome", "Error", "Data"})
 	for _, r := range records {
+		if r.Outcome == massupdate.Updated {
+			continue // an error CSV: the records to fix and load again
+		}
 		_ = cw.Write([]string{csvCell(r.RecordID), csvCell(r.OrgNumber), csvCell(r.Country), string(r.Outcome),
 			csvCell(oneLine(r.Reason)), r.Lookup})
 	}

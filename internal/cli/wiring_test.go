@@ -36,7 +36,28 @@ func TestSecondRunServesStoredValues(t *testing.T) {
 	if first.Lookups.Fresh == 0 || first.Lookups.Cached != 0 {
 		t.Fatalf("first run lookups %+v, want all fresh", first.Lookups)
 	}
-	r := proffsync(t, env, "preview", "--json")
+	// history show says, for each record the run wrote, where its data came from.
+	if r := proffsync(t, env, "history", "show", first.RunID); !strings.Contains(r.stdout, "  [fresh]") {
+		t.Errorf("history show does not say the written records' data was fresh:\n%s", r.stdout)
+	}
+	r := proffsync(t, env, "history", "show", first.RunID, "--json")
+	var d massupdate.Detail
+	if err := json.Unmarshal([]byte(r.stdout), &d); err != nil {
+		t.Fatal(err)
+	}
+	updated := 0
+	for _, rec := range d.Records {
+		if rec.Outcome == massupdate.Updated {
+			updated++
+			if rec.Lookup != massupdate.LookupFresh {
+				t.Errorf("updated record %+v: its data was looked up in the run", rec)
+			}
+		}
+	}
+	if int64(updated) != first.Counts.Updated {
+		t.Errorf("history show --json lists %d updated records, the run updated %d", updated, first.Counts.Updated)
+	}
+	r = proffsync(t, env, "preview", "--json")
 	var pv massupdate.Preview
 	if err := json.Unmarshal([]byte(r.stdout), &pv); err != nil || pv.Cached == 0 {
 		t.Fatalf("preview after a first run: %q (%v): want companies served from stored values", r.stdout, err)
@@ -115,5 +136,47 @@ func TestRunLogsTheNumberFormCalls(t *testing.T) {
 	}
 	if line == nil || line["run_id"] == nil || line["SE_digits"] == nil || line["NO_digits"] == nil {
 		t.Errorf("no number-form line with run_id and per-country counts in:\n%s", r.stderr)
+	}
+}
+
+// api_calls counts every HTTP request the run sent, logins included: the login and describe that check the
+// mapping before the run is recorded are the run's calls too.
+func TestRunCountsEveryCallItSent(t *testing.T) {
+	t.Parallel()
+	sb, env, _ := sandboxRun(t, sandbox.Options{Companies: 24})
+	sum, _ := runSummary(t, env, "run", "--json", "--log-level", "warn")
+	if sf, p := int64(len(sb.SF.Requests())), int64(len(sb.Proff.Requests())); sum.APICalls.Salesforce != sf || sum.APICalls.Proff != p {
+		t.Errorf("api_calls %+v; the emulators received %d Salesforce and %d Proff requests", sum.APICalls, sf, p)
+	}
+}
+
+// The demo's config writes the register's all-capitals names as people write them (`format: title`), so that
+// a first run does not turn an org's Account names into capitals.
+func TestDemoConfigWritesNamesInTitleCase(t *testing.T) {
+	t.Parallel()
+	sb, env, _ := sandboxRun(t, sandbox.Options{Companies: 24})
+	runSummary(t, env, "run", "--json", "--log-level", "warn")
+	names := 0
+	for _, rq := range sb.SF.Requests() {
+		if rq.Method != http.MethodPatch {
+			continue
+		}
+		var body struct {
+			Records []map[string]any `json:"records"`
+		}
+		if err := json.Unmarshal(rq.Body, &body); err != nil {
+			t.Fatalf("write body %s: %v", rq.Body, err)
+		}
+		for _, rec := range body.Records {
+			if name, ok := rec["Name"].(string); ok {
+				names++
+				if first, _, _ := strings.Cut(name, " "); len(first) > 1 && first == strings.ToUpper(first) {
+					t.Errorf("Name %q written in capitals", name)
+				}
+			}
+		}
+	}
+	if names == 0 {
+		t.Fatal("the run wrote no Name: nothing was checked")
 	}
 }

@@ -195,8 +195,10 @@ func (s *Store) runDetail(ctx context.Context, id string) (massupdate.Run, massu
 			return fmt.Errorf("count field changes: %w", err)
 		}
 
+		// Every record not unchanged: the ones with a reason, and the updated ones, so that history show can
+		// say for each record it wrote whether its data was fresh from Proff or stored.
 		rows, err = tx.Query(ctx, `SELECT record_id, org_number, country, outcome, reason, lookup FROM run_records
-			WHERE run_id = $1 AND outcome NOT IN ('updated', 'unchanged') ORDER BY record_id`, id)
+			WHERE run_id = $1 AND outcome <> 'unchanged' ORDER BY record_id`, id)
 		if err != nil {
 			return fmt.Errorf("read records: %w", err)
 		}

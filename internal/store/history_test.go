@@ -101,11 +101,13 @@ func TestRunDetailShape(t *testing.T) {
 		} else {
 			assertKeys(t, "record", rec, "record_id", "org_number", "country", "outcome", "reason")
 		}
-		if o := rec["outcome"]; o == "updated" || o == "unchanged" || rec["reason"] == "" {
+		// Every record but the unchanged ones: those with their reason, and the updated ones (whose lookup says
+		// where their data came from).
+		if o := rec["outcome"]; o == "unchanged" || o != "updated" && rec["reason"] == "" {
 			t.Errorf("record %v should not be listed, or lacks its reason", rec)
 		}
 	}
-	if len(d.Records) != 4 || len(d.Changes) != 4 || d.FieldChanges["Name"] != 2 || d.FieldChanges["Listed__c"] != 1 {
+	if len(d.Records) != 5 || len(d.Changes) != 4 || d.FieldChanges["Name"] != 2 || d.FieldChanges["Listed__c"] != 1 {
 		t.Fatalf("detail: %+v", d)
 	}
 	// old and new come back as the JSON values they were.

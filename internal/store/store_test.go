@@ -463,7 +463,7 @@ func TestSaveBatchOfAFullWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(d.Changes) != massupdate.MaxBatch*len(fields) || d.FieldChanges["Phone"] != massupdate.MaxBatch ||
-		d.Changes[0].New != "BillingCity ' \" \\ ø" || len(d.Records) != 0 || d.Run.Counts.Updated != massupdate.MaxBatch {
+		d.Changes[0].New != "BillingCity ' \" \\ ø" || len(d.Records) != massupdate.MaxBatch || d.Run.Counts.Updated != massupdate.MaxBatch {
 		t.Fatalf("detail: %d changes, %v, first %+v", len(d.Changes), d.FieldChanges, d.Changes[0])
 	}
 }

@@ -70,7 +70,8 @@ func TestSaveBatchAndFinishRunTakeANULByte(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Run.Status != massupdate.Partial || d.Run.Counts != b.Counts || len(d.Records) != 1 || len(d.Changes) != 1 {
+	if d.Run.Status != massupdate.Partial || d.Run.Counts != b.Counts || len(d.Records) != 2 || len(d.Changes) != 1 ||
+		d.Records[1].Outcome != massupdate.Updated {
 		t.Fatalf("detail %+v", d)
 	}
 	if rec := d.Records[0]; !strings.Contains(rec.Reason, "is not valid") || rec.OrgNumber == "" {
@@ -120,7 +121,7 @@ func TestLongTextsAreStoredBoundedAndMarked(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(d.Records) != 2 || len(d.Changes) != 1 {
+	if len(d.Records) != 3 || len(d.Changes) != 1 { // the updated record is listed too
 		t.Fatalf("detail: %d records, %d changes", len(d.Records), len(d.Changes))
 	}
 	var excerpt string
