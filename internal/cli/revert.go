@@ -163,7 +163,7 @@ func (c *revertCmd) revertEngine(ctx context.Context, cfg *config.Config, st *st
 			p, s := tally.Counts()
 			return massupdate.APICalls{Proff: p, Salesforce: s}
 		},
-		Now: c.now, Logger: c.log, Settings: cfg.Settings()})
+		Clock: c.clock(), Logger: c.log, Settings: cfg.Settings()})
 }
 
 // retrySource is the record source of `run --retry RUN_ID`: the records that ended failed in the run ref

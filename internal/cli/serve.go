@@ -140,7 +140,7 @@ func (a *app) serve(ctx context.Context, cfg *config.Config, res resolved, sched
 		Addr: cfg.Serve.HTTPAddr, Run: runScheduled, Prune: prune, Ready: st.Ready, Metrics: met,
 		Clock: schedule, Logger: a.log, ShutdownTimeout: shutdown,
 		Pages: web.New(web.Options{Store: st, Password: cfg.Env.UIPassword, Loopback: loopbackAddr(cfg.Serve.HTTPAddr),
-			Logger: a.log, Now: a.now}),
+			Logger: a.log, Clock: a.clock()}),
 	})
 	if err != nil {
 		return &config.Error{Source: cfg.Path, Issues: []string{err.Error()}}

@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/proffconnect/proffsync/internal/clock"
 	"github.com/proffconnect/proffsync/internal/mapping"
 	"github.com/proffconnect/proffsync/internal/massupdate"
 	"github.com/proffconnect/proffsync/internal/runctx"
@@ -77,9 +78,9 @@ type Options struct {
 	LastSyncedField string
 	// Calls returns the API calls made so far; the revert records the difference. Nil: none counted.
 	Calls    func() massupdate.APICalls
-	Now      func() time.Time // nil: time.Now
-	Logger   *slog.Logger     // nil: discard
-	Settings json.RawMessage  // the config the revert used: never secrets
+	Clock    clock.Clock     // the revert's stamps; nil: clock.System
+	Logger   *slog.Logger    // nil: discard
+	Settings json.RawMessage // the config the revert used: never secrets
 	// PageSize is how many records are read from the store and from Salesforce at once (default 2000).
 	PageSize int
 	// Described, when set, is the object's describe the caller already read (to check the fields before
@@ -112,9 +113,7 @@ func New(o Options) (*Engine, error) {
 	if o.Store == nil || o.Reader == nil || o.Writer == nil {
 		return nil, errors.New("revert: Store, Reader and Writer are required")
 	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
+	o.Clock = clock.Or(o.Clock)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -148,7 +147,7 @@ func (e *Engine) Run(ctx context.Context, req Request) (*massupdate.Run, error) 
 			e.log.WarnContext(ctx, "release the run lock", slog.String("error", err.Error()))
 		}
 	}()
-	if _, err := st.MarkAbandoned(ctx, e.o.Now()); err != nil {
+	if _, err := st.MarkAbandoned(ctx, e.o.Clock.Now()); err != nil {
 		return nil, fmt.Errorf("mark abandoned runs: %w", err)
 	}
 	// Read again under the lock: a run left running by a dead process is interrupted by now, and one
@@ -166,7 +165,7 @@ func (e *Engine) Run(ctx context.Context, req Request) (*massupdate.Run, error) 
 			return nil, err
 		}
 	}
-	r := &reverter{e: e, req: req, lock: lock, baseline: e.o.Calls(), start: e.o.Now()}
+	r := &reverter{e: e, req: req, lock: lock, baseline: e.o.Calls(), start: e.o.Clock.Now()}
 	r.run = &massupdate.Run{Trigger: massupdate.Revert, Status: massupdate.Running, DryRun: req.DryRun,
 		StartedAt: r.start, Settings: e.o.Settings}
 	r.run.Reverts = target.ID
@@ -494,7 +493,7 @@ func (r *reverter) finish(ctx context.Context) (*massupdate.Run, error) {
 	default:
 		r.run.Status = massupdate.Succeeded
 	}
-	now := r.e.o.Now()
+	now := r.e.o.Clock.Now()
 	r.run.FinishedAt = &now
 	r.run.APICalls = r.calls()
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)

@@ -27,7 +27,7 @@ func BenchmarkPages(b *testing.B) {
 	if _, err := s.Pool().Exec(context.Background(), "VACUUM ANALYZE run_records, field_changes, runs"); err != nil {
 		b.Fatal(err)
 	}
-	h := web.New(web.Options{Store: s, Loopback: true, Now: fixedNow})
+	h := web.New(web.Options{Store: s, Loopback: true, Clock: pagesClock})
 	for _, c := range []struct{ name, target string }{
 		{"index", "/"},
 		{"run-first-page", "/runs/" + last},

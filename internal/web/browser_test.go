@@ -101,7 +101,7 @@ func TestBrowserRendersThePages(t *testing.T) {
 	bin := chromium(t)
 	s := storetest.New(t)
 	partial := browserHistory(t, s)
-	srv := httptest.NewServer(web.New(web.Options{Store: s, Loopback: true, Now: fixedNow})) // on 127.0.0.1
+	srv := httptest.NewServer(web.New(web.Options{Store: s, Loopback: true, Clock: pagesClock})) // on 127.0.0.1
 	t.Cleanup(srv.Close)
 
 	for _, c := range []struct {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/proffconnect/proffsync/internal/clock/clocktest"
 	"github.com/proffconnect/proffsync/internal/massupdate"
 	"github.com/proffconnect/proffsync/internal/store"
 )
@@ -17,8 +18,10 @@ import (
 
 var t0 = time.Date(2026, 3, 1, 2, 0, 0, 0, time.UTC)
 
-// fixedNow is the pages' clock in the tests.
+// fixedNow is the pages' time in the tests, and pagesClock their clock.
 func fixedNow() time.Time { return t0.Add(90 * 24 * time.Hour) }
+
+var pagesClock = clocktest.At(fixedNow())
 
 type seedRun struct {
 	Run     massupdate.Run

@@ -22,10 +22,10 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"time"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/proffconnect/proffsync/internal/clock"
 	"github.com/proffconnect/proffsync/internal/massupdate"
 	"github.com/proffconnect/proffsync/internal/store"
 )
@@ -49,8 +49,8 @@ type Options struct {
 	Password string
 	// Loopback says serve listens on a loopback address only: then the pages are open.
 	Loopback bool
-	Logger   *slog.Logger     // nil: discard
-	Now      func() time.Time // nil: time.Now; the duration of a running run and the page's date
+	Logger   *slog.Logger // nil: discard
+	Clock    clock.Clock  // nil: clock.System; the duration of a running run and the page's date
 	// PageSize is how many records or field changes a run's page lists at once (default 100), RunsPerPage
 	// how many runs `/` lists (default 50).
 	PageSize    int
@@ -87,9 +87,7 @@ func New(opts Options) http.Handler {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
+	opts.Clock = clock.Or(opts.Clock)
 	if opts.PageSize <= 0 {
 		opts.PageSize = 100
 	}
@@ -171,7 +169,7 @@ func (h *handler) serveIndex(w http.ResponseWriter, r *http.Request) {
 		h.internal(w, r, "read the runs", err)
 		return
 	}
-	h.render(w, r, h.index, newIndexView(p, h.opts.Now().UTC(), h.opts.RunsPerPage))
+	h.render(w, r, h.index, newIndexView(p, h.opts.Clock.Now().UTC(), h.opts.RunsPerPage))
 }
 
 func (h *handler) serveRun(w http.ResponseWriter, r *http.Request) {
@@ -207,7 +205,7 @@ func (h *handler) serveRun(w http.ResponseWriter, r *http.Request) {
 		h.internal(w, r, "read the run's revert", err)
 		return
 	}
-	v := newRunView(p, h.opts.Now().UTC(), h.opts.PageSize)
+	v := newRunView(p, h.opts.Clock.Now().UTC(), h.opts.PageSize)
 	v.RevertedBy = by
 	h.render(w, r, h.run, v)
 }
@@ -246,7 +244,7 @@ type noticeView struct {
 }
 
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, status int, title, msg string) {
-	h.renderStatus(w, r, status, h.notice, noticeView{Title: title, Message: msg, Now: stamp(h.opts.Now().UTC())})
+	h.renderStatus(w, r, status, h.notice, noticeView{Title: title, Message: msg, Now: stamp(h.opts.Clock.Now().UTC())})
 }
 
 // internal answers 500 without the error's text (it may name hosts or tables) and logs it; a request the

@@ -44,7 +44,7 @@ func get(t testing.TB, h http.Handler, target string) response {
 }
 
 func pages(s *store.Store, pageSize int) http.Handler {
-	return web.New(web.Options{Store: s, Loopback: true, Now: fixedNow, PageSize: pageSize})
+	return web.New(web.Options{Store: s, Loopback: true, Clock: pagesClock, PageSize: pageSize})
 }
 
 // history is a small history: a partial run with an updated, a failed and a not-found record, an
@@ -94,11 +94,11 @@ func TestAccess(t *testing.T) {
 	t.Parallel()
 	s := storetest.New(t)
 	partial, _, _ := history(t, s)
-	open := web.New(web.Options{Store: s, Loopback: true, Now: fixedNow})
-	guarded := web.New(web.Options{Store: s, Password: "s3cret-Pw", Now: fixedNow})
-	off := web.New(web.Options{Store: s, Now: fixedNow})
+	open := web.New(web.Options{Store: s, Loopback: true, Clock: pagesClock})
+	guarded := web.New(web.Options{Store: s, Password: "s3cret-Pw", Clock: pagesClock})
+	off := web.New(web.Options{Store: s, Clock: pagesClock})
 	// A loopback server needs no password, even when one is set.
-	openWithPassword := web.New(web.Options{Store: s, Loopback: true, Password: "s3cret-Pw", Now: fixedNow})
+	openWithPassword := web.New(web.Options{Store: s, Loopback: true, Password: "s3cret-Pw", Clock: pagesClock})
 
 	for _, path := range []string{"/", "/runs/" + partial.ID, "/static/style.css"} {
 		for _, c := range []struct {
@@ -234,7 +234,7 @@ func TestIndexPages(t *testing.T) {
 	for i := range 7 {
 		ids = append(ids, seed(t, s, seedRun{Run: massupdate.Run{StartedAt: t0.Add(time.Duration(i) * time.Hour)}, Status: massupdate.Succeeded}).ID)
 	}
-	h := web.New(web.Options{Store: s, Loopback: true, Now: fixedNow, RunsPerPage: 3})
+	h := web.New(web.Options{Store: s, Loopback: true, Clock: pagesClock, RunsPerPage: 3})
 	body := get(t, h, "/?page=2").Body
 	// Newest first, three a page: page 2 holds the fourth to sixth newest.
 	for i, id := range ids {
