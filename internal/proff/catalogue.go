@@ -277,7 +277,7 @@ func resolve(name string) (DataPoint, bool, error) {
 			return DataPoint{}, false, fmt.Errorf("%w: %q reads data about persons; only business data leaves Proff", ErrPersonalData, name)
 		}
 	}
-	// A shareholder may be a person: only a field of one shareholder is mappable, and Extract gives no value
+	// A shareholder may be a person: only a field of one shareholder is mappable, and ExtractAt gives no value
 	// when that shareholder is a person.
 	if strings.EqualFold(segs[0].key, "shareholders") && (len(segs[0].indexes) == 0 || len(segs) < 2) {
 		return DataPoint{}, false, fmt.Errorf("%w: %q may hold shareholders who are persons; map one field of one shareholder, e.g. shareholders[0].name", ErrPersonalData, name)
@@ -357,18 +357,14 @@ func naceSplit(segs []segment) (naceRef, bool) {
 	return naceRef{}, false
 }
 
-// ErrMalformed is wrapped by Extract when the document is not a JSON object.
+// ErrMalformed is wrapped by ExtractAt when the document is not a JSON object.
 var ErrMalformed = errors.New("Proff sent malformed JSON")
 
-// Extract decodes from a register document only the given points and returns their values by point name,
+// ExtractAt decodes from a register document only the given points and returns their values by point name,
 // typed by Kind (Text string, Number and Integer float64, Boolean bool, Date time.Time at 00:00 UTC). A point
 // with no value (absent, null, blank string, empty array, or a value that does not read as its kind) is
-// absent from the map. Derived dates count from today.
-func Extract(doc []byte, points []DataPoint) (map[string]any, error) {
-	return ExtractAt(doc, points, time.Now())
-}
-
-// ExtractAt is Extract with "today" given, for derived points that depend on it.
+// absent from the map. Derived dates count from now, which the caller reads from its clock (there is no
+// variant on the wall clock: a derived value must not depend on when a test runs).
 //
 // A document whose values do not have the shape the catalogue gives them (a number where a listed text point
 // is, a string where an object is on a mapped path) is refused with a *ShapeError, which wraps ErrMalformed:

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/proffconnect/proffsync/internal/clock/clocktest"
 	"github.com/proffconnect/proffsync/internal/mapping"
 	"github.com/proffconnect/proffsync/internal/proff"
 )
@@ -163,7 +164,7 @@ func TestEmployees(t *testing.T) {
 	}
 	ps := points(t, "employees")
 	for raw, want := range cases {
-		got, err := proff.Extract([]byte(`{"numberOfEmployees":`+raw+`}`), ps)
+		got, err := proff.ExtractAt([]byte(`{"numberOfEmployees":`+raw+`}`), ps, clocktest.Start)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -190,7 +191,7 @@ func TestEmployeesFromTheRange(t *testing.T) {
 	}
 	ps := points(t, "employees", "empMax")
 	for doc, want := range cases {
-		got, err := proff.Extract([]byte(doc), ps)
+		got, err := proff.ExtractAt([]byte(doc), ps, clocktest.Start)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -198,7 +199,7 @@ func TestEmployeesFromTheRange(t *testing.T) {
 			t.Errorf("%s → employees %#v (present %v), want %#v", doc, v, ok, want)
 		}
 	}
-	got, _ := proff.Extract([]byte(`{"empMax":"49"}`), ps)
+	got, _ := proff.ExtractAt([]byte(`{"empMax":"49"}`), ps, clocktest.Start)
 	if got["empMax"] != 49.0 {
 		t.Errorf("empMax %#v, want 49", got["empMax"])
 	}
@@ -221,7 +222,7 @@ func TestNaceCodeAndText(t *testing.T) {
 	ps := points(t, "nace.code", "nace.text")
 	for in, want := range cases {
 		doc, _ := json.Marshal(map[string]any{"naceCategories": []string{in}})
-		got, err := proff.Extract(doc, ps)
+		got, err := proff.ExtractAt(doc, ps, clocktest.Start)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -237,9 +238,9 @@ func TestExtractMalformed(t *testing.T) {
 	t.Parallel()
 	ps := points(t, "name")
 	for _, doc := range []string{`{"name": "X"`, `{"name": "X",}`, ``, `null`, `[]`, `"x"`, `{"name": "X"} trailing`} {
-		_, err := proff.Extract([]byte(doc), ps)
+		_, err := proff.ExtractAt([]byte(doc), ps, clocktest.Start)
 		if !errors.Is(err, proff.ErrMalformed) {
-			t.Errorf("Extract(%q) = %v; want ErrMalformed", doc, err)
+			t.Errorf("ExtractAt(%q) = %v; want ErrMalformed", doc, err)
 		}
 	}
 }
@@ -297,7 +298,7 @@ func FuzzExtract(f *testing.F) {
 		ps = append(ps, p)
 	}
 	f.Fuzz(func(t *testing.T, doc []byte) {
-		got, err := proff.Extract(doc, ps)
+		got, err := proff.ExtractAt(doc, ps, clocktest.Start)
 		if err != nil {
 			if !errors.Is(err, proff.ErrMalformed) {
 				t.Fatalf("unclassified error %v", err)
@@ -394,7 +395,7 @@ func TestExtractEdges(t *testing.T) {
 	}
 	for _, tc := range cases {
 		ps := []proff.DataPoint{{Name: "x", Kind: tc.kind}}
-		got, err := proff.Extract([]byte(`{"x":`+tc.raw+`}`), ps)
+		got, err := proff.ExtractAt([]byte(`{"x":`+tc.raw+`}`), ps, clocktest.Start)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.raw, err)
 		}

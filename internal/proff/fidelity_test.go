@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/proffconnect/proffsync/internal/clock/clocktest"
 	"github.com/proffconnect/proffsync/internal/mapping"
 	"github.com/proffconnect/proffsync/internal/massupdate"
 	"github.com/proffconnect/proffsync/internal/orgnr"
@@ -136,8 +137,8 @@ func TestWrongShapeDocumentsFail(t *testing.T) {
 	}
 	// Numbers as strings are the quirk of the numeric points; null is no value; an unlisted path is text.
 	other, _ := proff.ResolvePoint("keyFigures.someCount")
-	got, err := proff.Extract([]byte(`{"revenue":"112934","name":null,"visitorAddress":null,"keyFigures":{"someCount":42}}`),
-		append(points(t, "revenue", "name", "visitorAddress.zipCode"), other))
+	got, err := proff.ExtractAt([]byte(`{"revenue":"112934","name":null,"visitorAddress":null,"keyFigures":{"someCount":42}}`),
+		append(points(t, "revenue", "name", "visitorAddress.zipCode"), other), clocktest.Start)
 	if err != nil || got["revenue"] != 112934000.0 || got["keyFigures.someCount"] != "42" || len(got) != 2 {
 		t.Errorf("lenient values: %v, %v", got, err)
 	}
@@ -158,7 +159,7 @@ func TestMoneyPointsOfTheExample(t *testing.T) {
 		"accounts.currency": "NOK", "accounts.year": 2022.0,
 	}
 	ps := points(t, names...)
-	got, err := proff.Extract(encode(t, template(t)), ps)
+	got, err := proff.ExtractAt(encode(t, template(t)), ps, clocktest.Start)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +185,7 @@ func TestMoneyPointsOfTheExample(t *testing.T) {
 			m["accounts"] = slices.DeleteFunc(accs, func(a any) bool { return a.(map[string]any)["code"] == "EBITDA" })
 		}
 	}
-	got, err = proff.Extract(encode(t, d), ps)
+	got, err = proff.ExtractAt(encode(t, d), ps, clocktest.Start)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -195,7 +196,7 @@ func TestMoneyPointsOfTheExample(t *testing.T) {
 		}
 	}
 	// Fractions of a thousand are exact in full units.
-	got, _ = proff.Extract([]byte(`{"revenue":"0,1","profit":"-12.345"}`), ps)
+	got, _ = proff.ExtractAt([]byte(`{"revenue":"0,1","profit":"-12.345"}`), ps, clocktest.Start)
 	if got["revenue"] != 100.0 || got["profit"] != -12345.0 {
 		t.Errorf("fractions: %v", got)
 	}
@@ -301,12 +302,12 @@ func TestUnknownTopLevelKeys(t *testing.T) {
 	dt, _ := proff.ResolvePointAs("newDate", mapping.Date)
 	doc := []byte(`{"ehfAcceptanceStatus":true,"newCount":"12","newDate":"01.02.2025","newObject":{"a":1}}`)
 	obj, _ := proff.ResolvePoint("newObject")
-	got, err := proff.Extract(doc, []proff.DataPoint{b, n, dt, obj})
+	got, err := proff.ExtractAt(doc, []proff.DataPoint{b, n, dt, obj}, clocktest.Start)
 	want := map[string]any{"ehfAcceptanceStatus": true, "newCount": 12.0, "newDate": mapping.DateValue(2025, 2, 1), "newObject": `{"a":1}`}
 	if err != nil || fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("Extract = %v, %v; want %v", got, err, want)
 	}
-	if got, _ := proff.Extract(doc, []proff.DataPoint{p}); got["ehfAcceptanceStatus"] != "true" {
+	if got, _ := proff.ExtractAt(doc, []proff.DataPoint{p}, clocktest.Start); got["ehfAcceptanceStatus"] != "true" {
 		t.Errorf("as text: %v", got)
 	}
 	if _, err := proff.ResolvePoint("visitorAdress.zipCode"); !errors.Is(err, proff.ErrUnknownPoint) {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/proffconnect/proffsync/internal/clock/clocktest"
 	"github.com/proffconnect/proffsync/internal/massupdate"
 	"github.com/proffconnect/proffsync/internal/proff"
 	"github.com/proffconnect/proffsync/internal/proffemu"
@@ -34,7 +35,7 @@ func TestEveryAccountCodeOfTheExample(t *testing.T) {
 		if proff.IsRatioCode(code) {
 			want, ratios = sent, ratios+1
 		}
-		got, err := proff.Extract(doc, points(t, "accounts."+code))
+		got, err := proff.ExtractAt(doc, points(t, "accounts."+code), clocktest.Start)
 		if err != nil || got["accounts."+code] != want {
 			t.Errorf("accounts.%s = %#v, %v; want %v (sent %q)", code, got["accounts."+code], err, want, amount)
 		}
@@ -43,7 +44,7 @@ func TestEveryAccountCodeOfTheExample(t *testing.T) {
 		t.Error("no ratio code in the example: the ratio branch is not exercised")
 	}
 	// revenue and profit are SDI and DR of the newest year, in full units.
-	got, err := proff.Extract(doc, points(t, "revenue", "profit", "accounts.SDI", "accounts.DR"))
+	got, err := proff.ExtractAt(doc, points(t, "revenue", "profit", "accounts.SDI", "accounts.DR"), clocktest.Start)
 	if err != nil || got["revenue"] != got["accounts.SDI"] || got["profit"] != got["accounts.DR"] || got["revenue"] != 112934000.0 {
 		t.Errorf("revenue/profit %v, %v", got, err)
 	}
@@ -53,7 +54,7 @@ func TestEveryAccountCodeOfTheExample(t *testing.T) {
 func TestStatusDateIsADate(t *testing.T) {
 	t.Parallel()
 	for _, sent := range []string{"2025-02-14", "14.02.2025", "2025-02-14T00:00:00"} {
-		got, err := proff.Extract([]byte(`{"status":{"statusFlag":"ACTIVE","statusDate":"`+sent+`"}}`), points(t, "status.statusDate"))
+		got, err := proff.ExtractAt([]byte(`{"status":{"statusFlag":"ACTIVE","statusDate":"`+sent+`"}}`), points(t, "status.statusDate"), clocktest.Start)
 		if err != nil || got["status.statusDate"] != time.Date(2025, 2, 14, 0, 0, 0, 0, time.UTC) {
 			t.Errorf("statusDate %q = %#v, %v", sent, got["status.statusDate"], err)
 		}
