@@ -515,6 +515,11 @@ func (c *Client) try(parent context.Context, path, country string) ([]byte, *fai
 	if resp.StatusCode == http.StatusOK {
 		return c.okBody(parent, resp)
 	}
+	if resp.StatusCode == http.StatusNoContent && isFeedRequest(parent) {
+		// ASP.NET answers 204 when an action returns null ("no changes"): an empty page, which ends the read
+		// as complete. As a failed read it would send the country to full lookups on every quiet night.
+		return []byte(emptyFeedPage), nil
+	}
 	return nil, c.statusFailure(ctx, resp, path, country)
 }
 
@@ -582,8 +587,15 @@ func (c *Client) statusFailure(ctx context.Context, resp *http.Response, path, c
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused
 		return f
 	}
-	return &failure{err: fmt.Errorf("Proff answered %d", code)}
+	return &failure{err: &statusError{status: code}}
 }
+
+// statusError is an answer statusFailure gives no meaning of its own (a 400, 410, 422, a 3xx…), so that a
+// caller may give it one by its status: fetchDocument takes a plain 4xx on one form of an SE or FI number
+// as "not in this form".
+type statusError struct{ status int }
+
+func (e *statusError) Error() string { return fmt.Sprintf("Proff answered %d", e.status) }
 
 // forbiddenFailure: a 403 outside a company lookup refuses the token; on a lookup it refuses the country,
 // which is logged once.

@@ -92,6 +92,9 @@ func isFeedRequest(ctx context.Context) bool { return ctx.Value(feedStatusKey{})
 
 type feedStatusError struct{ status int }
 
+// emptyFeedPage stands for a feed page answered 204 No Content: no entities and no next link.
+const emptyFeedPage = "{}"
+
 func (e *feedStatusError) Error() string { return fmt.Sprintf("Proff answered %d", e.status) }
 
 // Changes reads the country's change feed from since (sent as its calendar date in since's location;

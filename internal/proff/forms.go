@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sort"
 	"sync"
 
@@ -15,7 +16,8 @@ import (
 
 // Finnish and Swedish numbers in the path. No public example shows whether Proff wants 5560125790 or
 // 556012-5790 (SE), 31234563 or 3123456-3 (FI). The client sends the digits; when a lookup of SE or FI
-// answers "no company", it tries the hyphenated form once. Which form has found a company is remembered per
+// answers "no company" (404, 204, a null document, or a plain 4xx such as 400: a path validator's refusal of
+// the form), it tries the hyphenated form once; when no form finds the company it is not found. Which form has found a company is remembered per
 // country (FormMemory, in the database), and the rule is:
 //
 //   - nothing known yet for the country: digits, then on a 404 the hyphenated form (two calls per not-found
@@ -208,10 +210,25 @@ func (c *Client) fetchDocument(ctx context.Context, cc orgnr.Country, nr string)
 			c.forms.foundBy(ctx, cc, form, i > 0)
 			return body, nil
 		}
+		if st := (*statusError)(nil); errors.As(err, &st) && isPlain4xx(st.status) && len(forms) > 1 {
+			// A server that validates the path may refuse the form it does not use with a 400 (or 422) rather
+			// than a 404. As a failure it would fail every not-found record, and, were it the digits that it
+			// refuses, every lookup of the country, the other form never tried and so never learnt.
+			err = fmt.Errorf("Proff answered %d to the %s form of the number, taken as no company in that form: %w",
+				st.status, form, massupdate.ErrNotFound)
+		}
 		if !errors.Is(err, massupdate.ErrNotFound) {
 			return nil, err
 		}
 		last = err
 	}
 	return nil, last
+}
+
+// isPlain4xx says whether a 4xx answer to a lookup may only be about the number in the path. Not 401 and
+// 403 (the token, the country) nor 408 and 429 (retried), which statusFailure classifies before, nor 407: a
+// proxy that wants credentials refuses every number, and taking that as "no company" would report every
+// record not found rather than fail it.
+func isPlain4xx(code int) bool {
+	return code >= 400 && code < 500 && code != http.StatusProxyAuthRequired
 }
