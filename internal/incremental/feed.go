@@ -140,7 +140,8 @@ func (r FeedsResult) Coverage() map[string]FeedCoverage {
 }
 
 // ReadFeeds reads the feed of each country (sync.change_feed on: all the run's countries; the unsupported
-// ones are probed again after UnsupportedRetry) from a day before its last read, at most FeedHistory back,
+// ones are probed again after UnsupportedRetry) from a day before its last read (a day back on its first
+// read), at most FeedHistory back (see nextRead),
 // narrowed to fields (FeedFields of the mapped points; nil: any change), marks the companies it lists and
 // advances each country's state after its read succeeded. A country's failure is in its CountryFeed, not
 // in the error: the error is for what must stop the run (the store, the token, the quota, cancellation).
@@ -254,12 +255,24 @@ func readCountry(ctx context.Context, feed FeedReader, store FeedStore, st FeedS
 }
 
 // nextRead is the since of the country's next read (a UTC midnight) and what the feed vouches for once it
-// succeeded: from a day before the last read, the chain of reads unbroken; else (never read, or not for
-// longer than the feed keeps) the last 30 days, of which a day less is vouched for, as the server's reading
-// of since is not documented.
+// succeeded:
+//
+//   - after a read, from a day before it (FeedOverlap: the server's reading of since is not documented),
+//     the chain of reads unbroken: the coverage stays;
+//   - the first read (or the first since the coverage was lost) asks a day back only, and vouches from its
+//     own time on. Asking further back would buy nothing: every company stored before it was looked up
+//     before its coverage starts, and is due (ReasonFeedGap) however far back it reads. And 30 days of a
+//     whole country's changes may be more pages than a read may take (DefaultFeedMaxPages, at a page size
+//     Proff does not document): that read would fail every night, and the feed would never start;
+//   - after a gap longer than the feed keeps (FeedHistory), the last 30 days, of which a day less is
+//     vouched for: the companies looked up within them are served again without waiting for a lookup.
 func nextRead(st FeedState, now time.Time) (since, covered time.Time) {
 	from, covered := st.ReadUntil.Add(-FeedOverlap), st.CoveredSince
-	if st.ReadUntil.IsZero() || from.Before(now.Add(-FeedHistory)) || covered.IsZero() {
+	switch {
+	case st.ReadUntil.IsZero() || covered.IsZero():
+		from = now.Add(-FeedOverlap)
+		covered = from.Add(FeedOverlap)
+	case from.Before(now.Add(-FeedHistory)):
 		from = now.Add(-FeedHistory)
 		covered = from.Add(FeedOverlap)
 	}

@@ -111,6 +111,20 @@ func (e *feedEnv) read(t *testing.T, countries []string, fields []string) increm
 	return res
 }
 
+// primed is the time of the priming read: three days before t0, before the companies the tests store
+// (at t0-2d), so that the reads at t0 vouch for them.
+var primed = t0.Add(-3 * day)
+
+// prime reads the countries' feeds at primed, as the night before the companies were stored did: a first
+// read vouches for no company looked up before it. The emulator forgets its requests.
+func (e *feedEnv) prime(t *testing.T, feed incremental.FeedReader, countries ...string) {
+	t.Helper()
+	if _, err := incremental.ReadFeeds(context.Background(), feed, e.st, countries, primed, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	e.emu.ResetRequests()
+}
+
 // feedQueries are the queries of the feed requests the emulator received.
 func (e *feedEnv) feedQueries(country string) []url.Values {
 	var out []url.Values
@@ -133,6 +147,7 @@ func TestReadFeedsPagesAndOverlapsSince(t *testing.T) {
 	t.Parallel()
 	e := newFeedEnv(t)
 	e.emu.SetFeedPageSize(3)
+	e.prime(t, e.reader, "NO")
 	e.stored(t, t0.Add(-2*day), coA, coB, coC)
 	e.emu.Noise("NO", 7, t0.Add(-2*time.Hour))
 	if err := e.emu.Mutate("NO", coA.Org, t0.Add(-time.Hour), renamed); err != nil {
@@ -149,9 +164,9 @@ func TestReadFeedsPagesAndOverlapsSince(t *testing.T) {
 	if len(qs) != 4 {
 		t.Fatalf("%d feed requests, want 4", len(qs))
 	}
-	// Never read: the 30 days the feed keeps.
-	if got, want := qs[0].Get("since"), t0.Add(-30*day).Format("2006-01-02"); got != want {
-		t.Errorf("first since %q, want %q", got, want)
+	// A day before the priming read.
+	if got, want := qs[0].Get("since"), primed.Add(-day).Format("2006-01-02"); got != want {
+		t.Errorf("since %q, want %q", got, want)
 	}
 	if got := qs[0]["types"]; !reflect.DeepEqual(got, []string{"ADDED", "MUTATED"}) {
 		t.Errorf("types %v, want ADDED and MUTATED", got)
@@ -180,8 +195,8 @@ func TestReadFeedsPagesAndOverlapsSince(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if no := states["NO"]; !no.ReadUntil.Equal(now) || !no.CoveredSince.Equal(t0.Add(-29*day)) {
-		t.Errorf("state %+v, want read until %v and covered since the first read's window", no, now)
+	if no := states["NO"]; !no.ReadUntil.Equal(now) || !no.CoveredSince.Equal(primed) {
+		t.Errorf("state %+v, want read until %v and covered since the priming read", no, now)
 	}
 }
 
@@ -191,6 +206,7 @@ func TestReadFeedsEveryHrefForm(t *testing.T) {
 		e := newFeedEnv(t)
 		e.emu.SetFeedHref(form)
 		e.emu.SetFeedPageSize(2)
+		e.prime(t, e.reader, "NO")
 		e.stored(t, t0.Add(-2*day), coA, coC)
 		e.emu.Noise("NO", 4, t0.Add(-2*time.Hour))
 		if err := e.emu.Mutate("NO", coC.Org, t0.Add(-time.Hour), renamed); err != nil {
@@ -209,6 +225,7 @@ func TestReadFeedsEveryHrefForm(t *testing.T) {
 func TestReadFeedsFieldsFilter(t *testing.T) {
 	t.Parallel()
 	e := newFeedEnv(t)
+	e.prime(t, e.reader, "NO")
 	e.stored(t, t0.Add(-2*day), coA, coC)
 	if err := e.emu.Mutate("NO", coA.Org, t0.Add(-time.Hour), renamed); err != nil {
 		t.Fatal(err)
@@ -328,6 +345,7 @@ func TestReadFeedsInterruptedMidway(t *testing.T) {
 	defer cancel()
 	e.reader.Client = e.client(t, failingProxy(t, e.emu, 2, 0, cancel))
 	_, err := incremental.ReadFeeds(ctx, e.reader, e.st, []string{"NO"}, t0, nil, nil)
+	interrupted := e.feedQueries("NO")[0].Get("since")
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err %v, want the cancellation", err)
 	}
@@ -338,8 +356,8 @@ func TestReadFeedsInterruptedMidway(t *testing.T) {
 	e.reader.Client = e.client(t, e.emu.URL())
 	e.emu.ResetRequests()
 	res := e.read(t, []string{"NO"}, nil)
-	if got, want := e.feedQueries("NO")[0].Get("since"), t0.Add(-30*day).Format("2006-01-02"); got != want || res.Countries[0].Outcome != incremental.FeedRead {
-		t.Errorf("resumed read since %q (%+v), want %q", got, res.Countries[0], want)
+	if got := e.feedQueries("NO")[0].Get("since"); got != interrupted || res.Countries[0].Outcome != incremental.FeedRead {
+		t.Errorf("resumed read since %q (%+v), want %q", got, res.Countries[0], interrupted)
 	}
 }
 
@@ -366,6 +384,7 @@ func TestReadFeedsAfterAGapLongerThanTheHistory(t *testing.T) {
 func TestReadFeedsReturnsRemovedCompanies(t *testing.T) {
 	t.Parallel()
 	e := newFeedEnv(t)
+	e.prime(t, e.reader, "NO")
 	e.stored(t, t0.Add(-2*day), coA, coB)
 	e.emu.Remove("NO", coB.Org, t0.Add(-time.Hour))
 	res := e.read(t, []string{"NO"}, proff.FeedFields([]string{"name"}))
@@ -384,6 +403,7 @@ func TestReadFeedsReturnsRemovedCompanies(t *testing.T) {
 func TestAChangeCostsOneLookupAcrossNights(t *testing.T) {
 	t.Parallel()
 	e := newFeedEnv(t)
+	e.prime(t, e.reader, "NO")
 	e.stored(t, t0.Add(-2*day), coA, coB)
 	if err := e.emu.Mutate("NO", coA.Org, t0.Add(-3*time.Hour), renamed); err != nil {
 		t.Fatal(err)
@@ -423,6 +443,7 @@ func (f fakeFeed) Changes(_ context.Context, _ string, q incremental.FeedQuery, 
 func TestAnEntryWithoutADateMakesItsCompanyDue(t *testing.T) {
 	t.Parallel()
 	e := newFeedEnv(t)
+	e.prime(t, fakeFeed{}, "NO")
 	e.stored(t, t0.Add(-2*day), coA, coB)
 	res, err := incremental.ReadFeeds(context.Background(), fakeFeed{{Org: coA.Org}}, e.st, []string{"NO"}, t0, nil, nil)
 	if err != nil {
@@ -430,5 +451,46 @@ func TestAnEntryWithoutADateMakesItsCompanyDue(t *testing.T) {
 	}
 	if got := e.plan(t, res, coA, coB); got[coA] != incremental.ReasonInFeed || got[coB] != "" {
 		t.Errorf("plan %v, want A due", got)
+	}
+}
+
+// The first read of a country's feed asks a day back, not the 30 days the feed keeps: it vouches for no
+// company looked up before it, so these are due (feed_gap) whatever it reads, and a month of a whole
+// country's changes could be more pages than a read may take. What the run then looks up is served from
+// stored values the next night.
+func TestTheFirstReadAsksADayBackAndVouchesFromItsOwnTime(t *testing.T) {
+	t.Parallel()
+	e := newFeedEnv(t)
+	e.stored(t, t0.Add(-2*day), coA, coB)
+	if err := e.emu.Mutate("NO", coA.Org, t0.Add(-3*time.Hour), renamed); err != nil {
+		t.Fatal(err)
+	}
+	res := e.read(t, []string{"NO"}, nil)
+	if got, want := e.feedQueries("NO")[0].Get("since"), t0.Add(-day).Format("2006-01-02"); got != want {
+		t.Errorf("first since %q, want %q: a day back", got, want)
+	}
+	if no := res.Countries[0]; no.Outcome != incremental.FeedRead || no.Changes != 1 || !no.CoveredSince.Equal(t0) {
+		t.Fatalf("first read %+v, want A's entry read and coverage from the read's time", no)
+	}
+	if got := e.plan(t, res, coA, coB); got[coA] != incremental.ReasonFeedGap || got[coB] != incremental.ReasonFeedGap {
+		t.Fatalf("night 1: plan %v, want both due by the gap", got)
+	}
+	e.stored(t, t0.Add(10*time.Minute), coA, coB) // the run looks them up after reading the feed
+
+	e.emu.ResetRequests()
+	e.advance(day)
+	res = e.read(t, []string{"NO"}, nil)
+	if got, want := e.feedQueries("NO")[0].Get("since"), t0.Add(-day).Format("2006-01-02"); got != want {
+		t.Errorf("second since %q, want %q: a day before the first read", got, want)
+	}
+	if got := e.plan(t, res, coA, coB); got[coA] != "" || got[coB] != "" {
+		t.Errorf("night 2: plan %v, want both served from stored values", got)
+	}
+	states, err := e.st.FeedStates(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if no := states["NO"]; !no.CoveredSince.Equal(t0) || !no.ReadUntil.Equal(t0.Add(day)) {
+		t.Errorf("state %+v, want covered since the first read and read until the second", no)
 	}
 }

@@ -173,15 +173,22 @@ func TestPreviewCoverageIsWhatTheNextReadWouldVouchFor(t *testing.T) {
 	states := map[string]incremental.FeedState{
 		"NO": {Country: "NO", ReadUntil: t0.Add(-day), CoveredSince: t0.Add(-60 * day)},
 		"SE": {Country: "SE", UnsupportedAt: t0.Add(-2 * day)},
-		"FI": {Country: "FI", UnsupportedAt: t0.Add(-8 * day)}, // asked again by the next run
+		// Asked again by the next run; its last read is older than the feed's history.
+		"FI": {Country: "FI", UnsupportedAt: t0.Add(-8 * day), ReadUntil: t0.Add(-40 * day), CoveredSince: t0.Add(-70 * day)},
 	}
 	got := incremental.PreviewCoverage(states, []string{"NO", "SE", "DK", "FI"}, t0)
 	want := map[string]incremental.FeedCoverage{
 		"NO": {Read: true, Since: t0.Add(-60 * day)},
-		"DK": {Read: true, Since: t0.Add(-29 * day)},
+		"DK": {Read: true, Since: t0}, // a first read vouches for no company looked up before it
 		"FI": {Read: true, Since: t0.Add(-29 * day)},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("coverage %v, want %v", got, want)
+	}
+	// A state read but without coverage is read as a first read.
+	got = incremental.PreviewCoverage(map[string]incremental.FeedState{"NO": {Country: "NO", ReadUntil: t0.Add(-day)}},
+		[]string{"NO"}, t0)
+	if want := (incremental.FeedCoverage{Read: true, Since: t0}); got["NO"] != want {
+		t.Errorf("coverage %v, want %v", got["NO"], want)
 	}
 }
