@@ -313,3 +313,24 @@ func TestHostileReadFeedsUnauthorizedStopsTheRun(t *testing.T) {
 		t.Errorf("feed state %+v", st)
 	}
 }
+
+// A 204 to every feed request (an ASP.NET action returning null on a night without changes) is a read of
+// no changes: the country's feed state moves on and its companies are served from stored values, not a
+// failed read that would look every company of the country up.
+func TestHostileReadFeedsNoContentIsAQuietNight(t *testing.T) {
+	t.Parallel()
+	e := newHostileEnv(t, func(w http.ResponseWriter, _ url.Values) { w.WriteHeader(http.StatusNoContent) })
+	before := hNow.Add(-24 * time.Hour)
+	e.readAt(t, before)
+	e.stored(t, hNow.Add(-12*time.Hour), hA, hB)
+	cf := e.read(t, nil)
+	if cf.Outcome != incremental.FeedRead || cf.Pages != 2 || cf.Changes != 0 {
+		t.Fatalf("read %+v, want read in two empty pages", cf)
+	}
+	if st := e.state(t); !st.ReadUntil.Equal(hNow) {
+		t.Errorf("state %+v, want read until %v", st, hNow)
+	}
+	if got := e.plan(t, cf, hA, hB); got[hA] != "" || got[hB] != "" {
+		t.Errorf("plan %v, want both served from stored values", got)
+	}
+}
