@@ -35,7 +35,7 @@ type Preview struct {
 	// CompanyLookups is the due companies less the deferred ones.
 	CompanyLookups int `json:"company_lookups"`
 	// FeedPages estimates the change-feed calls: two a country whose feed would be read (the changes, and
-	// the removals), the fewest a read costs; a long first read costs more.
+	// the removals), the fewest a read costs; a read after a long pause (up to the feed's 30 days) costs more.
 	FeedPages int `json:"feed_pages"`
 }
 
