@@ -20,7 +20,8 @@ const (
 	// ReasonInFeed: the change feed listed the company since (FeedLag before) its last lookup.
 	ReasonInFeed Reason = "in_feed"
 	// ReasonFeedGap: the feed cannot vouch for the company: its last lookup is older than what the feed's
-	// reads cover (from the country's first read, at most 30 days back), or the feed could not be read in this run (full fallback).
+	// reads cover (from the country's first read, at most 30 days back), or the feed could not be read in
+	// this run (full fallback).
 	ReasonFeedGap Reason = "feed_gap"
 	// ReasonStale: a country without a feed, last looked up at least refresh_days ago.
 	ReasonStale Reason = "stale"
