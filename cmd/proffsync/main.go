@@ -13,7 +13,7 @@ import (
 )
 
 func main() {
-	cli.SetMemoryLimit(os.Getenv)
+	cli.TuneGC(os.Getenv)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := cli.Main(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
