@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"net/http"
 	"net/url"
@@ -34,7 +35,16 @@ func (c *Client) dataPath(rest string) string {
 // absent, one without edit access has Updateable false. When the org number or country is a parent's field
 // (Account.Org_Number__c), the parent is described too and the field is returned under its path, never
 // updateable: it is read, not written.
+//
+// A Client describes once: the command's mapping check before a run and the run itself read one answer
+// (a Client serves one command or one scheduled run, so a field changed in the org is seen by the next).
 func (c *Client) Describe(ctx context.Context) (map[string]mapping.Field, error) {
+	c.mu.Lock()
+	cached := c.described
+	c.mu.Unlock()
+	if cached != nil {
+		return maps.Clone(cached), nil
+	}
 	d, err := c.describeObject(ctx, c.o.Object)
 	if err != nil {
 		return nil, err
@@ -54,7 +64,7 @@ func (c *Client) Describe(ctx context.Context) (map[string]mapping.Field, error)
 	c.described = out
 	c.relProblems = relProblems
 	c.mu.Unlock()
-	return out, nil
+	return maps.Clone(out), nil
 }
 
 func (c *Client) describeObject(ctx context.Context, object string) (describeAnswer, error) {

@@ -804,6 +804,35 @@ func TestLimits(t *testing.T) {
 	}
 }
 
+// A Client describes once: the mapping check before a run and the run read the same answer, and a caller
+// that changes the map it got does not change what the next caller reads.
+func TestDescribeOncePerClient(t *testing.T) {
+	t.Parallel()
+	e := setup(t, sfemu.Options{}, nil)
+	ctx := context.Background()
+	first, err := e.c.Describe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	delete(first, "Name")
+	second, err := e.c.Describe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := second["Name"]; !ok {
+		t.Error("a caller's change to its describe map reached the next caller")
+	}
+	n := 0
+	for _, rq := range e.emu.Requests() {
+		if strings.HasSuffix(rq.Path, "/describe") {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d describe requests for two Describe calls, want 1", n)
+	}
+}
+
 func TestServerErrorsRetriedWithBackoff(t *testing.T) {
 	t.Parallel()
 	e := setup(t, sfemu.Options{}, nil)
@@ -815,10 +844,12 @@ func TestServerErrorsRetriedWithBackoff(t *testing.T) {
 		t.Fatalf("after one 503: %v", err)
 	}
 	e.emu.FailNext(2, 502) // an HTML body from a proxy
+	e.c.ForgetDescribe()
 	if _, err := e.c.Describe(context.Background()); err != nil {
 		t.Fatalf("after two 502: %v", err)
 	}
 	e.emu.FailNext(10, 500)
+	e.c.ForgetDescribe()
 	_, err := e.c.Describe(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "UNKNOWN_EXCEPTION") {
 		t.Fatalf("after four 500: %v", err)
