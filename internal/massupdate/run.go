@@ -27,20 +27,11 @@ func (e *Engine) Run(ctx context.Context, req RunRequest) (out *Run, err error) 
 		req.Trigger = Manual
 	}
 	st := e.o.Store
-	lock, err := st.AcquireRunLock(ctx)
+	lock, release, err := LockRun(ctx, st, e.o.Clock.Now(), e.log)
 	if err != nil {
-		return nil, fmt.Errorf("take the run lock: %w", err)
+		return nil, err
 	}
-	defer func() {
-		if err := lock.Release(context.WithoutCancel(ctx)); err != nil {
-			e.log.WarnContext(ctx, "release the run lock", slog.String("error", err.Error()))
-		}
-	}()
-	if n, err := st.MarkAbandoned(ctx, e.o.Clock.Now()); err != nil {
-		return nil, fmt.Errorf("mark abandoned runs: %w", err)
-	} else if n > 0 {
-		e.log.InfoContext(ctx, "marked abandoned runs interrupted", slog.Int("runs", n))
-	}
+	defer release()
 	var prev *Run
 	if req.Resume {
 		if prev, err = st.LatestInterrupted(ctx); err != nil {

@@ -138,18 +138,11 @@ func (e *Engine) Run(ctx context.Context, req Request) (*massupdate.Run, error) 
 	if target.DryRun {
 		return nil, fmt.Errorf("revert run %s: %w", target.ID, ErrDryRunTarget)
 	}
-	lock, err := st.AcquireRunLock(ctx)
+	lock, release, err := massupdate.LockRun(ctx, st, e.o.Clock.Now(), e.log)
 	if err != nil {
-		return nil, fmt.Errorf("take the run lock: %w", err)
+		return nil, err
 	}
-	defer func() {
-		if err := lock.Release(context.WithoutCancel(ctx)); err != nil {
-			e.log.WarnContext(ctx, "release the run lock", slog.String("error", err.Error()))
-		}
-	}()
-	if _, err := st.MarkAbandoned(ctx, e.o.Clock.Now()); err != nil {
-		return nil, fmt.Errorf("mark abandoned runs: %w", err)
-	}
+	defer release()
 	// Read again under the lock: a run left running by a dead process is interrupted by now, and one
 	// still running belongs to a live process (which cannot be, as this one holds the lock, unless it is
 	// another database's).
