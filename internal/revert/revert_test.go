@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -456,5 +459,50 @@ func TestRevertFailsWhenSalesforceRefusesTheCredentials(t *testing.T) {
 	again, err := e.engine(nil).Run(context.Background(), revert.Request{RunID: runID})
 	if err != nil || again.ResumedFrom != "" || again.Counts.Updated != 1 {
 		t.Fatalf("revert after the failed one: %v %+v", err, again)
+	}
+}
+
+// P4: a revert's write holds only Id, the type marker, the fields the reverted run wrote to that record and
+// the last-synced field where the run set it; a configured field the run did not write on that record (and
+// a person changed since) is never in the body.
+func TestRevertWritesOnlyTheFieldsTheRunWrote(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	a, b := e.add("Acme", "0150"), e.add("Beta", "0151")
+	runID := e.seedRun(false,
+		wrote{id: a, name: [2]any{"Acme", "ACME AS"}, synced: "2026-11-29T02:00:00.000Z"},
+		wrote{id: b, postal: [2]any{"0151", "0251"}})
+	e.set(a, map[string]any{"BillingPostalCode": "9999"}) // configured, not written by the run on a
+	e.emu.ResetRequests()
+	run, err := e.engine(nil).Run(context.Background(), revert.Request{RunID: runID})
+	if err != nil || run.Status != massupdate.Succeeded || run.Counts.Updated != 2 {
+		t.Fatalf("revert: %v %+v", err, run)
+	}
+	want := map[string][]string{
+		a: {"Name", lastSynced, "attributes", "id"},
+		b: {"BillingPostalCode", "attributes", "id"},
+	}
+	got := map[string][]string{}
+	for _, r := range e.emu.Requests() {
+		if r.Method != http.MethodPatch {
+			continue
+		}
+		var body struct{ Records []map[string]json.RawMessage }
+		if err := json.Unmarshal(r.Body, &body); err != nil {
+			t.Fatal(err)
+		}
+		for _, rec := range body.Records {
+			var id string
+			if err := json.Unmarshal(rec["id"], &id); err != nil {
+				t.Fatalf("a written record without its id: %v", rec)
+			}
+			got[id] = slices.Sorted(maps.Keys(rec))
+		}
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("write bodies carry %v, want %v", got, want)
+	}
+	if v := e.field(a, "BillingPostalCode"); v != "9999" {
+		t.Errorf("a's postal code = %v: a field the run did not write was touched", v)
 	}
 }
