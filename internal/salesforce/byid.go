@@ -143,11 +143,9 @@ func (c *Client) queryAll(ctx context.Context, soql string) ([]massupdate.Record
 		if qr.done || qr.next == "" {
 			return recs, nil
 		}
-		next := c.samePath(qr.next)
-		if !strings.HasPrefix(next, "/services/data/v") || !strings.Contains(next, "/query/") || strings.ContainsAny(next, "?#@\\") || strings.Contains(next, "..") {
-			return nil, fmt.Errorf("refusing to follow nextRecordsUrl %q", next)
+		if r, err = c.nextPage(qr.next, limit); err != nil {
+			return nil, err
 		}
-		r = request{endpoint: epQueryMore, method: http.MethodGet, soql: next, header: c.queryHeader(), limit: limit}
 	}
 }
 

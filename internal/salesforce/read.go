@@ -251,14 +251,21 @@ func (c *Client) Records(ctx context.Context, afterID string, page func([]massup
 		if qr.done || qr.next == "" {
 			return nil
 		}
-		// The next page's URL comes from the network: follow it only within this API's query resource.
-		// Salesforce sends a path; an absolute URL is followed only on the instance itself.
-		next := c.samePath(qr.next)
-		if !strings.HasPrefix(next, "/services/data/v") || !strings.Contains(next, "/query/") || strings.ContainsAny(next, "?#@\\") || strings.Contains(next, "..") {
-			return fmt.Errorf("read %s: refusing to follow nextRecordsUrl %q", c.o.Object, next)
+		if r, err = c.nextPage(qr.next, limit); err != nil {
+			return fmt.Errorf("read %s: %w", c.o.Object, err)
 		}
-		r = request{endpoint: epQueryMore, method: http.MethodGet, soql: next, header: c.queryHeader(), limit: limit}
 	}
+}
+
+// nextPage is the request for a query's next page. Its URL comes from the network: it is followed only
+// within this API's query resource. Salesforce sends a path; an absolute URL is followed only on the
+// instance itself.
+func (c *Client) nextPage(nextRecordsURL string, limit int64) (request, error) {
+	next := c.samePath(nextRecordsURL)
+	if !strings.HasPrefix(next, "/services/data/v") || !strings.Contains(next, "/query/") || strings.ContainsAny(next, "?#@\\") || strings.Contains(next, "..") {
+		return request{}, fmt.Errorf("refusing to follow nextRecordsUrl %q", next)
+	}
+	return request{endpoint: epQueryMore, method: http.MethodGet, soql: next, header: c.queryHeader(), limit: limit}, nil
 }
 
 // samePath turns an absolute URL on the session's instance into its path; anything else is returned as it
