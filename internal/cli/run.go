@@ -45,9 +45,9 @@ type runOptions struct {
 	trigger              massupdate.Trigger
 	// full is --full: every selected company looked up, whatever the feed, stored values and cap say.
 	full bool
-	// retryRef is --retry as typed; retry is the run id it resolves to (set in Run, once the store is open):
-	// the run whose failed records this run takes again.
-	retryRef, retry string
+	// retryRef is --retry as typed (an id, a unique prefix, latest): the run whose failed records this run
+	// takes again, resolved once the store is open.
+	retryRef string
 }
 
 type runCmd struct {
@@ -89,11 +89,6 @@ func (c *runCmd) Run(ctx context.Context) error {
 		return err
 	}
 	defer st.Close()
-	if c.opts.retryRef != "" {
-		if c.opts.retry, err = c.resolveRun(ctx, st, c.opts.retryRef); err != nil {
-			return err
-		}
-	}
 	out, err := c.executeRun(ctx, cfg, res, st, c.opts)
 	if err != nil {
 		return err
@@ -154,13 +149,13 @@ func (a *app) executeRun(ctx context.Context, cfg *config.Config, res resolved, 
 	if s.proff, err = a.newProffWith(cfg, res, s.tally, st); err != nil {
 		return runOutcome{}, configErr(err)
 	}
-	if o.retry != "" {
-		src, _, failed, err := a.retrySource(ctx, st, s.sf, o.retry)
+	if o.retryRef != "" {
+		src, retried, failed, err := a.retrySource(ctx, st, s.sf, o.retryRef)
 		if err != nil {
 			return runOutcome{}, err
 		}
 		if failed == 0 {
-			fmt.Fprintf(a.stderr, "nothing to retry: run %s has no failed records\n", o.retry)
+			fmt.Fprintf(a.stderr, "nothing to retry: run %s has no failed records\n", retried)
 			return runOutcome{code: ExitOK}, nil
 		}
 		s.source = src
