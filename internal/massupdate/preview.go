@@ -166,8 +166,10 @@ func (pv *previewing) page(ctx context.Context, page []Record) error {
 	if pv.p.o.SyncState == nil && !pv.p.o.Full {
 		return nil // nothing stored: every company is new
 	}
-	ds := incremental.Plan(recs, incremental.State{}, pv.opt, pv.now)
-	if !pv.p.o.Full {
+	var ds []incremental.Decision
+	if pv.p.o.Full {
+		ds = incremental.Plan(recs, incremental.State{}, pv.opt, pv.now) // every company due, nothing to load
+	} else {
 		var err error
 		if ds, err = incremental.PlanPage(ctx, pv.p.o.SyncState, recs, pv.opt, pv.now); err != nil {
 			return err
