@@ -260,10 +260,10 @@ func (c *historyCmd) show(ctx context.Context, st *store.Store) error {
 	}
 	printDetail(c.stdout, d)
 	printNeverValued(c.stdout, run.NeverValued)
-	if resumable(run) {
+	if continueCommand(run, "") != "" {
 		fmt.Fprintln(c.stdout) // after the lists, the way on stands apart
 	}
-	printResumeHint(c.stdout, run)
+	printResumeHint(c.stdout, run, "")
 	return nil
 }
 
@@ -494,15 +494,32 @@ func printSummary(w io.Writer, s massupdate.Summary) {
 }
 
 // printResumeHint ends the output about an interrupted run that can be continued with how to continue it.
-func printResumeHint(w io.Writer, r massupdate.Run) {
-	if resumable(r) {
-		fmt.Fprintln(w, "  continue  proffsync run --resume")
+// retried is the run a retry took the failed records of ("" when not known).
+func printResumeHint(w io.Writer, r massupdate.Run, retried string) {
+	if cmd := continueCommand(r, retried); cmd != "" {
+		fmt.Fprintln(w, "  continue  "+cmd)
 	}
 }
 
-// resumable says whether `run --resume` would continue r: interrupted, not a dry run, not resumed yet.
-func resumable(r massupdate.Run) bool {
-	return r.Status == massupdate.Interrupted && !r.DryRun && r.ResumedBy == ""
+// continueCommand is the command that continues r, "" when none does: r is not interrupted, a dry run, or
+// continued already. `run --resume` takes only sync runs (an interrupted revert is continued by the same
+// revert, a retry by the same retry), so pointing a revert or a retry at it would resume another run or
+// none; a retry whose retried run is not known gets no hint.
+func continueCommand(r massupdate.Run, retried string) string {
+	if r.Status != massupdate.Interrupted || r.DryRun || r.ResumedBy != "" {
+		return ""
+	}
+	switch {
+	case r.Trigger == massupdate.Revert && r.Reverts != "":
+		return "proffsync revert " + r.Reverts
+	case r.Trigger == massupdate.Revert:
+		return ""
+	case r.Trigger == massupdate.Retry && retried != "":
+		return "proffsync run --retry " + retried
+	case r.Trigger == massupdate.Retry:
+		return ""
+	}
+	return "proffsync run --resume"
 }
 
 // printNeverValued lists the mapped points no document of the run had a value for.

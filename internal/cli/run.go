@@ -149,11 +149,13 @@ func (a *app) executeRun(ctx context.Context, cfg *config.Config, res resolved, 
 	if s.proff, err = a.newProffWith(cfg, res, s.tally, st); err != nil {
 		return runOutcome{}, configErr(err)
 	}
+	var retried string // the run whose failed records this one takes again
 	if o.retryRef != "" {
-		src, retried, failed, err := a.retrySource(ctx, st, s.sf, o.retryRef)
+		src, id, failed, err := a.retrySource(ctx, st, s.sf, o.retryRef)
 		if err != nil {
 			return runOutcome{}, err
 		}
+		retried = id
 		if failed == 0 {
 			fmt.Fprintf(a.stderr, "nothing to retry: run %s has no failed records\n", retried)
 			return runOutcome{code: ExitOK}, nil
@@ -205,7 +207,7 @@ func (a *app) executeRun(ctx context.Context, cfg *config.Config, res resolved, 
 			fmt.Fprintln(a.stdout)
 		}
 		fmt.Fprintf(a.stdout, "  details   proffsync history show %s\n", run.ID)
-		printResumeHint(a.stdout, *run) // the last line: how to go on
+		printResumeHint(a.stdout, *run, retried) // the last line: how to go on
 	}
 	if out.reason == nil && run.Error != "" {
 		out.reason = errors.New(run.Error)
