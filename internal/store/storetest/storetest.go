@@ -259,8 +259,24 @@ func Dump(t testing.TB, s *store.Store) string {
 	}
 	var b strings.Builder
 	for _, table := range tables {
-		// The table names come from the catalogue, quoted by PostgreSQL itself.
-		rows, err := s.Pool().Query(ctx, "SELECT t::text FROM "+table+" t")
+		// A row's text shows bytea (the stored sync values) as hex, where a search would never find a
+		// secret or a document's text: each bytea column is added with its printable bytes as they are.
+		rows, err := s.Pool().Query(ctx, `SELECT quote_ident(column_name) FROM information_schema.columns
+			WHERE quote_ident(table_schema) || '.' || quote_ident(table_name) = $1 AND data_type = 'bytea'
+			ORDER BY ordinal_position`, table)
+		if err != nil {
+			t.Fatalf("storetest: list the bytea columns of %s: %v", table, err)
+		}
+		bytea, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			t.Fatalf("storetest: list the bytea columns of %s: %v", table, err)
+		}
+		row := "t::text"
+		for _, c := range bytea {
+			row += " || coalesce(' ' || encode(t." + c + ", 'escape'), '')"
+		}
+		// The table and column names come from the catalogue, quoted by PostgreSQL itself.
+		rows, err = s.Pool().Query(ctx, "SELECT "+row+" FROM "+table+" t")
 		if err != nil {
 			t.Fatalf("storetest: dump %s: %v", table, err)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,4 +70,20 @@ func TestProxyCutAndRestore(t *testing.T) {
 		t.Fatalf("connect after restore: %v", err)
 	}
 	c.Close(ctx)
+}
+
+// Dump is what the P1 test searches for secrets: a bytea column (the stored sync values) must show its text,
+// not only the hex a row's text gives it.
+func TestDumpShowsTheTextOfByteaColumns(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	s := storetest.New(t)
+	if _, err := s.Pool().Exec(ctx, `INSERT INTO sync_companies (country, org_number, mapping_key, vals, looked_up_at, status)
+		VALUES ('NO', '923609016', 'k', $1, now(), 'found')`, []byte("\x01\x05SECRET-IN-BYTEA")); err != nil {
+		t.Fatal(err)
+	}
+	if d := storetest.Dump(t, s); !strings.Contains(d, "SECRET-IN-BYTEA") || !strings.Contains(d, "923609016") {
+		t.Errorf("the dump hides the stored bytes:\n%s", d)
+	}
 }
