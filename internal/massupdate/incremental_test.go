@@ -767,3 +767,34 @@ func TestLimitCountsOnlySelectedRecordsUnderTheCap(t *testing.T) {
 	}
 	wantLookups(t, run, massupdate.Lookups{Fresh: 1, Deferred: 2})
 }
+
+// P10 for the stored sync values: Proff's document holds more than the mapping selects (here a point whose
+// kind is known but that no rule maps, and one the catalogue does not know); what a run stores of the
+// company holds the mapped points' values and nothing else, in any table, and a later run serves them.
+func TestStoredValuesHoldOnlyTheMappedPoints(t *testing.T) {
+	t.Parallel()
+	w := newSyncWorld(t, 2)
+	org := w.orgs[0]
+	w.reg.set("NO", org, "visitorAddress.zipCode", "UNMAPPED-ZIP-0150")
+	w.reg.set("NO", org, "boardChairman", "UNMAPPED-CHAIR-Kari Nordmann")
+	first := w.run(t, syncOpts{}, massupdate.RunRequest{})
+	wantLookups(t, first, massupdate.Lookups{Fresh: 2})
+	dump := storetest.Dump(t, w.st)
+	if strings.Contains(dump, "UNMAPPED-") {
+		t.Errorf("a point no rule maps was stored:\n%s", dump)
+	}
+	seen := false // the search sees the stored values' text: the mapped name is there
+	for _, l := range strings.Split(dump, "\n") {
+		seen = seen || strings.HasPrefix(l, "public.sync_companies ") && strings.Contains(l, "Company 1 AS")
+	}
+	if !seen {
+		t.Fatalf("the mapped name is not in the stored values' dump, so it proves nothing:\n%s", dump)
+	}
+	w.clk.Advance(time.Hour)
+	w.crm.set(w.crm.recs[0].ID, "Name", "typed by a person")
+	second := w.run(t, syncOpts{}, massupdate.RunRequest{})
+	wantLookups(t, second, massupdate.Lookups{Cached: 2})
+	if got := w.crm.value(w.crm.recs[0].ID, "Name"); got != "Company 1 AS" {
+		t.Errorf("served from stored values: Name %v", got)
+	}
+}
