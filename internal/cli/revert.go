@@ -84,14 +84,10 @@ func (c *revertCmd) Run(ctx context.Context) error {
 		c.log.WarnContext(ctx, "technical log not fully written", "error", err.Error())
 	}
 	cancel()
-	code := runExitCode(run, runErr)
 	if run == nil {
-		var le *massupdate.LockedError
-		if errors.As(runErr, &le) {
-			runErr = le
-		}
-		return &ExitError{Code: code, Err: runErr}
+		return c.notRun(runErr).err()
 	}
+	code := runExitCode(run, runErr)
 	if c.json {
 		if err := writeJSON(c.stdout, run.Summary()); err != nil {
 			return err
@@ -100,6 +96,7 @@ func (c *revertCmd) Run(ctx context.Context) error {
 		printSummary(c.stdout, run.Summary())
 		c.printConflicts(ctx, st, run)
 		fmt.Fprintf(c.stdout, "  details   proffsync history show %s\n", run.ID)
+		printResumeHint(c.stdout, *run, "") // the last line: how to go on
 	}
 	switch {
 	case code == ExitOK:
