@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +14,7 @@ import (
 	"github.com/proffconnect/proffsync/internal/incremental/proffeed"
 	"github.com/proffconnect/proffsync/internal/massupdate"
 	"github.com/proffconnect/proffsync/internal/proff"
+	"github.com/proffconnect/proffsync/internal/proffemu"
 )
 
 // Incremental sync against the sandbox: the real Proff client reads the emulator's change feed (NO only;
@@ -72,11 +76,14 @@ func TestIntegrationSecondNightLooksUpTheFeedsChanges(t *testing.T) {
 	if err := w.sb.Proff.Mutate("NO", changed, time.Now(), func(doc map[string]any) { doc["name"] = "RENAMED TONIGHT AS" }); err != nil {
 		t.Fatal(err)
 	}
+	fields := proff.FeedFields(paths)
+	feedRequestsCarryNothingFromSalesforce(t, w.sb.Proff.Requests(), fields)
 	w.sb.Proff.ResetRequests()
 	second, err := engine().Run(ctx, massupdate.RunRequest{})
 	if err != nil && second == nil {
 		t.Fatal(err)
 	}
+	feedRequestsCarryNothingFromSalesforce(t, w.sb.Proff.Requests(), fields)
 	feedCalls, lookups := 0, 0
 	for _, r := range w.sb.Proff.Requests() {
 		switch {
@@ -106,5 +113,51 @@ func TestIntegrationSecondNightLooksUpTheFeedsChanges(t *testing.T) {
 	}
 	if !renamed {
 		t.Errorf("the renamed company was not written: %+v", d.Changes)
+	}
+}
+
+// feedRequestsCarryNothingFromSalesforce is P2 for the change feed: a feed request is a GET of a country's
+// feed with no body, and its query holds only the date asked from, the change types, the mapped points'
+// paths and the server's own scrollId; nothing a record holds (Id, org number, name) has a place in it.
+func feedRequestsCarryNothingFromSalesforce(t *testing.T, reqs []proffemu.Request, fields []string) {
+	t.Helper()
+	allowed := map[string]bool{}
+	for _, f := range fields {
+		allowed[f] = true
+	}
+	path := regexp.MustCompile(`^/api/changes/register/(NO|SE|DK|FI)$`)
+	date := regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`)
+	feeds := 0
+	for _, r := range reqs {
+		if !strings.HasPrefix(r.Path, "/api/changes/") {
+			continue
+		}
+		feeds++
+		q, err := url.ParseQuery(r.RawQuery)
+		if r.Method != http.MethodGet || !path.MatchString(r.Path) || len(r.Body) != 0 || err != nil {
+			t.Errorf("feed request %s %s?%s body %q", r.Method, r.Path, r.RawQuery, r.Body)
+			continue
+		}
+		for k, vs := range q {
+			for _, v := range vs {
+				ok := false
+				switch k {
+				case "since":
+					ok = date.MatchString(v)
+				case "types":
+					ok = v == "ADDED" || v == "MUTATED" || v == "REMOVED"
+				case "fields":
+					ok = allowed[v]
+				case "scrollId":
+					ok = q.Get("since") == "" && len(q) == 1 // a next page: the server's id alone
+				}
+				if !ok {
+					t.Errorf("feed request %s?%s carries %s=%q", r.Path, r.RawQuery, k, v)
+				}
+			}
+		}
+	}
+	if feeds == 0 {
+		t.Error("no change-feed request: the check proves nothing")
 	}
 }
