@@ -128,19 +128,6 @@ func (s *Store) ResolveRunID(ctx context.Context, ref string) (string, error) {
 	}
 }
 
-// Summary is the run summary of README: Contract, error and reverts included: massupdate.Summary, one type
-// for `run --json`, `history --json` and the pages.
-type Summary = massupdate.Summary
-
-// SummaryOf returns r's summary.
-func SummaryOf(r massupdate.Run) Summary { return r.Summary() }
-
-// Detail is one run in full (`history show`).
-type Detail = massupdate.Detail
-
-// ShowRun is RunDetail.
-func (s *Store) ShowRun(ctx context.Context, id string) (Detail, error) { return s.RunDetail(ctx, id) }
-
 // GetRun returns one run, or massupdate.ErrRunNotFound for an unknown or malformed id.
 func (s *Store) GetRun(ctx context.Context, id string) (massupdate.Run, error) {
 	return getRun(ctx, s, s.pool, id)

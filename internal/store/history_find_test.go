@@ -54,7 +54,7 @@ func TestHistoryCarriesTheRunError(t *testing.T) {
 		run  massupdate.Run
 		want string
 	}{{bad, `"error":"API quota exhausted: Proff quota spent"`}, {ok, `"error":null`}} {
-		d, err := s.ShowRun(ctx, tc.run.ID)
+		d, err := s.RunDetail(ctx, tc.run.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -77,11 +77,11 @@ func TestHistoryCarriesTheRunError(t *testing.T) {
 		if !strings.Contains(string(b), tc.want) {
 			t.Errorf("show %s: %s, want %s", tc.run.ID, b, tc.want)
 		}
-		if sum := store.SummaryOf(tc.run); (sum.Error == nil) != (tc.run.Error == "") {
-			t.Errorf("SummaryOf(%s).Error = %v", tc.run.ID, sum.Error)
+		if sum := tc.run.Summary(); (sum.Error == nil) != (tc.run.Error == "") {
+			t.Errorf("Summary of %s: Error = %v", tc.run.ID, sum.Error)
 		}
 	}
-	if _, err := s.ShowRun(ctx, "0190a5f0-0000-7000-8000-000000000000"); !errors.Is(err, massupdate.ErrRunNotFound) {
+	if _, err := s.RunDetail(ctx, "0190a5f0-0000-7000-8000-000000000000"); !errors.Is(err, massupdate.ErrRunNotFound) {
 		t.Errorf("unknown run: %v", err)
 	}
 }

@@ -7,7 +7,6 @@ import (
 
 	"github.com/proffconnect/proffsync/internal/incremental"
 	"github.com/proffconnect/proffsync/internal/massupdate"
-	"github.com/proffconnect/proffsync/internal/store"
 	"github.com/proffconnect/proffsync/internal/store/storetest"
 )
 
@@ -46,7 +45,7 @@ func TestRunKeepsLookupsRevertsAndNeverValued(t *testing.T) {
 	if end.Lookups != got.Lookups || !reflect.DeepEqual(end.NeverValued, got.NeverValued) {
 		t.Errorf("after finish: lookups %+v never valued %v", end.Lookups, end.NeverValued)
 	}
-	if sum := store.SummaryOf(end); sum.Error == nil || *sum.Error != got.Error {
+	if sum := end.Summary(); sum.Error == nil || *sum.Error != got.Error {
 		t.Errorf("summary error %v", sum.Error)
 	}
 	other, err := s.GetRun(ctx, undone.ID)
