@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -230,11 +231,12 @@ func TestRateFitsTheTokensLimit(t *testing.T) {
 }
 
 // P1 for the commands TestSecretsNeverLeak does not run: migrate, serve (started and stopped), demo,
-// sandbox, history show, and a config error, with recognisable secrets in the environment (the database's
-// password in the userinfo and an sslpassword in the query); then a Proff server that quotes the token back
-// in a 500 body, straddling the excerpt's cut, through the real transport into the store. Neither stdout,
-// stderr nor any row of the database may hold a secret, its recognisable beginning, or an Authorization
-// value.
+// sandbox, history show, revert, run --retry, and a config error, with recognisable secrets in the
+// environment (the database's password in the userinfo and an sslpassword in the query, the key in the
+// notification webhook's URL, to a webhook that quotes its path back in a 400); then a Proff server that
+// quotes the token back in a 500 body, straddling the excerpt's cut, through the real transport into the
+// store. Neither stdout, stderr nor any row of the database may hold a secret, its recognisable beginning,
+// or an Authorization value.
 func TestSecretsNeverLeakEveryCommand(t *testing.T) {
 	t.Parallel()
 	const (
@@ -242,13 +244,23 @@ func TestSecretsNeverLeakEveryCommand(t *testing.T) {
 		sfSecret   = "SFSECRET-recognisable-c92d3e"
 		dbPassword = "DBPASSWORD-recognisable-d03e4f"
 		sslPass    = "SSLPASSWORD-recognisable-e14f50"
+		hookKey    = "HOOKKEY-recognisable-f25a61"
 	)
+	// Every run notifies a webhook that refuses it quoting the URL's path, where a chat webhook keeps its key.
+	var hookPosts atomic.Int64
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hookPosts.Add(1)
+		http.Error(w, "no such webhook: "+r.URL.Path, http.StatusBadRequest)
+	}))
+	t.Cleanup(hook.Close)
+	const notifyAll = "notify:\n  on: [succeeded, partial, failed, interrupted]\n"
 	plain := storetest.URL(t)
 	dsn := strings.Replace(plain, "postgres@", "postgres:"+dbPassword+"@", 1) + "&sslpassword=" + sslPass
 	sb := sandbox.Start(sandbox.Options{Companies: 16, ClientSecret: sfSecret, ProffToken: proffToken})
 	t.Cleanup(sb.Close)
 	env := sb.Env(dsn)
-	env["PROFFSYNC_CONFIG"] = writeFile(t, "proffsync.yaml", sandbox.DemoConfig)
+	env["PROFFSYNC_CONFIG"] = writeFile(t, "proffsync.yaml", sandbox.DemoConfig+notifyAll)
+	env["NOTIFY_WEBHOOK_URL"] = hook.URL + "/services/T01/B01/" + hookKey
 	with := func(kv ...string) map[string]string {
 		m := maps.Clone(env)
 		for i := 0; i+1 < len(kv); i += 2 {
@@ -278,6 +290,17 @@ func TestSecretsNeverLeakEveryCommand(t *testing.T) {
 	}
 	do(env, "history", "show", sum.RunID, "--json")
 	do(env, "history", "show", "no-such-run")
+	// revert (a dry run, then the real one) and a retry of the run's failed records.
+	do(env, "revert", sum.RunID, "--dry-run")
+	if r := do(env, "revert", sum.RunID, "--json"); r.code != 0 && r.code != ExitPartial {
+		t.Errorf("revert: %+v", r)
+	}
+	if r := do(env, "run", "--retry", sum.RunID); r.code != 0 && r.code != ExitPartial {
+		t.Errorf("run --retry: %+v", r)
+	}
+	if hookPosts.Load() == 0 {
+		t.Error("no run notified the webhook: its key was never at risk")
+	}
 	// Config errors: an unreadable config file, a DATABASE_URL that is not one, and a database that is away.
 	do(with("PROFFSYNC_CONFIG", writeFile(t, "bad.yaml", "salesforce: [\n")), "run")
 	do(with("DATABASE_URL", "mysql://root:"+dbPassword+"@db.example/x?sslpassword="+sslPass), "migrate")
@@ -297,7 +320,7 @@ func TestSecretsNeverLeakEveryCommand(t *testing.T) {
 	outputs = append(outputs, "sandbox\x00"+sr.stdout, "sandbox\x00"+sr.stderr)
 
 	// serve with the schedule enabled, stopped by its context once it listens on a free port.
-	serveEnv := with("PROFFSYNC_CONFIG", writeFile(t, "serve.yaml", sandbox.DemoConfig+"schedule:\n  enabled: true\n"))
+	serveEnv := with("PROFFSYNC_CONFIG", writeFile(t, "serve.yaml", sandbox.DemoConfig+notifyAll+"schedule:\n  enabled: true\n"))
 	stderr := &signalWriter{want: "serving /healthz", seen: make(chan struct{})}
 	var stdout syncBuffer
 	sctx, stop := context.WithCancel(context.Background())
@@ -335,7 +358,7 @@ func TestSecretsNeverLeakEveryCommand(t *testing.T) {
 		t.Errorf("check against the echoing server: %+v", r)
 	}
 
-	secrets := []string{proffToken, sfSecret, dbPassword, sslPass, url.QueryEscape(dbPassword)}
+	secrets := []string{proffToken, sfSecret, dbPassword, sslPass, url.QueryEscape(dbPassword), hookKey}
 	for _, rq := range sb.SF.Requests() {
 		if v := rq.Header.Get("Authorization"); v != "" {
 			secrets = append(secrets, strings.TrimPrefix(v, "Bearer "))
