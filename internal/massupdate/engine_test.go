@@ -819,7 +819,12 @@ func TestPreview(t *testing.T) {
 	t.Parallel()
 	records, answers := mixed()
 	h := newHarness(t, records, answers, nil)
-	p, err := h.e.Preview(context.Background())
+	pv, err := NewPreviewer(PreviewOptions{Source: h.e.o.Source, DefaultCountry: h.e.o.DefaultCountry, Rules: h.e.rules,
+		Kinds: h.e.o.Kinds, RatePerSecond: h.e.o.RatePerSecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := pv.Preview(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

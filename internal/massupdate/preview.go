@@ -83,30 +83,6 @@ func NewPreviewer(o PreviewOptions) (*Previewer, error) {
 	return &Previewer{o: o, defaultC: c, mappingKey: mappingKey(o.MappingVersion, o.Rules, o.Kinds)}, nil
 }
 
-// Preview is the plan of the previewer built from the engine's options (its sync store's feed states
-// included): what `preview` shows.
-func (e *Engine) Preview(ctx context.Context) (Preview, error) {
-	o := e.o
-	po := PreviewOptions{Source: o.Source, DefaultCountry: o.DefaultCountry, Rules: e.rules, Kinds: o.Kinds,
-		MappingVersion: o.MappingVersion, ChangeFeed: o.ChangeFeed && o.Feed != nil, RefreshDays: o.RefreshDays,
-		MaxLookups: o.MaxLookups, RatePerSecond: o.RatePerSecond, Clock: o.Clock}
-	if o.SyncStore != nil {
-		po.SyncState = o.SyncStore
-		if po.ChangeFeed {
-			states, err := o.SyncStore.FeedStates(ctx)
-			if err != nil {
-				return Preview{}, fmt.Errorf("preview: %w", err)
-			}
-			po.FeedStates = states
-		}
-	}
-	p, err := NewPreviewer(po)
-	if err != nil {
-		return Preview{}, err
-	}
-	return p.Preview(ctx)
-}
-
 // previewCompany is what the preview keeps per distinct company: its records and how a run would serve it.
 type previewCompany struct {
 	records int32
