@@ -64,6 +64,10 @@ func (s *IDSource) Count(ctx context.Context) (int, error) {
 		if err != nil {
 			return 0, fmt.Errorf("count %s by Id: decoding the answer: %w", s.c.o.Object, err)
 		}
+		if !p.totalKnown {
+			// As for the ordinary count: reporting 0 would tell preview that none of the records is selected.
+			return 0, fmt.Errorf("count %s by Id: the answer gives no totalSize that reads as a number of records", s.c.o.Object)
+		}
 		total += int(min(p.totalSize, int64(len(chunk))))
 	}
 	return total, nil

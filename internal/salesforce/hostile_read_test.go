@@ -374,3 +374,18 @@ func TestHostileReadNextRecordsURLSpellings(t *testing.T) {
 		})
 	}
 }
+
+// A count of a retry's records whose answer gives no totalSize is an error, as the ordinary count's is:
+// read as 0, it would tell preview that none of the failed records is selected any more.
+func TestHostileCountByIDWithoutTotalSize(t *testing.T) {
+	t.Parallel()
+	h := newHandSF(t)
+	h.page("", `{"done":true,"records":[]}`)
+	src, err := h.client(t, "Account", "Org_Number__c").ByID([]string{"001000000000001AAA", "001000000000002AAA"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := src.Count(context.Background()); err == nil || !strings.Contains(err.Error(), "totalSize") {
+		t.Fatalf("Count = %d, %v; want an error naming the missing totalSize", n, err)
+	}
+}
