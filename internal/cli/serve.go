@@ -85,6 +85,8 @@ func (a *app) serve(ctx context.Context, cfg *config.Config, res resolved, sched
 		// serve itself says the schedule is disabled; say why no token is needed.
 		a.log.InfoContext(ctx, "no Proff token is set: fine while the schedule is disabled (health, metrics and pruning work without it)")
 	}
+	// One notifier for the server's life: its HTTP client and connections serve every run.
+	notifier := a.newNotifier(cfg, rec)
 
 	runScheduled := func(ctx context.Context, due time.Time) (*massupdate.Run, error) {
 		// Fresh adapters per run: a token revoked yesterday must not poison tonight's run.
@@ -106,7 +108,7 @@ func (a *app) serve(ctx context.Context, cfg *config.Config, res resolved, sched
 			met.AddNumberFormCalls(fc.Country, fc.Form, fc.Calls)
 		}
 		if run != nil {
-			a.notify(ctx, cfg, rec, *run)
+			notifier.Notify(ctx, *run)
 		}
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		if ferr := calllog.Flush(fctx); ferr != nil {
