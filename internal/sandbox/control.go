@@ -52,9 +52,6 @@ type Day struct {
 // builds against an emulator without it and says so to a caller that asks to advance.
 type feedShifter interface{ ShiftFeed(d time.Duration) }
 
-// ControlURL is the control endpoint's base URL.
-func (s *Sandbox) ControlURL() string { return s.control.URL }
-
 func (s *Sandbox) serveControl(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path != DayPath {
 		http.NotFound(w, r)

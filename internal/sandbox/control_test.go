@@ -13,7 +13,7 @@ import (
 
 func postDay(t *testing.T, s *Sandbox, method, query string) (int, Day) {
 	t.Helper()
-	req, _ := http.NewRequest(method, s.ControlURL()+DayPath+query, nil)
+	req, _ := http.NewRequest(method, s.control.URL+DayPath+query, nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -56,8 +56,8 @@ func TestDayEndpointChangesTheRegister(t *testing.T) {
 	t.Parallel()
 	s := Start(Options{})
 	defer s.Close()
-	if got := s.Env("postgres://x")[ControlEnv]; got != s.ControlURL() {
-		t.Fatalf("Env()[%s] = %q, want %q", ControlEnv, got, s.ControlURL())
+	if got := s.Env("postgres://x")[ControlEnv]; got != s.control.URL {
+		t.Fatalf("Env()[%s] = %q, want %q", ControlEnv, got, s.control.URL)
 	}
 	code, d := postDay(t, s, http.MethodPost, "?changes=0.05&noise=30")
 	if code != http.StatusOK {
@@ -115,7 +115,7 @@ func TestDayEndpointRefusesWhatItCannotDo(t *testing.T) {
 	if s.changed != 0 || s.Proff.FeedLen("NO") != 0 {
 		t.Errorf("a refused request changed the register: %d changed, %d feed entries", s.changed, s.Proff.FeedLen("NO"))
 	}
-	req, _ := http.NewRequest(http.MethodPost, s.ControlURL()+"/elsewhere", nil)
+	req, _ := http.NewRequest(http.MethodPost, s.control.URL+"/elsewhere", nil)
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusNotFound {
 		t.Errorf("another path: %v %v", resp, err)
 	} else {
