@@ -158,9 +158,9 @@ func (e *Engine) Run(ctx context.Context, req Request) (*massupdate.Run, error) 
 			return nil, err
 		}
 	}
-	r := &reverter{e: e, req: req, lock: lock, baseline: e.o.Calls(), start: e.o.Clock.Now()}
+	r := &reverter{e: e, req: req, lock: lock, baseline: e.o.Calls()}
 	r.run = &massupdate.Run{Trigger: massupdate.Revert, Status: massupdate.Running, DryRun: req.DryRun,
-		StartedAt: r.start, Settings: e.o.Settings}
+		StartedAt: e.o.Clock.Now(), Settings: e.o.Settings}
 	r.run.Reverts = target.ID
 	if prev != nil {
 		// Continue where the interrupted revert stopped; until this one records a batch, its checkpoint is
@@ -191,7 +191,6 @@ type reverter struct {
 	lock     massupdate.RunLock
 	fields   map[string]mapping.Field // describe, by lower-case name
 	baseline massupdate.APICalls
-	start    time.Time
 
 	stopErr    error
 	stopStatus massupdate.Status
