@@ -22,9 +22,6 @@ var name = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]{0,79}$`)
 // IsName reports whether s is a field API name (Org_Number__c, ns__Score__c, BillingCity).
 func IsName(s string) bool { return name.MatchString(s) }
 
-// IsObject reports whether s is an object API name (Account, Contact, Company__c, ns__Company__c).
-func IsObject(s string) bool { return name.MatchString(s) }
-
 // standard are the standard objects whose spelling config corrects (`object: account` means Account), so
 // that the query, describe's URL and the messages all name the object as Salesforce does.
 var standard = []string{"Account", "Contact", "Lead"}
@@ -41,7 +38,7 @@ func Object(s string) (string, error) {
 	if s == "" {
 		return "", errors.New("an object API name is required (Account, Lead, Contact or a custom object like Company__c)")
 	}
-	if !IsObject(s) {
+	if !IsName(s) { // objects and fields share the pattern
 		return "", errors.New("not an object API name (letters, digits and underscores, like Account or Company__c)")
 	}
 	return s, nil
