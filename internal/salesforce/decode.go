@@ -345,15 +345,9 @@ type describeAnswer struct {
 	parent map[string][]string
 }
 
-// decodeDescribe reads describe's fields, one at a time, and checks their numbers.
-func decodeDescribe(body []byte) (describeAnswer, error) {
-	var d describeAnswer
-	var err error
-	d.fields, d.parent, err = decodeDescribeFields(body)
-	return d, err
-}
-
-func decodeDescribeFields(body []byte) ([]mapping.Field, map[string][]string, error) {
+// decodeDescribe reads describe's fields, one at a time, and checks their numbers; it returns them and the
+// lookups by relationship name.
+func decodeDescribe(body []byte) ([]mapping.Field, map[string][]string, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	if err := expectDelim(dec, '{'); err != nil {
 		return nil, nil, err

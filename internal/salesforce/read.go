@@ -77,11 +77,11 @@ func (c *Client) describeObject(ctx context.Context, object string) (describeAns
 	if err != nil {
 		return describeAnswer{}, fmt.Errorf("describe %s: %w", object, err)
 	}
-	d, err := decodeDescribe(resp.body)
+	fields, parents, err := decodeDescribe(resp.body)
 	if err != nil {
 		return describeAnswer{}, fmt.Errorf("describe %s: decoding the answer: %w", object, err)
 	}
-	return d, nil
+	return describeAnswer{fields: fields, parent: parents}, nil
 }
 
 // describeParents describes the parent of each relationship path (once per parent object) and adds the
