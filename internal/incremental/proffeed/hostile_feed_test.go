@@ -5,12 +5,15 @@ package proffeed_test
 // the plan. The feed is a hint: nothing it does may make a changed company look unchanged.
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -332,5 +335,38 @@ func TestHostileReadFeedsNoContentIsAQuietNight(t *testing.T) {
 	}
 	if got := e.plan(t, cf, hA, hB); got[hA] != "" || got[hB] != "" {
 		t.Errorf("plan %v, want both served from stored values", got)
+	}
+}
+
+// P1 for the feed's log lines: a server that quotes the Authorization header back in its error bodies
+// (a refused fields filter, then no feed; a read that fails with 5xx) leaves the token in no line the read
+// logs and in no error it returns.
+func TestHostileFeedLogsCarryNoToken(t *testing.T) {
+	t.Parallel()
+	const token = "feed-token-7d2c9a41e0"
+	for _, status := range []int{http.StatusBadRequest, http.StatusBadGateway} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(status)
+			fmt.Fprintf(w, `{"error":"refused: %s (%s)"}`, r.Header.Get("Authorization"), r.URL.RawQuery)
+		}))
+		c, err := proff.New(proff.Options{BaseURL: srv.URL, Token: token, RatePerSecond: 1000, MaxAttempts: 2,
+			Clock: clocktest.At(hNow)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var logs bytes.Buffer
+		res, err := incremental.ReadFeeds(context.Background(), proffeed.Reader{Client: c}, storetest.New(t), []string{"NO"},
+			hNow, []string{"/name"}, slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+		srv.Close()
+		if err != nil {
+			t.Fatalf("%d: ReadFeeds: %v", status, err)
+		}
+		cf := res.Countries[0]
+		if cf.Err == nil || !strings.Contains(logs.String(), "change feed") {
+			t.Fatalf("%d: the read did not fail and log: %+v\n%s", status, cf, logs.String())
+		}
+		if strings.Contains(logs.String(), token) || strings.Contains(cf.Err.Error(), token) {
+			t.Errorf("%d: the token leaked:\nerr %v\nlogs %s", status, cf.Err, logs.String())
+		}
 	}
 }
