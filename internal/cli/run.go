@@ -23,7 +23,8 @@ mapped fields back. Exit codes: 0 success, 1 failed, 2 some records failed, 3 an
 lock, 4 interrupted (resume with --resume), 64 usage, 78 configuration.
 
 --retry RUN_ID runs over only the records that ended failed in RUN_ID (an id, a unique prefix of it, or
-latest), read again from Salesforce by Id and still subject to the opt-in field and the filter.
+latest), read again from Salesforce by Id and still subject to the opt-in field and the filter; an
+interrupted retry is continued by the same --retry again, not by --resume.
 --full looks every selected company up in Proff, whatever the change feed, the stored values and
 sync.max_lookups say.`,
 		build: func(a *app, fs *flag.FlagSet) command {
