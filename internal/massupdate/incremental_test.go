@@ -798,3 +798,32 @@ func TestStoredValuesHoldOnlyTheMappedPoints(t *testing.T) {
 		t.Errorf("served from stored values: Name %v", got)
 	}
 }
+
+// lostSyncStore is a sync store whose PostgreSQL went away for longer than the store retries.
+type lostSyncStore struct{ *store.Store }
+
+func (lostSyncStore) LoadSyncState(context.Context, []string, []incremental.CompanyKey) (incremental.State, error) {
+	return incremental.State{}, errors.New("load sync state: gave up after 6 tries in 30s: connection refused")
+}
+
+// PostgreSQL lost while a run plans its lookups (in the cap's first pass or in the run's own pass) ends the
+// run interrupted, resumable (exit 4), as when a batch cannot be recorded: not failed.
+func TestStoreLostWhilePlanningInterruptsTheRun(t *testing.T) {
+	t.Parallel()
+	for _, max := range []int{0, 2} {
+		w := newSyncWorld(t, 4)
+		e, err := massupdate.New(massupdate.Options{Source: w.crm, Lookup: w.reg, Writer: w.crm, Store: w.st,
+			Rules: syncRules, Kinds: syncKinds, DefaultCountry: "NO", SyncStore: lostSyncStore{w.st}, Feed: w.feed,
+			ChangeFeed: true, MaxLookups: max, MappingVersion: "catalogue=1", Clock: w.clk})
+		if err != nil {
+			t.Fatal(err)
+		}
+		run, err := e.Run(context.Background(), massupdate.RunRequest{})
+		if run == nil || run.Status != massupdate.Interrupted || !strings.Contains(run.Error, "connection refused") {
+			t.Errorf("max_lookups %d: run %+v, %v; want interrupted by the lost store", max, run, err)
+		}
+		if total, _ := w.reg.lookups(); total != 0 {
+			t.Errorf("max_lookups %d: %d lookups without a plan", max, total)
+		}
+	}
+}

@@ -112,7 +112,7 @@ func (r *runner) read(ctx context.Context, queue chan<- *item, jobs chan<- job) 
 	}()
 	rd := &reading{r: r, queue: queue, jobs: jobs, companies: newCompanyIndex(), plan: r.newPlanning()}
 	if err := rd.plan.buildBudget(readCtx, r.run.Checkpoint); err != nil {
-		r.endRead(ctx, &planError{err})
+		r.endRead(ctx, err)
 		return
 	}
 	page := func(page []Record) error { return rd.page(readCtx, page) }
@@ -162,7 +162,7 @@ func (rd *reading) page(ctx context.Context, page []Record) error {
 }
 
 // planError is a page that could not be planned (the store, or a feed read that must stop the run): the
-// read is not tried again, and stops as the error says.
+// read is not tried again, and stops as the error says (endRead).
 type planError struct{ err error }
 
 func (e *planError) Error() string { return "plan the lookups: " + e.err.Error() }
@@ -248,9 +248,10 @@ func (r *runner) endRead(ctx context.Context, err error) {
 	case errors.Is(err, ErrUnauthorized), errors.Is(err, ErrQuotaExhausted):
 		r.stop.stopReadingOn("read the selected records", err)
 	case errors.As(err, new(*planError)):
-		// The run cannot tell which companies it may serve from stored values: it stops (interrupted when
-		// the quota or the store went, failed when the token was refused) and a resumed run plans again.
-		r.stop.stopReadingOn("read the selected records", err)
+		// The run cannot tell which companies it may serve from stored values: PostgreSQL went (the token and
+		// the quota are the cases above, shutdown the ones before). It stops interrupted, as when a batch
+		// cannot be recorded, and a resumed run plans again.
+		r.stop.interrupt(fmt.Errorf("read the selected records: %w", err))
 	default:
 		// Nothing more can be read, but what was read goes on to its end: only the reason is recorded, and
 		// lookups already dispatched are not abandoned.

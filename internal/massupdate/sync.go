@@ -125,7 +125,8 @@ func (p *planning) removedNote(it *item) string {
 }
 
 // buildBudget is the cap's first pass: it plans every record after the checkpoint and offers each due
-// company to the budget, so that the second pass takes the stalest first across the whole selection.
+// company to the budget, so that the second pass takes the stalest first across the whole selection. A
+// failure to plan comes back as a planError; a failure of the read itself as the read's error.
 func (p *planning) buildBudget(ctx context.Context, after string) error {
 	if p == nil || p.r.e.o.MaxLookups <= 0 {
 		return nil
@@ -137,12 +138,15 @@ func (p *planning) buildBudget(ctx context.Context, after string) error {
 			items[i] = p.r.e.classify(page[i])
 		}
 		ds, err := p.plan(ctx, items, nil)
+		if err != nil {
+			return &planError{err} // not the read's failure: endRead tells them apart
+		}
 		for _, d := range ds {
 			if d.Due {
 				b.Add(d.Key, d.LastLookup)
 			}
 		}
-		return err
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("first pass over the records (sync.max_lookups): %w", err)
