@@ -393,7 +393,10 @@ func (c *Config) validateSalesforce(v *validator) {
 	} else {
 		sf.Object = o
 	}
-	sf.OrgNumberField, sf.CountryField = strings.TrimSpace(sf.OrgNumberField), strings.TrimSpace(sf.CountryField)
+	// Trimmed as checked: a quoted name with spaces is used in queries and writes, and compared with the mapping.
+	for _, f := range []*string{&sf.OrgNumberField, &sf.CountryField, &sf.OptInField, &sf.LastSyncedField} {
+		*f = strings.TrimSpace(*f)
+	}
 	v.checkName("salesforce.org_number_field", sf.OrgNumberField, true, true)
 	v.checkName("salesforce.country_field", sf.CountryField, false, true)
 	v.checkName("salesforce.opt_in_field", sf.OptInField, true, false)

@@ -179,3 +179,32 @@ func TestClientCredentialsOnGenericLoginHostIsRefused(t *testing.T) {
 		}
 	}
 }
+
+// A field name quoted with spaces around it is the name without them, for every field of the salesforce
+// section: the opt-in and last-synced fields were used as written, so mapping onto the last-synced field
+// went unnoticed and a write carried the spaced name.
+func TestSalesforceFieldNamesAreTrimmed(t *testing.T) {
+	t.Parallel()
+	y := `
+salesforce:
+  org_number_field: " Org_Number__c "
+  default_country: NO
+  opt_in_field: " Proff_Mass_Update__c "
+  last_synced_field: " Proff_Last_Synced__c "
+mapping:
+  - proff: name
+    field: Name
+`
+	c, err := Parse("p.yaml", []byte(y))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sf := c.Salesforce; sf.OrgNumberField != "Org_Number__c" || sf.OptInField != "Proff_Mass_Update__c" ||
+		sf.LastSyncedField != "Proff_Last_Synced__c" {
+		t.Errorf("salesforce: %+v", sf)
+	}
+	_, err = Parse("p.yaml", []byte(y+"  - proff: employees\n    field: Proff_Last_Synced__c\n"))
+	if err == nil || !strings.Contains(err.Error(), "is salesforce.last_synced_field and cannot be mapped") {
+		t.Errorf("mapping onto the spaced last-synced field: %v", err)
+	}
+}
