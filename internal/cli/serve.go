@@ -162,10 +162,11 @@ func (a *app) serve(ctx context.Context, cfg *config.Config, res resolved, sched
 
 // restoreMetrics sets the last-run series from the store, so that a restarted server does not show 0 as
 // the last completed run (and "no completed run for 25 h" fire at every restart): the newest runs, and the
-// newest completed ones, which a string of failed runs may have pushed out of the first list.
+// newest completed ones, which a string of failed runs may have pushed out of the first list (real runs only:
+// a dry run is no completed sync, and a string of them must not hide the last real one either).
 func (a *app) restoreMetrics(ctx context.Context, st *store.Store, met *metrics.Metrics) {
 	for _, f := range []store.RunFilter{{Limit: 5},
-		{Limit: 20, Statuses: []massupdate.Status{massupdate.Succeeded, massupdate.Partial}}} {
+		{Limit: 20, Statuses: []massupdate.Status{massupdate.Succeeded, massupdate.Partial}, NotDry: true}} {
 		runs, err := st.FindRuns(ctx, f)
 		if err != nil {
 			a.log.WarnContext(ctx, "could not read the last runs for /metrics", slog.String("error", err.Error()))

@@ -45,6 +45,20 @@ func TestServeRestoresMetricsAndNotifies(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// More dry runs between the partial and the failed run than the restore reads completed runs: they
+	// must not hide the partial run.
+	for i := range 25 {
+		r := &massupdate.Run{Trigger: massupdate.Manual, Status: massupdate.Running, DryRun: true,
+			StartedAt: t0.Add(10*time.Minute + time.Duration(i)*time.Minute)}
+		if err := st.CreateRun(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		end := r.StartedAt.Add(30 * time.Second)
+		r.Status, r.FinishedAt = massupdate.Succeeded, &end
+		if err := st.FinishRun(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	hook := &receiver{status: http.StatusOK}
 	hookSrv := httptest.NewServer(hook)

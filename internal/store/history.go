@@ -27,6 +27,7 @@ type RunFilter struct {
 	Limit    int                 // at most this many runs; <= 0: 20
 	Statuses []massupdate.Status // only runs with one of these statuses; empty: any
 	Since    time.Time           // only runs started at or after it; zero: any
+	NotDry   bool                // only runs that wrote (or would have), not dry runs
 }
 
 // runStatuses are the statuses a run row can hold (the CHECK of migrations/0001_init.sql).
@@ -54,7 +55,8 @@ func (s *Store) FindRuns(ctx context.Context, f RunFilter) ([]massupdate.Run, er
 	}
 	rows, err := s.pool.Query(ctx, `SELECT `+runColumns+` FROM runs
 		WHERE ($2::text[] IS NULL OR status = ANY($2)) AND ($3::timestamptz IS NULL OR started_at >= $3)
-		ORDER BY started_at DESC, id DESC LIMIT $1`, limit, statuses, since)
+			AND NOT ($4 AND dry_run)
+		ORDER BY started_at DESC, id DESC LIMIT $1`, limit, statuses, since, f.NotDry)
 	if err != nil {
 		return nil, fmt.Errorf("list runs: %w", s.scrub(err))
 	}
