@@ -21,9 +21,9 @@ import (
 // runLockKey is the advisory lock that lets one run at a time exist per database.
 const runLockKey int64 = 0x70726f66_72756e31 // "profrun1"
 
-// AcquireRunLock takes the run lock at once, on a connection of its own (a session advisory lock lives and
-// dies with its session; a pooled connection could be borrowed by anyone). When another session holds it,
-// the error is a *massupdate.LockedError naming the running run.
+// AcquireRunLock takes the run lock, on a connection of its own (a session advisory lock lives and dies
+// with its session; a pooled connection could be borrowed by anyone). When another session holds it for
+// longer than Options.LockWait, the error is a *massupdate.LockedError naming the running run.
 func (s *Store) AcquireRunLock(ctx context.Context) (massupdate.RunLock, error) {
 	conn, err := s.dedicatedConn(ctx)
 	if err != nil {
@@ -31,16 +31,25 @@ func (s *Store) AcquireRunLock(ctx context.Context) (massupdate.RunLock, error) 
 	}
 	var ok bool
 	var sess session
-	err = conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1), pg_backend_pid(),
-		(SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid())`, runLockKey).
-		Scan(&ok, &sess.pid, &sess.start)
-	if err != nil {
-		conn.Close(context.WithoutCancel(ctx))
-		return nil, fmt.Errorf("acquire run lock: %w", s.scrub(err))
-	}
-	if !ok {
-		conn.Close(context.WithoutCancel(ctx))
-		return nil, &massupdate.LockedError{RunID: s.runningRun(ctx)}
+	clk := s.opts.Clock
+	deadline := clk.Now().Add(s.opts.LockWait)
+	for {
+		err = conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1), pg_backend_pid(),
+			(SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid())`, runLockKey).
+			Scan(&ok, &sess.pid, &sess.start)
+		if err != nil {
+			conn.Close(context.WithoutCancel(ctx))
+			return nil, fmt.Errorf("acquire run lock: %w", s.scrub(err))
+		}
+		if ok {
+			break
+		}
+		// Held: by a live run, or by a session whose process died a moment ago and that PostgreSQL is
+		// about to end. Try again for a little while before saying so.
+		if !clk.Now().Before(deadline) || clk.Sleep(ctx, 100*time.Millisecond) != nil {
+			conn.Close(context.WithoutCancel(ctx))
+			return nil, &massupdate.LockedError{RunID: s.runningRun(ctx)}
+		}
 	}
 	l := &runLock{s: s, conn: conn, sess: sess, lost: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
 	s.mu.Lock()

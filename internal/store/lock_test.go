@@ -51,11 +51,11 @@ func TestRunLockIsExclusive(t *testing.T) {
 	t.Parallel()
 	ctx := ctxT(t)
 	u := storetest.URL(t)
-	a := storetest.Open(t, u, store.Options{})
+	a := storetest.Open(t, u, store.Options{LockWait: -1})
 	if err := a.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	b := storetest.Open(t, u, store.Options{})
+	b := storetest.Open(t, u, store.Options{LockWait: -1})
 
 	la, err := a.AcquireRunLock(ctx)
 	if err != nil {

@@ -36,6 +36,11 @@ type Options struct {
 	RetryBackoff time.Duration
 	// LockPingEvery is how often the run lock's connection is pinged to notice its death. Default 5s.
 	LockPingEvery time.Duration
+	// LockWait is how long AcquireRunLock keeps trying before it reports the lock held. A process killed
+	// a moment ago (SIGKILL, OOM) still holds it until PostgreSQL has noticed its socket closed, which takes
+	// moments: a run started right after (a restart by systemd or Kubernetes) must not be refused for a run
+	// that is already dead. Default 2s; negative: one try.
+	LockWait time.Duration
 	// MaxConns bounds the pool; 0 keeps pgx's default (or pool_max_conns from the URL).
 	MaxConns int32
 	// CallLogFlushEvery is how often the technical log writes its buffer. Default 1s.
@@ -61,6 +66,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.RetryBackoff == 0 {
 		o.RetryBackoff = 200 * time.Millisecond
+	}
+	if o.LockWait == 0 {
+		o.LockWait = 2 * time.Second
 	}
 	if o.LockPingEvery == 0 {
 		o.LockPingEvery = 5 * time.Second
