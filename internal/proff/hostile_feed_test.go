@@ -5,7 +5,6 @@ package proff_test
 // broken proxy may send. The emulator was written with the client and may share its blind spots.
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 	"time"
 
 	"github.com/proffconnect/proffsync/internal/clock/clocktest"
+	"github.com/proffconnect/proffsync/internal/logtest"
 	"github.com/proffconnect/proffsync/internal/massupdate"
 	"github.com/proffconnect/proffsync/internal/proff"
 )
@@ -57,22 +57,8 @@ func (l *reqLog) all() []*http.Request {
 	return append([]*http.Request(nil), l.rs...)
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a log destination safe for the goroutines under test.
+type syncBuffer = logtest.Buffer
 
 // newHostileFeed serves h (n counts the requests from 1) and builds a client of it.
 func newHostileFeed(t *testing.T, h func(w http.ResponseWriter, r *http.Request, n int), mutate func(*proff.Options)) *hostileFeed {

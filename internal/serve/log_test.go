@@ -1,24 +1,6 @@
 package serve_test
 
-import (
-	"bytes"
-	"sync"
-)
+import "github.com/proffconnect/proffsync/internal/logtest"
 
-// syncBuffer is a log destination safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is a log destination safe for the goroutines under test.
+type syncBuffer = logtest.Buffer
