@@ -238,11 +238,7 @@ func (c *historyCmd) show(ctx context.Context, st *store.Store) error {
 	if err != nil {
 		return err
 	}
-	run, err := st.GetRun(ctx, id)
-	if err != nil {
-		return err
-	}
-	d, err := st.RunDetail(ctx, id)
+	run, d, err := st.RunInFull(ctx, id)
 	if err != nil {
 		return err
 	}

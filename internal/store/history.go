@@ -157,12 +157,13 @@ func getRun(ctx context.Context, s *Store, db DBTX, id string) (massupdate.Run, 
 // was changed, every record that was neither updated nor unchanged with its reason, and every field change.
 // The reads share one snapshot, so a run still being written shows a consistent picture.
 func (s *Store) RunDetail(ctx context.Context, id string) (massupdate.Detail, error) {
-	_, d, err := s.runDetail(ctx, id)
+	_, d, err := s.RunInFull(ctx, id)
 	return d, err
 }
 
-// runDetail reads RunDetail's answer and the run it summarises.
-func (s *Store) runDetail(ctx context.Context, id string) (massupdate.Run, massupdate.Detail, error) {
+// RunInFull is RunDetail together with the run it summarises (its settings and never-valued points, which
+// the summary leaves out), read in one snapshot: what `history show` prints.
+func (s *Store) RunInFull(ctx context.Context, id string) (massupdate.Run, massupdate.Detail, error) {
 	var d massupdate.Detail
 	var r massupdate.Run
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
