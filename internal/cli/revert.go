@@ -155,7 +155,6 @@ func (c *revertCmd) revertEngine(ctx context.Context, cfg *config.Config, st *st
 		return nil, configErr(err)
 	}
 	return revert.New(revert.Options{Store: st, Reader: sf, Writer: sf, LastSyncedField: cfg.Salesforce.LastSyncedField,
-		Described: describe,
 		Calls: func() massupdate.APICalls {
 			p, s := tally.Counts()
 			return massupdate.APICalls{Proff: p, Salesforce: s}

@@ -83,9 +83,6 @@ type Options struct {
 	Settings json.RawMessage // the config the revert used: never secrets
 	// PageSize is how many records are read from the store and from Salesforce at once (default 2000).
 	PageSize int
-	// Described, when set, is the object's describe the caller already read (to check the fields before
-	// anything is recorded): the revert then spends no call on it again.
-	Described map[string]mapping.Field
 }
 
 // Request is one revert.
@@ -236,13 +233,11 @@ func (r *reverter) stopped(ctx context.Context) bool {
 }
 
 func (r *reverter) execute(ctx context.Context) {
-	fields := r.e.o.Described
-	if fields == nil {
-		var err error
-		if fields, err = r.e.o.Reader.Describe(ctx); err != nil {
-			r.stopOn(ctx, "describe the Salesforce object", err)
-			return
-		}
+	// The Salesforce client describes once: a describe the caller read to check the fields costs no second call.
+	fields, err := r.e.o.Reader.Describe(ctx)
+	if err != nil {
+		r.stopOn(ctx, "describe the Salesforce object", err)
+		return
 	}
 	r.fields = make(map[string]mapping.Field, len(fields))
 	for name, f := range fields {
