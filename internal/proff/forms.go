@@ -191,6 +191,7 @@ func (c *Client) NumberFormCalls() []FormCount {
 func (c *Client) fetchDocument(ctx context.Context, cc orgnr.Country, nr string) ([]byte, error) {
 	forms := c.forms.order(ctx, cc)
 	var last error
+	absent := false // some form answered that there is no such company (404, 410, 204, null)
 	for i, form := range forms {
 		if i > 0 && !c.forms.tryNext(cc) {
 			break
@@ -210,17 +211,28 @@ func (c *Client) fetchDocument(ctx context.Context, cc orgnr.Country, nr string)
 			c.forms.foundBy(ctx, cc, form, i > 0)
 			return body, nil
 		}
+		absent = absent || errors.Is(err, massupdate.ErrNotFound)
 		if st := (*statusError)(nil); errors.As(err, &st) && isPlain4xx(st.status) && len(forms) > 1 {
 			// A server that validates the path may refuse the form it does not use with a 400 (or 422) rather
 			// than a 404. As a failure it would fail every not-found record, and, were it the digits that it
 			// refuses, every lookup of the country, the other form never tried and so never learnt.
-			err = fmt.Errorf("Proff answered %d to the %s form of the number, taken as no company in that form: %w",
-				st.status, form, massupdate.ErrNotFound)
+			absent = absent || st.status == http.StatusGone
+			last = fmt.Errorf("Proff answered %d to the %s form of the number: %w", st.status, form, err)
+			continue
 		}
 		if !errors.Is(err, massupdate.ErrNotFound) {
 			return nil, err
 		}
 		last = err
+	}
+	if !absent && last != nil {
+		// Every form tried was refused and none said "no such company": that is no answer about the company
+		// (a header or a proxy Proff does not like refuses every number), and it fails the record rather than
+		// report every Swedish or Finnish company not found.
+		return nil, fmt.Errorf("Proff refused every form of the number it was asked: %w", last)
+	}
+	if !errors.Is(last, massupdate.ErrNotFound) {
+		last = fmt.Errorf("no company in any form of the number (%v): %w", last, massupdate.ErrNotFound)
 	}
 	return nil, last
 }

@@ -84,7 +84,6 @@ func TestHostileLookupPlain4xxOnAFormIsNotFound(t *testing.T) {
 	}{
 		{"hyphenated 400, digits 404", map[string]int{"SE/556012-5790": 400}},
 		{"digits 400, hyphenated 404", map[string]int{"SE/5560125790": 400}},
-		{"both 400", map[string]int{"SE/5560125790": 400, "SE/556012-5790": 400}},
 		{"digits 422, hyphenated 410", map[string]int{"SE/5560125790": 422, "SE/556012-5790": 410}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -98,6 +97,20 @@ func TestHostileLookupPlain4xxOnAFormIsNotFound(t *testing.T) {
 				t.Errorf("paths %v; want the digits, then the hyphenated form, once each", p)
 			}
 		})
+	}
+}
+
+// A server that refuses every form of the number (a header or a proxy it does not like) gives no answer about
+// the company: the record fails, rather than every Swedish and Finnish company being reported not found.
+func TestHostileLookupEveryFormRefusedFails(t *testing.T) {
+	t.Parallel()
+	f := formServer(t, map[string]int{"SE/5560125790": 400, "SE/556012-5790": 400}, nil)
+	_, err := f.c.Lookup(context.Background(), "SE", "5560125790")
+	if err == nil || errors.Is(err, massupdate.ErrNotFound) || !strings.Contains(err.Error(), "400") {
+		t.Errorf("%v; want a failure that names the 400, not ErrNotFound", err)
+	}
+	if p := f.paths(); !slices.Equal(p, []string{"SE/5560125790", "SE/556012-5790"}) {
+		t.Errorf("paths %v; want the digits, then the hyphenated form, once each", p)
 	}
 }
 
