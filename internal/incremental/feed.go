@@ -34,6 +34,11 @@ var ErrFeedUnsupported = errors.New("no change feed for that country")
 // to full lookups for the run.
 var ErrFeedFailed = errors.New("the change feed could not be read")
 
+// ErrFeedTooLong is wrapped, with ErrFeedFailed, by a FeedReader when a read needs more pages than it may
+// take (a long pause, a busy month): asked again, the same span would fail every night, and the feed would
+// never start.
+var ErrFeedTooLong = errors.New("the change feed holds more than one read may take")
+
 // FeedQuery is one read of a country's feed.
 type FeedQuery struct {
 	// Since is the first day asked for (a UTC midnight; sent as its date).
@@ -184,6 +189,15 @@ func ReadFeeds(ctx context.Context, feed FeedReader, store FeedStore, countries 
 			cf.Outcome, cf.Err = FeedFailed, err
 			log.WarnContext(ctx, "change feed could not be read: every company of the country is looked up in this run",
 				slog.String("country", cc), slog.Int("pages", cf.Pages), slog.String("error", err.Error()))
+			if errors.Is(err, ErrFeedTooLong) {
+				// This run looks every company of the country up, so the feed need vouch for nothing before
+				// now: the next read starts from here, as a first read does, instead of asking for the same
+				// long span and failing again. A company this run does not reach (--limit, the cap, an
+				// interruption) keeps an older lookup and stays due.
+				if err := store.MarkFeedChanges(ctx, cc, nil, &FeedAdvance{ReadUntil: now, CoveredSince: now}); err != nil {
+					return res, fmt.Errorf("read the change feed of %s: %w", cc, err)
+				}
+			}
 		default:
 			return res, fmt.Errorf("read the change feed of %s: %w", cc, err)
 		}

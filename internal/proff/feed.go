@@ -45,6 +45,10 @@ var ErrFeedUnsupported = errors.New("Proff has no change feed for that country")
 // The caller falls back to full lookups for that country in this run.
 var ErrFeedFailed = errors.New("the Proff change feed could not be read")
 
+// ErrFeedTooLong is wrapped, with ErrFeedFailed, when a read needs more pages than it may take: the caller
+// must not ask for the same long span again (it would fail the same way every night).
+var ErrFeedTooLong = errors.New("the change feed holds more than one read may take")
+
 // FeedType is a kind of change the feed lists.
 type FeedType string
 
@@ -147,7 +151,7 @@ func (c *Client) Changes(ctx context.Context, country string, since time.Time, o
 	}()
 	for path != "" {
 		if res.Pages >= maxPages {
-			return res, fmt.Errorf("proff change feed %s: more than %d pages: %w", cc, maxPages, ErrFeedFailed)
+			return res, fmt.Errorf("proff change feed %s: more than %d pages: %w: %w", cc, maxPages, ErrFeedTooLong, ErrFeedFailed)
 		}
 		res.Pages++
 		body, err := c.get(ctx, path, EndpointFeed, "")

@@ -623,3 +623,16 @@ func TestHostileFeedNextAsABareHref(t *testing.T) {
 		t.Errorf("a next that is a list: %v, want ErrFeedFailed", err)
 	}
 }
+
+// A feed that pages on beyond MaxPages fails as too long, so that the caller does not ask for the same
+// long span again.
+func TestHostileFeedTooLong(t *testing.T) {
+	t.Parallel()
+	f := newHostileFeed(t, func(w http.ResponseWriter, _ *http.Request, n int) {
+		fmt.Fprint(w, page(fmt.Sprintf("?scrollId=%d", n), hfA))
+	}, nil)
+	_, res, err := f.read(t, proff.FeedOptions{MaxPages: 3})
+	if !errors.Is(err, proff.ErrFeedTooLong) || !errors.Is(err, proff.ErrFeedFailed) || res.Pages != 3 {
+		t.Errorf("%+v %v; want ErrFeedTooLong and ErrFeedFailed after 3 pages", res, err)
+	}
+}

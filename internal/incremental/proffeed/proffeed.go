@@ -47,6 +47,8 @@ func (r Reader) Changes(ctx context.Context, country string, q incremental.FeedQ
 		return res.Pages, nil
 	case errors.Is(err, proff.ErrFeedUnsupported):
 		return res.Pages, fmt.Errorf("%w: %w", incremental.ErrFeedUnsupported, err)
+	case errors.Is(err, proff.ErrFeedTooLong):
+		return res.Pages, fmt.Errorf("%w: %w: %w", incremental.ErrFeedTooLong, incremental.ErrFeedFailed, err)
 	case errors.Is(err, proff.ErrFeedFailed):
 		return res.Pages, fmt.Errorf("%w: %w", incremental.ErrFeedFailed, err)
 	}
