@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -137,11 +138,17 @@ func (c *revertCmd) revertEngine(ctx context.Context, cfg *config.Config, st *st
 	if err != nil {
 		return nil, err
 	}
+	target, err := st.GetRun(ctx, id)
+	if err != nil {
+		return nil, err
+	}
 	rc := *cfg
 	rc.Mapping = make([]config.Rule, 0, len(fields))
 	for _, f := range fields {
 		rc.Mapping = append(rc.Mapping, config.Rule{Field: f})
 	}
+	// The last-synced field the run stamped, which today's config may have renamed or dropped since.
+	rc.Salesforce.LastSyncedField = lastSyncedFieldOf(target.Settings, cfg.Salesforce.LastSyncedField)
 	sf, err := c.newSalesforce(&rc, tally)
 	if err != nil {
 		return nil, configErr(err)
@@ -154,12 +161,28 @@ func (c *revertCmd) revertEngine(ctx context.Context, cfg *config.Config, st *st
 		// A field the run wrote is gone or read-only now: nothing was done (exit 78).
 		return nil, configErr(err)
 	}
-	return revert.New(revert.Options{Store: st, Reader: sf, Writer: sf, LastSyncedField: cfg.Salesforce.LastSyncedField,
+	return revert.New(revert.Options{Store: st, Reader: sf, Writer: sf, LastSyncedField: rc.Salesforce.LastSyncedField,
 		Calls: func() massupdate.APICalls {
 			p, s := tally.Counts()
 			return massupdate.APICalls{Proff: p, Salesforce: s}
 		},
 		Clock: c.clock(), Logger: c.log, Settings: cfg.Settings()})
+}
+
+// lastSyncedFieldOf is the last-synced field a run's stored settings name; configured when the settings do
+// not say (a run recorded without them).
+func lastSyncedFieldOf(settings json.RawMessage, configured string) string {
+	var s struct {
+		LastSyncedField *string `json:"last_synced_field"`
+		Object          string  `json:"object"`
+	}
+	if json.Unmarshal(settings, &s) != nil || s.Object == "" {
+		return configured
+	}
+	if s.LastSyncedField == nil {
+		return "" // the run had none (the key is left out when empty)
+	}
+	return *s.LastSyncedField
 }
 
 // retrySource is the record source of `run --retry RUN_ID`: the records that ended failed in the run ref

@@ -180,3 +180,27 @@ func TestDemoConfigWritesNamesInTitleCase(t *testing.T) {
 		t.Fatal("the run wrote no Name: nothing was checked")
 	}
 }
+
+// A revert puts back the last-synced stamps of the field the run stamped, even when today's config no
+// longer names it (renamed or dropped since).
+func TestRevertRestoresTheStampsOfTheRunsLastSyncedField(t *testing.T) {
+	t.Parallel()
+	sb, env, _ := sandboxRun(t, sandbox.Options{Companies: 16})
+	first, _ := runSummary(t, env, "run", "--json", "--log-level", "warn")
+	without := strings.Replace(sandbox.DemoConfig, "  last_synced_field: Proff_Last_Synced__c\n", "", 1)
+	if without == sandbox.DemoConfig {
+		t.Fatal("the demo config names no last-synced field: nothing to test")
+	}
+	env["PROFFSYNC_CONFIG"] = writeFile(t, "proffsync-without-stamp.yaml", without)
+	before := len(sb.SF.Requests())
+	runSummary(t, env, "revert", first.RunID, "--json", "--log-level", "warn")
+	stamps := 0
+	for _, rq := range sb.SF.Requests()[before:] {
+		if rq.Method == http.MethodPatch && strings.Contains(string(rq.Body), "Proff_Last_Synced__c") {
+			stamps++
+		}
+	}
+	if stamps == 0 {
+		t.Error("the revert put no last-synced stamp back: it followed today's config, not the run's")
+	}
+}
