@@ -236,17 +236,7 @@ func TestRunWhileAnotherHoldsTheLock(t *testing.T) {
 	if r := proffsync(t, env, "migrate"); r.code != 0 {
 		t.Fatal(r)
 	}
-	st := storetest.Open(t, dsn, store.Options{})
-	ctx := context.Background()
-	lock, err := st.AcquireRunLock(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Release(ctx)
-	holder := &massupdate.Run{Trigger: massupdate.Schedule, Status: massupdate.Running, StartedAt: time.Now()}
-	if err := st.CreateRun(ctx, holder); err != nil {
-		t.Fatal(err)
-	}
+	st, holder := holdRunLock(t, dsn)
 	before := len(sb.SF.Requests()) + len(sb.Proff.Requests())
 	r := proffsync(t, env, "run", "--json")
 	if r.code != ExitLocked || r.stdout != "" || !strings.Contains(r.stderr, holder.ID) {
@@ -255,7 +245,7 @@ func TestRunWhileAnotherHoldsTheLock(t *testing.T) {
 	if after := len(sb.SF.Requests()) + len(sb.Proff.Requests()); after != before {
 		t.Errorf("a locked-out run made %d requests", after-before)
 	}
-	runs, _ := st.ListRuns(ctx, 10)
+	runs, _ := st.ListRuns(context.Background(), 10)
 	if len(runs) != 1 {
 		t.Errorf("a locked-out run recorded something: %d runs", len(runs))
 	}
@@ -271,4 +261,22 @@ func sandboxRun(t *testing.T, o sandbox.Options) (*sandbox.Sandbox, map[string]s
 	env := sb.Env(dsn)
 	env["PROFFSYNC_CONFIG"] = writeFile(t, "proffsync.yaml", sandbox.DemoConfig)
 	return sb, env, dsn
+}
+
+// holdRunLock takes the run lock for the test's life, as a scheduled run in another process would, and
+// records that run: what a command started meanwhile must meet.
+func holdRunLock(t *testing.T, dsn string) (*store.Store, *massupdate.Run) {
+	t.Helper()
+	st := storetest.Open(t, dsn, store.Options{})
+	ctx := context.Background()
+	lock, err := st.AcquireRunLock(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lock.Release(context.Background()) })
+	holder := &massupdate.Run{Trigger: massupdate.Schedule, Status: massupdate.Running, StartedAt: time.Now()}
+	if err := st.CreateRun(ctx, holder); err != nil {
+		t.Fatal(err)
+	}
+	return st, holder
 }

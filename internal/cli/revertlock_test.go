@@ -4,12 +4,8 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/proffconnect/proffsync/internal/massupdate"
 	"github.com/proffconnect/proffsync/internal/sandbox"
-	"github.com/proffconnect/proffsync/internal/store"
-	"github.com/proffconnect/proffsync/internal/store/storetest"
 )
 
 // A revert while another run holds the lock exits 3 at once, naming the holder as run does, with nothing on
@@ -18,17 +14,7 @@ func TestRevertWhileAnotherHoldsTheLock(t *testing.T) {
 	t.Parallel()
 	sb, env, dsn := sandboxRun(t, sandbox.Options{Companies: 8})
 	runID := summaryOf(t, proffsync(t, env, "run", "--json")).RunID
-	st := storetest.Open(t, dsn, store.Options{})
-	ctx := context.Background()
-	lock, err := st.AcquireRunLock(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Release(ctx)
-	holder := &massupdate.Run{Trigger: massupdate.Schedule, Status: massupdate.Running, StartedAt: time.Now()}
-	if err := st.CreateRun(ctx, holder); err != nil {
-		t.Fatal(err)
-	}
+	st, holder := holdRunLock(t, dsn)
 	writes := func() (n int) {
 		for _, rq := range sb.SF.Requests() {
 			if rq.Method == "PATCH" || rq.Method == "POST" && !strings.Contains(rq.Path, "oauth2") {
@@ -47,7 +33,7 @@ func TestRevertWhileAnotherHoldsTheLock(t *testing.T) {
 	if n := writes() - before; n != 0 {
 		t.Errorf("a locked-out revert wrote %d times", n)
 	}
-	if runs, err := st.ListRuns(ctx, 10); err != nil || len(runs) != 2 {
+	if runs, err := st.ListRuns(context.Background(), 10); err != nil || len(runs) != 2 {
 		t.Errorf("a locked-out revert recorded a run: %d runs, %v", len(runs), err)
 	}
 }
